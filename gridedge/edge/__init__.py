@@ -1,0 +1,1 @@
+"""Shared vocabulary of gateway and centre: readings, alerts, the grid event contract, config base."""
