@@ -1,1 +1,1 @@
-"""devices"""
+"""Device profiles, the inventory, pure decoders and the southbound drivers."""

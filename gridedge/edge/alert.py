@@ -8,8 +8,8 @@ from gridedge.edge.categories import national_code
 from gridedge.edge.clock import to_datetime
 from gridedge.edge.event import (
     MAX_EVIDENCE_READINGS,
-    Evidence,
     EventStatus,
+    Evidence,
     EvidenceReading,
     GridEvent,
     Severity,

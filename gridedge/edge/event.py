@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import AwareDatetime, Field, field_validator
 
@@ -17,7 +17,7 @@ from gridedge.edge.categories import CategoryCode
 from gridedge.edge.config import StrictModel
 from gridedge.edge.grid import Code, GridCell, Level, Location
 
-SCHEMA_ID = "gridedge.event/1"
+SCHEMA_ID: Final = "gridedge.event/1"
 MAX_EVIDENCE_READINGS = 20
 
 

@@ -1,1 +1,1 @@
-"""rules"""
+"""Local rules: conditions over readings, time semantics and the alert lifecycle."""

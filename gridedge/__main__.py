@@ -1,0 +1,3 @@
+from gridedge.gateway.cli import main
+
+main()

@@ -1,0 +1,147 @@
+"""The `gridedge` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from gridedge.edge.errors import ConfigError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="GridEdge: smart-community edge gateway.")
+profile_app = typer.Typer(no_args_is_help=True, help="Write and check device profiles.")
+app.add_typer(profile_app, name="profile")
+
+LogLevel = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def _run_until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
+    """Run `main(stop)`; SIGINT/SIGTERM set `stop` so every part shuts down in order and exits 0."""
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    asyncio.run(runner())
+
+
+def _fail(err: ConfigError) -> None:
+    typer.echo(str(err), err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def agent(
+    config: Annotated[Path, typer.Option(help="Gateway configuration file.")], log_level: LogLevel = "info"
+) -> None:
+    """Run the gateway agent."""
+    from gridedge.gateway.agent import Agent
+    from gridedge.gateway.settings import load_gateway_config
+
+    _logging(log_level)
+    try:
+        the_agent = Agent(load_gateway_config(config))
+    except ConfigError as err:
+        _fail(err)
+    _run_until_signal(the_agent.run)
+
+
+@app.command()
+def center(
+    config: Annotated[Path, typer.Option(help="Centre configuration file.")], log_level: LogLevel = "info"
+) -> None:
+    """Run the grid centre (ingest, API and console)."""
+    from gridedge.center.service import run_center
+    from gridedge.center.settings import load_center_config
+
+    _logging(log_level)
+    try:
+        settings = load_center_config(config)
+    except ConfigError as err:
+        _fail(err)
+    _run_until_signal(lambda stop: run_center(settings, stop=stop))
+
+
+@app.command()
+def demo(
+    broker: Annotated[
+        str | None, typer.Option(help="Use this broker (mqtt://HOST:PORT) instead of starting one.")
+    ] = None,
+    duration: Annotated[float | None, typer.Option(help="Stop cleanly after this many seconds.")] = None,
+    http_port: Annotated[int, typer.Option(help="Port of the centre's web page.")] = 8080,
+    log_level: LogLevel = "info",
+) -> None:
+    """Run broker, simulated smoke alarms, the agent and the centre together."""
+    from gridedge.gateway.demo import run_demo
+
+    _logging(log_level)
+
+    async def main(stop: asyncio.Event) -> None:
+        demo_task = asyncio.create_task(run_demo(broker, duration, http_port))
+        stop_task = asyncio.create_task(stop.wait())
+        await asyncio.wait({demo_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        stop_task.cancel()
+        if not demo_task.done():
+            demo_task.cancel()
+        await asyncio.gather(demo_task, return_exceptions=True)
+        if not demo_task.cancelled() and demo_task.exception() is not None:
+            raise demo_task.exception()  # type: ignore[misc]
+
+    _run_until_signal(main)
+
+
+@app.command()
+def bench(
+    name: Annotated[str, typer.Argument(help="Scenario name, or `all`.")],
+    quick: Annotated[bool, typer.Option(help="Smaller sizes, for a smoke check.")] = False,
+) -> None:
+    """Run a benchmark scenario; prints a table and writes bench/results/NAME.json."""
+    from bench.harness import run_scenarios
+
+    _logging("warning")
+    raise typer.Exit(run_scenarios(name, quick=quick))
+
+
+@app.command()
+def schemas(out: Annotated[Path, typer.Option(help="Directory to write into.")] = Path("schemas")) -> None:
+    """Write the published JSON Schemas (grid event, device profile, rule pack, gateway config)."""
+    from gridedge.gateway.schemas import write_schemas
+
+    for path in write_schemas(out):
+        typer.echo(f"wrote {path}")
+
+
+@profile_app.command("lint")
+def profile_lint(files: Annotated[list[Path], typer.Argument(help="Profile YAML files.")]) -> None:
+    """Check profiles against the schema; errors name file, line and field."""
+    from gridedge.devices.profile import load_profile
+
+    failed = 0
+    for path in files:
+        try:
+            profile = load_profile(path)
+        except ConfigError as err:
+            typer.echo(str(err), err=True)
+            failed += 1
+        else:
+            typer.echo(f"{path}: ok ({profile.id}, {len(profile.points)} points)")
+    raise typer.Exit(1 if failed else 0)
+
+
+def main() -> None:
+    app()

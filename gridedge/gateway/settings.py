@@ -1,0 +1,52 @@
+"""The gateway's configuration file: identity, place, brokers, inventory and rules, in one typed model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from gridedge.devices.inventory import Inventory
+from gridedge.edge.broker import BrokerConfig
+from gridedge.edge.config import StrictModel, load_yaml
+from gridedge.edge.grid import Code, GridCell, Location
+
+
+class Identity(StrictModel):
+    id: Code = Field(description="Gateway id, unique in the city; part of every topic it publishes on.")
+    grid: GridCell = Field(description="Grid cell the gateway serves; devices inherit it.")
+    location: Location
+
+
+class Uplink(StrictModel):
+    broker: BrokerConfig = Field(default_factory=BrokerConfig, description="The city's broker.")
+
+
+class Southbound(StrictModel):
+    mqtt: BrokerConfig = Field(
+        default_factory=BrokerConfig, description="Broker where sensor bridges publish (often a local one)."
+    )
+
+
+class GatewayConfig(StrictModel):
+    gateway: Identity
+    uplink: Uplink = Field(default_factory=Uplink)
+    southbound: Southbound = Field(default_factory=Southbound)
+    state_dir: Path = Field(default=Path("var/agent"), description="Outbox and state; relative to the config file.")
+    profile_dirs: list[Path] = Field(default_factory=list, description="Profiles beside the built-in ones.")
+    rule_packs: list[Path] | None = Field(default=None, description="Rule pack files; default: every built-in pack.")
+    inventory: Inventory = Field(default_factory=Inventory)
+
+    def resolved(self, base: Path) -> GatewayConfig:
+        """Paths in the file are relative to the file, not to wherever the agent was started."""
+        return self.model_copy(
+            update={
+                "state_dir": base / self.state_dir,
+                "profile_dirs": [base / p for p in self.profile_dirs],
+                "rule_packs": [base / p for p in self.rule_packs] if self.rule_packs is not None else None,
+            }
+        )
+
+
+def load_gateway_config(path: Path) -> GatewayConfig:
+    return load_yaml(path, GatewayConfig).resolved(path.parent)
