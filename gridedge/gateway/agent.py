@@ -14,7 +14,8 @@ from collections import Counter
 from pathlib import Path
 
 from gridedge import __version__
-from gridedge.cloud_bridge.outbox import Outbox, event_message
+from gridedge.cloud_bridge.message import event_message
+from gridedge.cloud_bridge.outbox import Outbox
 from gridedge.cloud_bridge.uplink import Uplink
 from gridedge.devices.binding import DeviceBinding, bind
 from gridedge.devices.drivers.mqtt import MqttDriver, MqttRouter
@@ -60,7 +61,7 @@ class Agent:
             self.engine.register_device(b.device.id, labels, liveness.offline_after_s if liveness else None)
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(config.state_dir / "outbox.db")
-        self.uplink = Uplink(config.uplink.broker, self.outbox, gateway_id=config.gateway.id, version=__version__)
+        self.uplink = Uplink(self.outbox, config.uplink.broker, config.gateway.id, version=__version__)
         self.readings: asyncio.Queue[list[Reading]] = asyncio.Queue(maxsize=READING_QUEUE_BATCHES)
         self.router = MqttRouter(bindings)
         self.driver = MqttDriver(

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from gridedge.center.service import run_center
-from gridedge.center.settings import CenterConfig
+from gridedge.center.settings import CenterConfig, HttpConfig
 from gridedge.devices.inventory import DeviceEntry, Inventory
 from gridedge.devices.profile import Liveness
 from gridedge.edge.broker import BrokerConfig
@@ -79,7 +79,7 @@ async def run_demo(broker_url: str | None, duration: float | None, http_port: in
             center = CenterConfig(
                 broker=broker,
                 database=f"sqlite:///{workdir / 'center.db'}",
-                http_port=port,
+                http=HttpConfig(port=port),
                 client_id="gridedge-demo-centre",
             )
             agent = Agent(demo_gateway_config(broker, workdir / "agent"))
