@@ -20,20 +20,20 @@ class StrictModel(BaseModel):
 
 
 def _line_of(node: yaml.Node, loc: tuple[int | str, ...]) -> int:
-    """1-based line of the deepest YAML node that `loc` reaches."""
+    """1-based line of the deepest key or item that `loc` reaches in the YAML node tree."""
+    line = int(node.start_mark.line)
     for part in loc:
-        child: yaml.Node | None = None
         if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == part:
-                    child = value if isinstance(value, yaml.MappingNode | yaml.SequenceNode) else key
-                    break
+            match = next(((k, v) for k, v in node.value if k.value == part), None)
+            if match is None:
+                break
+            line, node = int(match[0].start_mark.line), match[1]
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            child = node.value[part]
-        if child is None:
+            node = node.value[part]
+            line = int(node.start_mark.line)
+        else:
             break
-        node = child
-    return int(node.start_mark.line) + 1
+    return line + 1
 
 
 def format_validation_error(err: ValidationError, root: yaml.Node | None) -> list[str]:
