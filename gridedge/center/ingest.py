@@ -1,0 +1,143 @@
+"""Ingest: the centre's MQTT subscriber, from the jurisdiction's event topics into the case store.
+
+Nothing is lost between gateway and store:
+- a persistent session (stable client id, clean session off) makes the broker queue QoS 1 events
+  while the centre is down or reconnecting (for how long is the broker's setting, e.g. Mosquitto's
+  `persistent_client_expiration`). MQTT 3.1.1 rather than 5, so the demo's embedded amqtt broker
+  serves the centre too;
+- a message is acknowledged to the broker only after its batch is committed (paho manual ack), so
+  a crash between receipt and commit means redelivery, and the store's idempotency absorbs it.
+The broker's in-flight window bounds what waits unacknowledged here; that is the backpressure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Iterator, Sequence
+
+import aiomqtt
+from sqlalchemy.exc import SQLAlchemyError
+
+from gridedge.center.admission import AdmissionError, admit
+from gridedge.center.settings import CenterConfig
+from gridedge.center.stats import IngestStats
+from gridedge.center.store import CaseStore
+from gridedge.edge.clock import Clock, SystemClock
+from gridedge.edge.event import GridEvent
+from gridedge.edge.topics import jurisdiction_filter
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 500
+"""Messages written in one transaction; also bounds the SQL IN lists of a batch."""
+
+
+def backoff_delays(initial: float = 0.5, maximum: float = 30.0) -> Iterator[float]:
+    """Exponential backoff with jitter, so many clients cut off together do not return in step."""
+    ceiling = initial
+    while True:
+        yield random.uniform(initial / 2, ceiling)
+        ceiling = min(ceiling * 2, maximum)
+
+
+class Ingest:
+    """Subscribes, admits, stores in batches, counts; `on_stored` hears each batch of new revisions."""
+
+    def __init__(
+        self,
+        config: CenterConfig,
+        store: CaseStore,
+        *,
+        on_stored: Callable[[Sequence[GridEvent]], None] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._on_stored = on_stored
+        self._clock = clock or SystemClock()
+        self.stats = IngestStats()
+
+    async def run(self) -> None:
+        """Run until cancelled, reconnecting whenever the broker goes away."""
+        delays = backoff_delays()
+        while True:
+            try:
+                async with self._client() as client:
+                    await self._subscribe(client)
+                    delays = backoff_delays()
+                    try:
+                        await self._consume(client)
+                    finally:
+                        self.stats.broker_connected = False
+            except aiomqtt.MqttError as exc:
+                delay = next(delays)
+                log.warning("broker %s unavailable (%s); retrying in %.1fs", self._config.broker.url, exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _subscribe(self, client: aiomqtt.Client) -> None:
+        topic_filter = jurisdiction_filter(self._config.jurisdiction)
+        await client.subscribe(topic_filter, qos=1)
+        self.stats.broker_connected = True
+        log.info("ingest subscribed to %s on %s", topic_filter, self._config.broker.url)
+
+    def _client(self) -> aiomqtt.Client:
+        broker = self._config.broker
+        client = aiomqtt.Client(
+            broker.host,
+            broker.port,
+            username=broker.username,
+            password=broker.password.get_secret_value() if broker.password else None,
+            identifier=self._config.client_id,
+            protocol=aiomqtt.ProtocolVersion.V311,
+            clean_session=False,
+            tls_params=aiomqtt.TLSParameters() if broker.tls else None,
+        )
+        # aiomqtt does not expose paho's manual ack; its paho client is the one place to switch it on.
+        client._client.manual_ack_set(True)
+        return client
+
+    async def _consume(self, client: aiomqtt.Client) -> None:
+        messages = client.messages
+        async for first in messages:
+            batch = [first]
+            while len(messages) and len(batch) < MAX_BATCH:
+                batch.append(await anext(messages))
+            await self._ingest(batch)
+            for message in batch:
+                client._client.ack(message.mid, message.qos)
+
+    async def _ingest(self, batch: list[aiomqtt.Message]) -> None:
+        events = [e for e in map(self._admit, batch) if e is not None]
+        if not events:
+            return
+        fresh = await self._store_until_done(events)
+        self.stats.stored += len(fresh)
+        self.stats.duplicates += len(events) - len(fresh)
+        if fresh and self._on_stored is not None:
+            self._on_stored(fresh)
+
+    def _admit(self, message: aiomqtt.Message) -> GridEvent | None:
+        self.stats.received += 1
+        topic = message.topic.value
+        try:
+            return admit(topic, message.payload)
+        except AdmissionError as rejected:
+            self.stats.rejected[rejected.reason.value] += 1
+            log.warning("rejected event on %s: %s", topic, rejected)
+            return None
+
+    async def _store_until_done(self, events: list[GridEvent]) -> list[GridEvent]:
+        """Store a batch, retrying while the database fails: the messages stay unacknowledged
+        meanwhile, so the broker holds back more of them instead of this process piling them up."""
+        delays = backoff_delays()
+        while True:
+            try:
+                fresh = await asyncio.to_thread(self._store.add_many, events, self._clock.now())
+            except SQLAlchemyError:
+                delay = next(delays)
+                log.exception("storing %d events failed; retrying in %.1fs", len(events), delay)
+                await asyncio.sleep(delay)
+            else:
+                return [e for e, is_new in zip(events, fresh, strict=True) if is_new]

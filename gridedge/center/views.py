@@ -1,0 +1,115 @@
+"""What the API shows: cases and revisions as JSON, with times as RFC 3339 UTC."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from gridedge.center.stats import IngestStats
+from gridedge.center.tables import Case, Revision
+from gridedge.edge.categories import CATEGORIES
+from gridedge.edge.clock import to_datetime
+from gridedge.edge.event import EventStatus, GridEvent, Severity
+from gridedge.edge.grid import GridCell, GridUnit
+
+
+class CaseView(BaseModel):
+    event_id: str
+    seq: int
+    source_status: EventStatus
+    category: str
+    category_name: str
+    severity: Severity
+    title: str
+    grid: GridCell
+    site: str
+    address: str
+    gateway_id: str
+    device_id: str | None
+    started_at: datetime
+    observed_at: datetime
+    ended_at: datetime | None
+    opened_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: Case) -> CaseView:
+        return cls(
+            event_id=row.event_id,
+            seq=row.seq,
+            source_status=EventStatus(row.source_status),
+            category=row.category,
+            category_name=CATEGORIES.get(row.category, row.category),
+            severity=Severity(row.severity),
+            title=row.title,
+            grid=GridCell(
+                district=GridUnit(code=row.district_code, name=row.district_name),
+                street=GridUnit(code=row.street_code, name=row.street_name),
+                community=GridUnit(code=row.community_code, name=row.community_name),
+                grid=GridUnit(code=row.grid_code, name=row.grid_name),
+            ),
+            site=row.site,
+            address=row.address,
+            gateway_id=row.gateway_id,
+            device_id=row.device_id,
+            started_at=to_datetime(row.started_at),
+            observed_at=to_datetime(row.observed_at),
+            ended_at=to_datetime(row.ended_at) if row.ended_at is not None else None,
+            opened_at=to_datetime(row.opened_at),
+            updated_at=to_datetime(row.updated_at),
+        )
+
+
+class RevisionView(BaseModel):
+    seq: int
+    status: EventStatus
+    received_at: datetime
+    latency_s: float
+    """Seconds from the gateway observing the incident to the centre storing this revision."""
+    event: GridEvent
+    """The revision as published, evidence included."""
+
+    @classmethod
+    def of(cls, row: Revision) -> RevisionView:
+        return cls(
+            seq=row.seq,
+            status=EventStatus(row.status),
+            received_at=to_datetime(row.received_at),
+            latency_s=row.received_at - row.observed_at,
+            event=GridEvent.from_json(row.payload),
+        )
+
+
+class CaseDetail(BaseModel):
+    case: CaseView
+    revisions: list[RevisionView]
+
+
+class Health(BaseModel):
+    status: str = "ok"
+    broker_connected: bool
+
+
+class StatsView(BaseModel):
+    received: int
+    stored: int
+    duplicates: int
+    rejected: dict[str, int]
+    broker_connected: bool
+    revisions: int
+    cases: int
+    open_cases: int
+
+    @classmethod
+    def of(cls, stats: IngestStats, *, revisions: int, cases: int, open_cases: int) -> StatsView:
+        return cls(
+            received=stats.received,
+            stored=stats.stored,
+            duplicates=stats.duplicates,
+            rejected=dict(stats.rejected),
+            broker_connected=stats.broker_connected,
+            revisions=revisions,
+            cases=cases,
+            open_cases=open_cases,
+        )

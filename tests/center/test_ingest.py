@@ -1,0 +1,80 @@
+"""Ingest against a real Mosquitto, without the HTTP side."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import aiomqtt
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from gridedge.center.ingest import Ingest, backoff_delays
+from gridedge.center.settings import CenterConfig
+from gridedge.center.store import CaseStore
+from gridedge.edge.broker import BrokerConfig
+from gridedge.edge.event import GridEvent
+from tests.center.events import make_event, topic_of
+from tests.servers import Mosquitto
+
+
+class FlakyStore(CaseStore):
+    """Fails its first write, as a locked or unreachable database would."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.failures_left = 1
+
+    def add_many(self, events: Sequence[GridEvent], received_at: float) -> list[bool]:
+        if self.failures_left:
+            self.failures_left -= 1
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        return super().add_many(events, received_at)
+
+
+async def until(predicate: Callable[[], bool]) -> None:
+    while True:
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+
+
+def test_backoff_doubles_up_to_its_ceiling(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(random, "uniform", lambda low, high: high)
+    delays = backoff_delays(initial=1.0, maximum=4.0)
+    assert [next(delays) for _ in range(4)] == [1.0, 2.0, 4.0, 4.0]
+
+
+def test_backoff_is_jittered_but_never_below_half_the_first_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(random, "uniform", lambda low, high: low)
+    delays = backoff_delays(initial=1.0, maximum=4.0)
+    assert [next(delays) for _ in range(3)] == [0.5, 0.5, 0.5]
+
+
+@pytest.mark.integration
+async def test_a_failed_write_is_retried_and_the_batch_still_stored(broker: Mosquitto, tmp_path: Path) -> None:
+    store = FlakyStore(f"sqlite:///{tmp_path / 'center.db'}")
+    store.create_schema()
+    stored: list[str] = []
+    ingest = Ingest(
+        CenterConfig(broker=BrokerConfig(port=broker.port)),
+        store,
+        on_stored=lambda events: stored.extend(e.event_id for e in events),
+    )
+    event = make_event()
+    task = asyncio.create_task(ingest.run())
+    try:
+        async with asyncio.timeout(5):
+            await until(lambda: ingest.stats.broker_connected)
+            async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+                await client.publish(topic_of(event), event.to_json(), qos=1)
+            await until(lambda: bool(stored))
+        assert stored == [event.event_id]
+        assert store.failures_left == 0
+        assert (ingest.stats.received, ingest.stats.stored) == (1, 1)
+    finally:
+        task.cancel()
+        await asyncio.wait([task])
+        store.close()

@@ -1,0 +1,177 @@
+"""The centre end to end: a real Mosquitto, run_center on a free port, the HTTP API as an officer sees it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import httpx
+import pytest
+
+from gridedge.center.service import run_center
+from gridedge.center.settings import CenterConfig
+from gridedge.edge.broker import BrokerConfig
+from gridedge.edge.event import EventStatus
+from gridedge.edge.topics import event_topic
+from tests.center.events import make_event, topic_of
+from tests.servers import Mosquitto, free_port
+
+pytestmark = pytest.mark.integration
+
+
+def centre_config(broker: Mosquitto, tmp_path: Path, **overrides: Any) -> CenterConfig:
+    return CenterConfig.model_validate(
+        {
+            "broker": BrokerConfig(port=broker.port),
+            "database": f"sqlite:///{tmp_path / 'center.db'}",
+            "http": {"port": free_port()},
+            **overrides,
+        }
+    )
+
+
+@asynccontextmanager
+async def running(config: CenterConfig) -> AsyncIterator[httpx.AsyncClient]:
+    """The centre, up and subscribed, and an HTTP client pointed at it."""
+    stop, ready = asyncio.Event(), asyncio.Event()
+    centre = asyncio.create_task(run_center(config, stop=stop, ready=ready))
+    readiness = asyncio.create_task(ready.wait())
+    try:
+        await asyncio.wait([centre, readiness], timeout=5, return_when=asyncio.FIRST_COMPLETED)
+        if centre.done():
+            centre.result()
+        assert ready.is_set(), "the centre did not get ready in 5 s"
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{config.http.port}", timeout=5) as http:
+            yield http
+    finally:
+        readiness.cancel()
+        stop.set()
+        await asyncio.wait_for(centre, timeout=8)
+
+
+async def publish(broker: Mosquitto, *messages: tuple[str, bytes]) -> None:
+    async with aiomqtt.Client("127.0.0.1", broker.port, identifier="test-gateway") as client:
+        for topic, payload in messages:
+            await client.publish(topic, payload, qos=1)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
+    """Poll over HTTP, as an officer's page would, until `check` holds (at most 5 s)."""
+    async with asyncio.timeout(5):
+        while True:
+            if await check():
+                return
+            await asyncio.sleep(0.05)
+
+
+async def stats_show(http: httpx.AsyncClient, **expected: object) -> bool:
+    stats = (await http.get("/api/stats")).json()
+    return all(stats[k] == v for k, v in expected.items())
+
+
+async def test_events_become_cases_and_bad_messages_are_counted_not_stored(
+    broker: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="gridedge.center")
+    first = make_event("evt-smoke-01")
+    forged = make_event("evt-forged-1")
+    later = make_event("evt-smoke-01", seq=2, status=EventStatus.RESOLVED)
+    other_district = make_event("evt-elsewhere", codes=("D02", "S01", "C01", "G01"))
+    async with running(centre_config(broker, tmp_path, jurisdiction=["D01"])) as http:
+        await publish(
+            broker,
+            (topic_of(first), first.to_json()),
+            (topic_of(first), first.to_json()),
+            (event_topic(("D01", "S09", "C01", "G01"), "gw-01"), forged.to_json()),
+            (topic_of(first), b'{"schema": "gridedge.event/1", "event_id": '),
+            (topic_of(other_district), other_district.to_json()),
+            (topic_of(later), later.to_json()),
+        )
+        await eventually(lambda: stats_show(http, received=5))
+        stats = (await http.get("/api/stats")).json()
+        assert (stats["stored"], stats["duplicates"], stats["revisions"]) == (2, 1, 2)
+        assert stats["rejected"] == {"topic_mismatch": 1, "bad_payload": 1}
+
+        case = (await http.get("/api/cases/evt-smoke-01")).json()
+        assert (case["case"]["seq"], case["case"]["source_status"]) == (2, "resolved")
+        assert [r["seq"] for r in case["revisions"]] == [1, 2]
+        assert [c["event_id"] for c in (await http.get("/api/cases?status=resolved")).json()] == ["evt-smoke-01"]
+        assert (await http.get("/api/cases/evt-forged-1")).status_code == 404
+        assert "evt-smoke-01" not in (await http.get("/")).text  # resolved: off the open list
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    assert "on gridedge/v1/events/D01/S09/C01/G01/gw-01: topic_mismatch: grid:" in warnings[0]
+    assert f"on {topic_of(first)}: bad_payload: (document):" in warnings[1]
+
+
+async def test_events_published_while_the_centre_is_down_are_delivered_when_it_returns(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    config = centre_config(broker, tmp_path)
+    before, missed = make_event("evt-before-1"), make_event("evt-missed-1")
+    async with running(config) as http:
+        await publish(broker, (topic_of(before), before.to_json()))
+        await eventually(lambda: stats_show(http, stored=1))
+    await publish(broker, (topic_of(missed), missed.to_json()))
+    async with running(config) as http:
+        await eventually(lambda: stats_show(http, stored=1))
+        # Only the missed event came: the one stored before was acknowledged, so not redelivered.
+        assert (await http.get("/api/stats")).json()["received"] == 1
+        assert sorted(c["event_id"] for c in (await http.get("/api/cases")).json()) == ["evt-before-1", "evt-missed-1"]
+
+
+async def test_ingest_reconnects_after_the_broker_restarts(broker: Mosquitto, tmp_path: Path) -> None:
+    async with running(centre_config(broker, tmp_path)) as http:
+        broker.stop()
+        await eventually(lambda: stats_show(http, broker_connected=False))
+        broker.start()
+        await eventually(lambda: stats_show(http, broker_connected=True))
+        event = make_event()
+        await publish(broker, (topic_of(event), event.to_json()))
+        await eventually(lambda: stats_show(http, stored=1))
+
+
+async def test_the_change_stream_tells_the_console_and_does_not_hold_up_shutdown(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    async with running(centre_config(broker, tmp_path)) as http, http.stream("GET", "/api/stream") as stream:
+        lines = stream.aiter_lines()
+        assert json.loads((await anext(lines)).removeprefix("data: ")) == {"version": 0}
+        event = make_event()
+        await publish(broker, (topic_of(event), event.to_json()))
+        data = [json.loads(line.removeprefix("data: ")) async for line in _until(lines, "data: ")]
+        assert data == [{"version": 1}]
+    # leaving `running` stopped the centre within its timeout although the stream was still open
+
+
+async def _until(lines: AsyncIterator[str], prefix: str) -> AsyncIterator[str]:
+    async for line in lines:
+        if line.startswith(prefix):
+            yield line
+            return
+
+
+async def test_cancelling_the_centre_shuts_it_down_cleanly(broker: Mosquitto, tmp_path: Path) -> None:
+    config = centre_config(broker, tmp_path)
+    ready = asyncio.Event()
+    centre = asyncio.create_task(run_center(config, ready=ready))
+    await asyncio.wait_for(ready.wait(), 5)
+    centre.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(centre, 8)
+    with pytest.raises(ConnectionRefusedError):  # nothing listens any more
+        await asyncio.open_connection("127.0.0.1", config.http.port)
+
+
+async def test_a_taken_http_port_fails_fast(broker: Mosquitto, tmp_path: Path) -> None:
+    config = centre_config(broker, tmp_path)
+    with socket.create_server(("127.0.0.1", config.http.port)), pytest.raises(OSError, match="in use"):
+        await asyncio.wait_for(run_center(config), 5)
