@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 import paho.mqtt.client as mqtt
 import yaml
+from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import create_engine, text
 
 from bench.harness import Measured
@@ -48,7 +49,7 @@ class Publisher:
 
     def __init__(self, port: int, window: int = 2000) -> None:
         self._window = threading.BoundedSemaphore(window)
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-publisher")
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-publisher")
         self.client.max_inflight_messages_set(window)
         self.client.on_publish = lambda *_: self._window.release()
         self.client.connect("127.0.0.1", port)
@@ -82,8 +83,10 @@ def _configs(work: Path, broker: str, http_port: int) -> tuple[Path, Path]:
         }
         for i in range(DEVICES)
     ]
-    cell = {level: {"code": code} for level, code in
-            (("district", "D01"), ("street", "S01"), ("community", "C01"), ("grid", "G01"))}
+    cell = {
+        level: {"code": code}
+        for level, code in (("district", "D01"), ("street", "S01"), ("community", "C01"), ("grid", "G01"))
+    }
     agent = {
         "gateway": {"id": "gw-bench", "grid": cell, "location": {"site": "bench"}},
         "uplink": {"broker": broker},
@@ -115,7 +118,7 @@ def _wait_for_revisions(work: Path, count: int, timeout: float) -> list[tuple[fl
     raise TimeoutError(f"centre stored {len(_revisions(work))} of {count} event revisions in {timeout} s")
 
 
-def _percentile(values: list[float], q: float) -> float:
+def _percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 

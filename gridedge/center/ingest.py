@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import aiomqtt
 from sqlalchemy.exc import SQLAlchemyError
@@ -26,20 +25,13 @@ from gridedge.center.stats import IngestStats
 from gridedge.center.store import CaseStore
 from gridedge.edge.clock import Clock, SystemClock
 from gridedge.edge.event import GridEvent
+from gridedge.edge.reconnect import Backoff, keep_connected
 from gridedge.edge.topics import jurisdiction_filter
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
 """Messages written in one transaction; also bounds the SQL IN lists of a batch."""
-
-
-def backoff_delays(initial: float = 0.5, maximum: float = 30.0) -> Iterator[float]:
-    """Exponential backoff with jitter, so many clients cut off together do not return in step."""
-    ceiling = initial
-    while True:
-        yield random.uniform(initial / 2, ceiling)
-        ceiling = min(ceiling * 2, maximum)
 
 
 class Ingest:
@@ -61,20 +53,15 @@ class Ingest:
 
     async def run(self) -> None:
         """Run until cancelled, reconnecting whenever the broker goes away."""
-        delays = backoff_delays()
-        while True:
+        await keep_connected(self._session, f"broker {self._config.broker.url}", (aiomqtt.MqttError,))
+
+    async def _session(self) -> None:
+        async with self._client() as client:
+            await self._subscribe(client)
             try:
-                async with self._client() as client:
-                    await self._subscribe(client)
-                    delays = backoff_delays()
-                    try:
-                        await self._consume(client)
-                    finally:
-                        self.stats.broker_connected = False
-            except aiomqtt.MqttError as exc:
-                delay = next(delays)
-                log.warning("broker %s unavailable (%s); retrying in %.1fs", self._config.broker.url, exc, delay)
-                await asyncio.sleep(delay)
+                await self._consume(client)
+            finally:
+                self.stats.broker_connected = False
 
     async def _subscribe(self, client: aiomqtt.Client) -> None:
         topic_filter = jurisdiction_filter(self._config.jurisdiction)
@@ -131,12 +118,12 @@ class Ingest:
     async def _store_until_done(self, events: list[GridEvent]) -> list[GridEvent]:
         """Store a batch, retrying while the database fails: the messages stay unacknowledged
         meanwhile, so the broker holds back more of them instead of this process piling them up."""
-        delays = backoff_delays()
+        backoff = Backoff(initial=0.5)
         while True:
             try:
                 fresh = await asyncio.to_thread(self._store.add_many, events, self._clock.now())
             except SQLAlchemyError:
-                delay = next(delays)
+                delay = backoff.next_delay()
                 log.exception("storing %d events failed; retrying in %.1fs", len(events), delay)
                 await asyncio.sleep(delay)
             else:

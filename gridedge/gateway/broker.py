@@ -37,16 +37,18 @@ def mosquitto_binary() -> str | None:
     )
 
 
-def mosquitto_conf(port: int, workdir: Path) -> str:
+def mosquitto_conf(port: int, workdir: Path, persistence: bool = False) -> str:
     """The settings every GridEdge deployment should have (see docs): no Nagle delay, queues sized for
-    bursts of QoS 1 messages instead of the silent 1000-message default."""
+    bursts of QoS 1 messages instead of the silent 1000-message default. With `persistence`, sessions
+    and queued messages survive a broker restart."""
+    saved = f"persistence true\npersistence_location {workdir}/\n" if persistence else "persistence false\n"
     return (
         f"listener {port} 127.0.0.1\n"
         "allow_anonymous true\n"
         "set_tcp_nodelay true\n"
         "max_queued_messages 200000\n"
         "max_inflight_messages 1000\n"
-        "persistence false\n"
+        f"{saved}"
         "user root\n"
         f"log_dest file {workdir / 'mosquitto.log'}\n"
     )
@@ -56,6 +58,7 @@ def mosquitto_conf(port: int, workdir: Path) -> str:
 class MosquittoProcess:
     port: int
     workdir: Path
+    persistence: bool = False
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -67,7 +70,7 @@ class MosquittoProcess:
         if binary is None:
             raise RuntimeError("mosquitto is not installed (apt-get install mosquitto)")
         conf = self.workdir / "mosquitto.conf"
-        conf.write_text(mosquitto_conf(self.port, self.workdir))
+        conf.write_text(mosquitto_conf(self.port, self.workdir, self.persistence))
         self.process = subprocess.Popen([binary, "-c", str(conf)])  # noqa: S603 - fixed binary, our own config
         for _ in range(int(timeout / 0.02)):
             if port_open(self.port):

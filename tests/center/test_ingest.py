@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import aiomqtt
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from gridedge.center.ingest import Ingest, backoff_delays
+from gridedge.center.ingest import Ingest
 from gridedge.center.settings import CenterConfig
 from gridedge.center.store import CaseStore
 from gridedge.edge.broker import BrokerConfig
@@ -39,18 +38,6 @@ async def until(predicate: Callable[[], bool]) -> None:
         if predicate():
             return
         await asyncio.sleep(0.02)
-
-
-def test_backoff_doubles_up_to_its_ceiling(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(random, "uniform", lambda low, high: high)
-    delays = backoff_delays(initial=1.0, maximum=4.0)
-    assert [next(delays) for _ in range(4)] == [1.0, 2.0, 4.0, 4.0]
-
-
-def test_backoff_is_jittered_but_never_below_half_the_first_delay(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(random, "uniform", lambda low, high: low)
-    delays = backoff_delays(initial=1.0, maximum=4.0)
-    assert [next(delays) for _ in range(3)] == [0.5, 0.5, 0.5]
 
 
 @pytest.mark.integration

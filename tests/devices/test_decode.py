@@ -14,8 +14,13 @@ SMOKE = compile_profile(PROFILES["generic-smoke-alarm"])
 
 
 def _payload(**state: object) -> bytes:
-    doc = {"dev": "SA-1", "ts": 1_700_000_000_500, "event": "heartbeat", "rssi": -70,
-           "state": {"smoke": False, "tamper": False, "battery_pct": 90, "low_battery": False, "self_test": False}}
+    doc = {
+        "dev": "SA-1",
+        "ts": 1_700_000_000_500,
+        "event": "heartbeat",
+        "rssi": -70,
+        "state": {"smoke": False, "tamper": False, "battery_pct": 90, "low_battery": False, "self_test": False},
+    }
     doc["state"].update(state)  # type: ignore[attr-defined]
     return json.dumps(doc).encode()
 
@@ -77,7 +82,9 @@ def test_undecodable_payloads_are_named_problems(payload: bytes, problem: str) -
         ({"battery_pct": True}, "battery", "state.battery_pct: expected number"),
     ],
 )
-def test_bad_fields_become_bad_quality_readings_beside_good_ones(state: dict[str, object], point: str, problem: str) -> None:
+def test_bad_fields_become_bad_quality_readings_beside_good_ones(
+    state: dict[str, object], point: str, problem: str
+) -> None:
     decoded = decode_json(_payload(**state), SMOKE, "SA-1", 0.0)
     bad = [r for r in decoded.readings if r.quality is Quality.BAD]
     assert [r.point for r in bad] == [point]

@@ -14,7 +14,10 @@ from gridedge.gateway.schemas import published_schemas
 
 ROOT = Path(__file__).parents[2]
 CELL = GridCell(
-    district=GridUnit(code="D01"), street=GridUnit(code="S01"), community=GridUnit(code="C01"), grid=GridUnit(code="G01")
+    district=GridUnit(code="D01"),
+    street=GridUnit(code="S01"),
+    community=GridUnit(code="C01"),
+    grid=GridUnit(code="G01"),
 )
 
 

@@ -26,7 +26,9 @@ def test_agent_builds_from_the_example(tmp_path: Path) -> None:
 
 
 def test_a_gateway_config_typo_names_line_and_field(tmp_path: Path) -> None:
-    text = (EXAMPLES / "gateway.yaml").read_text().replace("  location:\n    site: Willow", "  locaton:\n    site: Willow")
+    text = (
+        (EXAMPLES / "gateway.yaml").read_text().replace("  location:\n    site: Willow", "  locaton:\n    site: Willow")
+    )
     path = tmp_path / "gw.yaml"
     path.write_text(text)
     with pytest.raises(ConfigError) as err:

@@ -152,7 +152,9 @@ def test_a_bad_condition_fails_at_load_with_rule_and_position(condition: str, co
 
 def test_a_rule_file_typo_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "r.yaml"
-    path.write_text("rules:\n- id: x\n  match: {role: smoke}\n  conditon: value\n  severity: critical\n"
-                    "  category: fire_safety.smoke_alarm\n  title: t\n")
+    path.write_text(
+        "rules:\n- id: x\n  match: {role: smoke}\n  conditon: value\n  severity: critical\n"
+        "  category: fire_safety.smoke_alarm\n  title: t\n"
+    )
     with pytest.raises(ConfigError, match=r"r.yaml:4: rules.0.conditon: Extra inputs are not permitted"):
         load_rule_pack(path)

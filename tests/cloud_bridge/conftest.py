@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gridedge.cloud_bridge import Outbox
+from gridedge.gateway.broker import MosquittoProcess, free_port
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Iterator[Outbox]:
+    box = Outbox(tmp_path / "outbox.sqlite3")
+    yield box
+    box.close()
+
+
+@pytest.fixture
+def persistent_broker(tmp_path: Path) -> Iterator[MosquittoProcess]:
+    """A real Mosquitto that keeps sessions across stop() and start() on the same port."""
+    workdir = tmp_path / "broker"
+    workdir.mkdir()
+    broker = MosquittoProcess(free_port(), workdir, persistence=True)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from gridedge.cloud_bridge import Outbox, OutboxError, OutMessage, event_message
+from gridedge.edge.clock import FakeClock
+from gridedge.edge.event import Severity
+from tests.cloud_bridge.helpers import make_event, numbered
+
+
+def numbers(outbox: Outbox, limit: int = 10_000) -> list[int]:
+    return [json.loads(s.message.payload)["n"] for s in outbox.peek(limit)]
+
+
+def test_peek_returns_the_oldest_first_and_keeps_them(outbox: Outbox) -> None:
+    outbox.put_many([numbered(i) for i in range(5)])
+    outbox.put(numbered(5))
+    assert numbers(outbox, 3) == [0, 1, 2]
+    assert numbers(outbox) == [0, 1, 2, 3, 4, 5]
+    assert outbox.depth() == 6
+
+
+def test_a_message_comes_back_as_it_went_in(outbox: Outbox) -> None:
+    sent = OutMessage(topic="gridedge/v1/status/gw", payload=b"\x00\xff", severity=Severity.INFO, qos=2, retain=True)
+    outbox.put(sent)
+    [stored] = outbox.peek(1)
+    assert stored.message == sent
+    assert stored.attempts == 0
+
+
+def test_revisions_of_one_incident_keep_their_order(outbox: Outbox) -> None:
+    outbox.put_many([event_message(make_event(seq=s)) for s in range(1, 4)])
+    outbox.put(event_message(make_event(seq=4)))
+    seqs = [json.loads(s.message.payload)["seq"] for s in outbox.peek(10)]
+    assert seqs == [1, 2, 3, 4]
+
+
+def test_remove_forgets_only_the_given_ids(outbox: Outbox) -> None:
+    outbox.put_many([numbered(i) for i in range(5)])
+    ids = [s.id for s in outbox.peek(5)]
+    outbox.remove([ids[1], ids[3]])
+    outbox.remove([ids[1]])  # twice is harmless: a retry after a crash may do it
+    assert numbers(outbox) == [0, 2, 4]
+    assert outbox.depth() == 3
+
+
+def test_ids_are_never_reused_so_order_survives_an_empty_outbox(outbox: Outbox) -> None:
+    outbox.put_many([numbered(0), numbered(1)])
+    first = outbox.peek(2)
+    outbox.remove([s.id for s in first])
+    outbox.put(numbered(2))
+    [later] = outbox.peek(1)
+    assert later.id > first[-1].id
+
+
+def test_put_many_is_one_transaction(outbox: Outbox, tmp_path: Path) -> None:
+    outbox.put_many([numbered(i) for i in range(100)])
+    other = sqlite3.connect(tmp_path / "outbox.sqlite3")
+    try:
+        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert other.execute("SELECT count(*) FROM outbox").fetchone()[0] == 100
+    finally:
+        other.close()
+
+
+def test_an_acknowledged_put_survives_close_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "outbox.sqlite3"
+    with Outbox(path) as box:
+        box.put_many([numbered(i) for i in range(3)])
+        box.record_attempt([box.peek(1)[0].id])
+    with Outbox(path) as box:
+        assert numbers(box) == [0, 1, 2]
+        assert [s.attempts for s in box.peek(3)] == [1, 0, 0]
+
+
+def test_oldest_age_says_how_far_behind_the_centre_is(tmp_path: Path) -> None:
+    clock = FakeClock()
+    with Outbox(tmp_path / "o.sqlite3", clock=clock) as box:
+        assert box.oldest_age() == 0.0
+        box.put(numbered(0))
+        clock.advance(30)
+        box.put(numbered(1))
+        clock.advance(12)
+        assert box.oldest_age() == pytest.approx(42)
+        assert box.oldest_age(now=clock.now() + 8) == pytest.approx(50)
+        box.remove([box.peek(1)[0].id])
+        assert box.oldest_age() == pytest.approx(12)
+
+
+def test_concurrent_puts_from_threads_lose_nothing_and_keep_each_threads_order(outbox: Outbox) -> None:
+    threads, per_thread = 8, 100
+
+    def producer(t: int) -> None:
+        for i in range(per_thread):
+            if i % 10 == 0:
+                outbox.put_many([numbered(t * 1000 + i + k) for k in range(10)])
+
+    workers = [threading.Thread(target=producer, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    got = numbers(outbox)
+    assert len(got) == threads * per_thread
+    for t in range(threads):
+        mine = [n for n in got if n // 1000 == t]
+        assert mine == sorted(mine) == [t * 1000 + i for i in range(per_thread)]
+
+
+def test_an_outbox_from_a_newer_release_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    Outbox(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version=99")
+    conn.close()
+    with pytest.raises(OutboxError, match="newer"):
+        Outbox(path)
