@@ -31,6 +31,14 @@ class Measured:
 
 SCENARIOS: dict[str, str] = {
     "e2e": "bench.scenarios.e2e",
+    "decode": "bench.scenarios.decode",
+    "modbus": "bench.scenarios.modbus",
+    "rules": "bench.scenarios.rules",
+    "vision": "bench.scenarios.vision",
+    "replay": "bench.scenarios.replay",
+    "latency": "bench.scenarios.latency",
+    "centre": "bench.scenarios.centre",
+    "footprint": "bench.scenarios.footprint",
 }
 
 

@@ -21,6 +21,8 @@ class Reason(StrEnum):
     BAD_TOPIC = "bad_topic"
     BAD_PAYLOAD = "bad_payload"
     TOPIC_MISMATCH = "topic_mismatch"
+    BAD_EVIDENCE = "bad_evidence"
+    """A snapshot whose bytes do not hash to the name in its topic, or too large."""
 
 
 class AdmissionError(GridEdgeError):

@@ -3,8 +3,8 @@
 Nothing is lost between gateway and store:
 - a persistent session (stable client id, clean session off) makes the broker queue QoS 1 events
   while the centre is down or reconnecting (for how long is the broker's setting, e.g. Mosquitto's
-  `persistent_client_expiration`). MQTT 3.1.1 rather than 5, so the demo's embedded amqtt broker
-  serves the centre too;
+  `persistent_client_expiration`). MQTT 3.1.1 by default, so the demo's embedded amqtt broker
+  serves the centre too; replicas in a `shared_group` speak MQTT 5 and share `$share/{group}/...`;
 - a message is acknowledged to the broker only after its batch is committed (paho manual ack), so
   a crash between receipt and commit means redelivery, and the store's idempotency absorbs it.
 The broker's in-flight window bounds what waits unacknowledged here; that is the backpressure.
@@ -13,25 +13,37 @@ The broker's in-flight window bounds what waits unacknowledged here; that is the
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from sqlalchemy.exc import SQLAlchemyError
 
-from gridedge.center.admission import AdmissionError, admit
+from gridedge.center.admission import AdmissionError, Reason, admit
 from gridedge.center.settings import CenterConfig
 from gridedge.center.stats import IngestStats
 from gridedge.center.store import CaseStore
 from gridedge.edge.clock import Clock, SystemClock
 from gridedge.edge.event import GridEvent
 from gridedge.edge.reconnect import Backoff, keep_connected
-from gridedge.edge.topics import jurisdiction_filter
+from gridedge.edge.topics import ROOT, jurisdiction_filter
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
 """Messages written in one transaction; also bounds the SQL IN lists of a batch."""
+EVIDENCE_FILTER = f"{ROOT}/evidence/+/+"
+"""Snapshots of every gateway: a gateway's events may be outside this centre's jurisdiction, its
+snapshots are tiny by comparison, and the API serves one only to an officer who sees that gateway's cases."""
+MAX_SNAPSHOT_BYTES = 2_000_000
+T = TypeVar("T")
+R = TypeVar("R")
+SESSION_EXPIRY_S = 7 * 86400
+"""How long the broker keeps a shared-subscription replica's session while it is away."""
 
 
 class Ingest:
@@ -64,22 +76,32 @@ class Ingest:
                 self.stats.broker_connected = False
 
     async def _subscribe(self, client: aiomqtt.Client) -> None:
-        topic_filter = jurisdiction_filter(self._config.jurisdiction)
+        group = self._config.shared_group
+        share = f"$share/{group}/" if group is not None else ""
+        topic_filter = share + jurisdiction_filter(self._config.jurisdiction)
         await client.subscribe(topic_filter, qos=1)
+        await client.subscribe(share + EVIDENCE_FILTER, qos=1)
         self.stats.broker_connected = True
         log.info("ingest subscribed to %s on %s", topic_filter, self._config.broker.url)
 
     def _client(self) -> aiomqtt.Client:
         broker = self._config.broker
+        session: dict[str, Any]
+        if self._config.shared_group is None:
+            session = {"protocol": aiomqtt.ProtocolVersion.V311, "clean_session": False}
+        else:
+            # Shared subscriptions are MQTT 5; a session expiry keeps this replica's queue across reconnects.
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho is untyped here
+            properties.SessionExpiryInterval = SESSION_EXPIRY_S
+            session = {"protocol": aiomqtt.ProtocolVersion.V5, "clean_start": False, "properties": properties}
         client = aiomqtt.Client(
             broker.host,
             broker.port,
             username=broker.username,
             password=broker.password.get_secret_value() if broker.password else None,
             identifier=self._config.client_id,
-            protocol=aiomqtt.ProtocolVersion.V311,
-            clean_session=False,
             tls_params=aiomqtt.TLSParameters() if broker.tls else None,
+            **session,
         )
         # aiomqtt does not expose paho's manual ack; its paho client is the one place to switch it on.
         client._client.manual_ack_set(True)
@@ -96,7 +118,10 @@ class Ingest:
                 client._client.ack(message.mid, message.qos)
 
     async def _ingest(self, batch: list[aiomqtt.Message]) -> None:
-        events = [e for e in map(self._admit, batch) if e is not None]
+        snapshots = [m for m in batch if m.topic.matches(EVIDENCE_FILTER)]
+        if snapshots:
+            await self._store_evidence(snapshots)
+        events = [e for m in batch if not m.topic.matches(EVIDENCE_FILTER) and (e := self._admit(m)) is not None]
         if not events:
             return
         fresh = await self._store_until_done(events)
@@ -104,6 +129,21 @@ class Ingest:
         self.stats.duplicates += len(events) - len(fresh)
         if fresh and self._on_stored is not None:
             self._on_stored(fresh)
+
+    async def _store_evidence(self, messages: list[aiomqtt.Message]) -> None:
+        """Snapshots are kept by hash, only when the bytes match the hash in their topic."""
+        blobs = []
+        for m in messages:
+            self.stats.received += 1
+            _, _, _, gateway_id, sha = m.topic.value.split("/")
+            payload = m.payload if isinstance(m.payload, bytes) else b""
+            if len(payload) > MAX_SNAPSHOT_BYTES or hashlib.sha256(payload).hexdigest() != sha:
+                self.stats.rejected[Reason.BAD_EVIDENCE.value] += 1
+                log.warning("rejected snapshot on %s: size or hash does not match", m.topic.value)
+                continue
+            blobs.append((sha, gateway_id, payload))
+        if blobs:
+            await self._until_done(self._store.add_evidence, blobs, what="snapshots")
 
     def _admit(self, message: aiomqtt.Message) -> GridEvent | None:
         self.stats.received += 1
@@ -116,15 +156,17 @@ class Ingest:
             return None
 
     async def _store_until_done(self, events: list[GridEvent]) -> list[GridEvent]:
+        fresh = await self._until_done(self._store.add_many, events, what="events")
+        return [e for e, is_new in zip(events, fresh, strict=True) if is_new]
+
+    async def _until_done(self, write: Callable[[Sequence[T], float], R], items: Sequence[T], *, what: str) -> R:
         """Store a batch, retrying while the database fails: the messages stay unacknowledged
         meanwhile, so the broker holds back more of them instead of this process piling them up."""
         backoff = Backoff(initial=0.5)
         while True:
             try:
-                fresh = await asyncio.to_thread(self._store.add_many, events, self._clock.now())
+                return await asyncio.to_thread(write, items, self._clock.now())
             except SQLAlchemyError:
                 delay = backoff.next_delay()
-                log.exception("storing %d events failed; retrying in %.1fs", len(events), delay)
+                log.exception("storing %d %s failed; retrying in %.1fs", len(items), what, delay)
                 await asyncio.sleep(delay)
-            else:
-                return [e for e, is_new in zip(events, fresh, strict=True) if is_new]

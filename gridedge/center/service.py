@@ -9,12 +9,16 @@ import socket
 from collections.abc import Generator
 
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 
+from gridedge.center.accounts import Accounts
 from gridedge.center.api import create_app
+from gridedge.center.downlink import Downlink, MqttDownlink
 from gridedge.center.ingest import Ingest
 from gridedge.center.live import ChangeFeed
 from gridedge.center.settings import CenterConfig, HttpConfig
 from gridedge.center.store import CaseStore
+from gridedge.edge.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
@@ -32,19 +36,25 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 async def run_center(
-    config: CenterConfig, *, stop: asyncio.Event | None = None, ready: asyncio.Event | None = None
+    config: CenterConfig,
+    *,
+    stop: asyncio.Event | None = None,
+    ready: asyncio.Event | None = None,
+    downlink: Downlink | None = None,
 ) -> None:
-    """Serve until `stop` is set or the task is cancelled, then shut down HTTP and ingest cleanly.
+    """Serve until `stop` is set or the task is cancelled, then shut down HTTP, ingest and escalation.
 
-    `ready` is set once ingest is subscribed and HTTP is listening. Tables are created with
-    `create_all` for now; schema migrations come with the first schema change.
+    `ready` is set once ingest is subscribed and HTTP is listening. The schema is migrated first, and
+    the officers and API tokens the config names are created when missing.
     """
-    store = CaseStore(config.database)
+    store = CaseStore(config.database, config.policy)
     try:
-        await asyncio.to_thread(store.create_schema)
+        await asyncio.to_thread(store.migrate)
+        await asyncio.to_thread(seed_accounts, config, Accounts(store.engine))
         feed = ChangeFeed()
         ingest = Ingest(config, store, on_stored=lambda _events: feed.publish())
-        app = create_app(store, stats=ingest.stats, feed=feed)
+        commands = _command_channel(config) if downlink is None else None
+        app = create_app(store, stats=ingest.stats, feed=feed, downlink=downlink or commands)
         server = _EmbeddedServer(
             uvicorn.Config(
                 app,
@@ -60,18 +70,62 @@ async def run_center(
             tasks = [
                 asyncio.create_task(ingest.run(), name="center-ingest"),
                 asyncio.create_task(server.serve(sockets=[sock]), name="center-http"),
+                asyncio.create_task(escalate_forever(store, feed, config.escalation_check_s), name="center-escalation"),
             ]
+            if commands is not None:
+                tasks.append(asyncio.create_task(commands.run(), name="center-downlink"))
             try:
                 await _serve_until_stopped(stop or asyncio.Event(), ready, server, ingest, tasks)
             finally:
                 feed.close()
                 server.should_exit = True
-                tasks[0].cancel()
+                for task in (tasks[0], *tasks[2:]):
+                    task.cancel()
                 await asyncio.wait(tasks)
         _raise_failure(tasks)
     finally:
         store.close()
     log.info("grid centre stopped")
+
+
+def _command_channel(config: CenterConfig) -> MqttDownlink | None:
+    if config.command_key_file is None:
+        return None
+    path = config.command_key_file
+    try:
+        secret = bytes.fromhex(path.read_text().strip())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"command_key_file {path}: cannot read a hex key ({err})") from None
+    return MqttDownlink(config.broker, secret, f"{config.client_id}-cmd")
+
+
+def seed_accounts(config: CenterConfig, accounts: Accounts) -> None:
+    """Create the configured officers that do not exist yet (a changed password is not overwritten:
+    officers change their own), and register the configured API tokens."""
+    for seed in config.officers:
+        if accounts.officer(seed.username) is None:
+            accounts.add_officer(
+                seed.username, seed.name, seed.role, seed.jurisdiction, seed.password.get_secret_value()
+            )
+    for token in config.api_tokens:
+        if accounts.officer(token.officer) is None:
+            raise ValueError(f"api_tokens: no officer {token.officer!r} for token {token.label!r}")
+        accounts.register(token.officer, token.token.get_secret_value(), kind="api", label=token.label)
+
+
+async def escalate_forever(store: CaseStore, feed: ChangeFeed, every_s: float, clock: Clock | None = None) -> None:
+    """Raise late cases one level, every `every_s` seconds; a database error waits for the next round."""
+    clock = clock or SystemClock()
+    while True:
+        try:
+            raised = await asyncio.to_thread(store.escalate_overdue, clock.now())
+        except SQLAlchemyError:
+            log.exception("escalation round failed; next round in %.0f s", every_s)
+        else:
+            if raised:
+                log.info("escalated %d late cases", len(raised))
+                feed.publish()
+        await asyncio.sleep(every_s)
 
 
 def _listen(http: HttpConfig) -> socket.socket:

@@ -1,61 +1,110 @@
-"""The case store: idempotent ingest of grid-event revisions and the queries officers need.
+"""The case store: idempotent ingest of grid-event revisions, workflow steps, escalation and queries.
 
 Writes are plain portable SQL (no SQLite-only statements), so the same code runs on PostgreSQL.
 A duplicate revision is recognised by a lookup rather than by catching the unique-constraint error;
 if two centre replicas race on the same revision, the loser's transaction fails on that constraint
 and its ingest retries the batch, which then finds the revision already stored.
+
+Every read takes a `scope` (the grid codes an officer owns), so no query can forget jurisdiction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, create_engine, event, func, insert, select, update
-from sqlalchemy import case as sql_case
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from gridedge.center.tables import Base, Case, Revision
-from gridedge.edge.event import EventStatus, GridEvent, Severity
+from gridedge.center.access import AccessDeniedError, Officer, covers, may_act
+from gridedge.center.policy import Policy, starting_level, time_limit
+from gridedge.center.tables import Case, CaseStep, EvidenceBlob, Revision
+from gridedge.center.workflow import OPEN_STATES, Action, CaseState, WorkflowError, apply, higher_level
+from gridedge.edge.errors import GridEdgeError
+from gridedge.edge.event import GridEvent, Severity
+from gridedge.edge.grid import Level
 
-CaseFilter = Literal["open", "resolved"]
-"""Open: the source has not said resolved yet (the workflow will refine this)."""
+SEVERITY_RANK = {s.value: rank for rank, s in enumerate(Severity)}
+PLACE = (Case.district_code, Case.street_code, Case.community_code, Case.grid_code)
+SYSTEM = "system"
+"""The actor of steps the centre takes by itself (escalation)."""
 
-_SEVERITY_RANK = sql_case(
-    {s.value: rank for rank, s in enumerate(Severity)},
-    value=Case.severity,
-    else_=len(Severity),
-)
+
+class CaseNotFoundError(GridEdgeError):
+    """No such case in the officer's jurisdiction (the same answer whether it exists elsewhere or not)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CaseQuery:
+    """What a case list asks for; every field narrows it."""
+
+    state: CaseState | None = None
+    open_only: bool = False
+    source_status: str | None = None
+    category: str | None = None
+    severity: Severity | None = None
+    level: Level | None = None
+    prefix: Sequence[str] = ()
+    """Grid codes from the district down."""
+    overdue_at: float | None = None
+    """Only cases past their deadline at this time."""
 
 
 class CaseStore:
     """Owns the database engine. Methods block: async callers run them in a thread."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, policy: Policy | None = None) -> None:
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        self._engine: Engine = create_engine(parsed)
+        self.engine: Engine = create_engine(parsed)
+        self.policy = policy or Policy()
         if parsed.get_backend_name() == "sqlite":
-            event.listen(self._engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", _sqlite_pragmas)
 
-    def create_schema(self) -> None:
-        """Create missing tables. Good enough until the schema first changes; migrations come then."""
-        Base.metadata.create_all(self._engine)
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration; a foundation database (tables, no version) is adopted."""
+        config = Config()
+        config.set_main_option("script_location", "gridedge.center:migrations")
+        with self.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            tables = set(inspect(conn).get_table_names())
+            if "cases" in tables and "alembic_version" not in tables:
+                command.stamp(config, "0001")
+            command.upgrade(config, "head")
 
     def close(self) -> None:
-        self._engine.dispose()
+        self.engine.dispose()
+
+    # ingest
 
     def add(self, event: GridEvent, received_at: float) -> bool:
         """Store one revision; False when (event_id, seq) was already stored."""
         return self.add_many([event], received_at)[0]
 
     def add_many(self, events: Sequence[GridEvent], received_at: float) -> list[bool]:
-        """Store revisions in one transaction; for each, whether it was new (False: a duplicate)."""
+        """Store revisions in one transaction; for each, whether it was new (False: a duplicate).
+
+        Each statement runs once for the whole batch (executemany), so a batch costs a few round trips."""
         ids = {e.event_id for e in events}
-        with self._engine.begin() as conn:
+        with self.engine.begin() as conn:
             stored: set[tuple[str, int]] = {
                 (event_id, seq)
                 for event_id, seq in conn.execute(
@@ -63,55 +112,234 @@ class CaseStore:
                 )
             }
             known = set(conn.execute(select(Case.event_id).where(Case.event_id.in_(ids))).scalars())
-            results = []
+            results, fresh = [], []
             for e in events:
                 is_new = (e.event_id, e.seq) not in stored
                 if is_new:
-                    _apply_to_case(conn, e, received_at, exists=e.event_id in known)
-                    conn.execute(insert(Revision).values(_revision_row(e, received_at)))
+                    fresh.append(e)
                     stored.add((e.event_id, e.seq))
-                    known.add(e.event_id)
                 results.append(is_new)
+            if fresh:
+                self._apply_to_cases(conn, fresh, known, received_at)
+                conn.execute(insert(Revision), [_revision_row(e, received_at) for e in fresh])
         return results
 
+    def _apply_to_cases(self, conn: Connection, fresh: list[GridEvent], known: set[str], received_at: float) -> None:
+        """Make each case show its newest revision unless it already shows a newer one (out-of-order
+        delivery). The source's status never moves the workflow: a `resolved` revision attaches only."""
+        latest: dict[str, GridEvent] = {}
+        for e in fresh:
+            if e.event_id not in latest or e.seq > latest[e.event_id].seq:
+                latest[e.event_id] = e
+        opened = [self._new_case(e, received_at) for event_id, e in latest.items() if event_id not in known]
+        if opened:
+            conn.execute(insert(Case), opened)
+        shown = [
+            {**_case_row(e, received_at), "b_event_id": event_id, "b_seq": e.seq}
+            for event_id, e in latest.items()
+            if event_id in known
+        ]
+        if shown:
+            newer = update(Case).where(Case.event_id == bindparam("b_event_id"), Case.seq < bindparam("b_seq"))
+            conn.execute(newer, shown)
+
+    def _new_case(self, e: GridEvent, received_at: float) -> dict[str, object]:
+        level = starting_level(self.policy, e.category, e.suggested_level)
+        limit = time_limit(self.policy, e.category, CaseState.REPORTED)
+        return {
+            **_case_row(e, received_at),
+            "event_id": e.event_id,
+            "opened_at": received_at,
+            "state": CaseState.REPORTED.value,
+            "level": level.value,
+            "unit": None,
+            "state_since": received_at,
+            "due_at": received_at + limit if limit is not None else None,
+            "escalations": 0,
+            "reopened": 0,
+            "closed_at": None,
+        }
+
+    # workflow
+
+    def act(
+        self, officer: Officer, event_id: str, action: Action, *, now: float, comment: str = "", unit: str | None = None
+    ) -> Case:
+        """Take one workflow step as `officer`; WorkflowError, AccessDeniedError or CaseNotFoundError say why not."""
+        with Session(self.engine) as session, session.begin():
+            case = session.scalars(select(Case).where(Case.event_id == event_id).with_for_update()).one_or_none()
+            if case is None or not covers(officer, _codes(case)):
+                raise CaseNotFoundError(f"no case {event_id} in your jurisdiction")
+            level = Level(case.level)
+            if not may_act(officer, _codes(case), level):
+                raise AccessDeniedError(
+                    f"case {event_id} is handled at {level.value} level, above yours ({officer.level})"
+                )
+            if action is Action.DISPATCH and unit and unit not in {u.code for u in self.policy.units}:
+                raise WorkflowError(f"no unit {unit!r}; known: {', '.join(u.code for u in self.policy.units)}")
+            step = apply(CaseState(case.state), action, comment=comment, unit=unit)
+            limit = time_limit(self.policy, case.category, step.after) if step.after in OPEN_STATES else None
+            changes: dict[str, Any] = {
+                "state": step.after.value,
+                "state_since": now,
+                "due_at": now + limit if limit is not None else None,
+            }
+            if step.unit is not None:
+                changes["unit"] = step.unit
+            if action is Action.SEND_BACK:
+                changes["reopened"] = Case.reopened + 1
+            if step.after is CaseState.CLOSED:
+                changes["closed_at"] = now
+            # Only from the state the step was decided on: SQLite has no row lock, so of two officers
+            # pressing buttons at once the second finds the case moved instead of stepping it twice.
+            moved = session.execute(
+                update(Case)
+                .where(Case.event_id == event_id, Case.state == step.before.value)
+                .values(changes)
+                .execution_options(synchronize_session=False)
+            )
+            if moved.rowcount != 1:  # type: ignore[attr-defined]
+                raise WorkflowError(f"case {event_id} changed meanwhile; reload it and try again")
+            session.add(
+                CaseStep(
+                    event_id=event_id,
+                    action=action.value,
+                    before=step.before.value,
+                    after=step.after.value,
+                    level=case.level,
+                    actor=officer.username,
+                    at=now,
+                    comment=step.comment,
+                    unit=step.unit,
+                )
+            )
+            session.flush()
+            session.refresh(case)
+            session.expunge(case)
+            return case
+
+    def escalate_overdue(self, now: float) -> list[str]:
+        """Raise every late open case one level, restarting its clock for the new owner; the ids raised.
+
+        A late case already at the district stays there, marked late, with no further deadline."""
+        raised = []
+        with Session(self.engine) as session, session.begin():
+            late = session.scalars(
+                select(Case).where(Case.due_at <= now, Case.state.in_([s.value for s in OPEN_STATES])).with_for_update()
+            )
+            for case in late:
+                before = Level(case.level)
+                after = higher_level(before)
+                state = CaseState(case.state)
+                limit = time_limit(self.policy, case.category, state)
+                case.escalations += 1
+                case.due_at = now + limit if after is not None and limit is not None else None
+                if after is not None:
+                    case.level = after.value
+                    raised.append(case.event_id)
+                session.add(
+                    CaseStep(
+                        event_id=case.event_id,
+                        action="escalate",
+                        before=state.value,
+                        after=state.value,
+                        level=case.level,
+                        actor=SYSTEM,
+                        at=now,
+                        comment=f"not progressed in time: {before.value} -> {case.level}",
+                        unit=case.unit,
+                    )
+                )
+        return raised
+
+    # evidence
+
+    def add_evidence(self, blobs: Sequence[tuple[str, str, bytes]], received_at: float) -> int:
+        """Keep snapshots (sha256, gateway_id, bytes) not yet stored; how many were new."""
+        with self.engine.begin() as conn:
+            have = set(
+                conn.execute(
+                    select(EvidenceBlob.sha256).where(EvidenceBlob.sha256.in_({sha for sha, _, _ in blobs}))
+                ).scalars()
+            )
+            rows, seen = [], set(have)
+            for sha, gateway_id, content in blobs:
+                if sha not in seen:
+                    seen.add(sha)
+                    rows.append(
+                        {"sha256": sha, "gateway_id": gateway_id, "received_at": received_at, "content": content}
+                    )
+            if rows:
+                conn.execute(insert(EvidenceBlob), rows)
+        return len(rows)
+
+    def evidence(self, scope: Sequence[str], sha256: str) -> bytes:
+        """A snapshot, if a case in scope came from the gateway that published it; else CaseNotFoundError."""
+        with Session(self.engine) as session:
+            blob = session.get(EvidenceBlob, sha256)
+            if blob is not None:
+                mine = select(Case.event_id).where(*place_filter(scope), Case.gateway_id == blob.gateway_id).limit(1)
+                if session.execute(mine).first() is not None:
+                    return blob.content
+        raise CaseNotFoundError(f"no snapshot {sha256} in your jurisdiction")
+
+    # reads, always within a scope
+
     def cases(
-        self,
-        status: CaseFilter | None = None,
-        *,
-        category: str | None = None,
-        prefix: Sequence[str] = (),
-        limit: int = 100,
+        self, scope: Sequence[str], query: CaseQuery | None = None, *, limit: int = 100, offset: int = 0
     ) -> list[Case]:
-        """Cases, most severe first and then newest; `prefix` is grid codes from the district down."""
-        query = (
+        """Cases, most severe first and then newest."""
+        stmt = (
             select(Case)
-            .where(*_filters(status, category, prefix))
-            .order_by(_SEVERITY_RANK, Case.opened_at.desc())
+            .where(*case_filters(scope, query or CaseQuery()))
+            .order_by(Case.severity_rank, Case.opened_at.desc())
             .limit(limit)
+            .offset(offset)
         )
-        with Session(self._engine) as session:
-            return list(session.scalars(query))
+        with Session(self.engine) as session:
+            return list(session.scalars(stmt))
 
-    def open_cases(self, prefix: Sequence[str] = (), limit: int = 100) -> list[Case]:
-        return self.cases("open", prefix=prefix, limit=limit)
+    def count_cases(self, scope: Sequence[str] = (), query: CaseQuery | None = None) -> int:
+        stmt = select(func.count()).select_from(Case).where(*case_filters(scope, query or CaseQuery()))
+        with self.engine.connect() as conn:
+            return conn.execute(stmt).scalar_one()
 
-    def count_cases(self, status: CaseFilter | None = None) -> int:
-        query = select(func.count()).select_from(Case).where(*_filters(status, None, ()))
-        with self._engine.connect() as conn:
-            return conn.execute(query).scalar_one()
-
-    def case(self, event_id: str) -> Case | None:
-        with Session(self._engine) as session:
-            return session.get(Case, event_id)
+    def case(self, scope: Sequence[str], event_id: str) -> Case:
+        with Session(self.engine) as session:
+            case = session.get(Case, event_id)
+        if case is None or tuple(_codes(case)[: len(scope)]) != tuple(scope):
+            raise CaseNotFoundError(f"no case {event_id} in your jurisdiction")
+        return case
 
     def revisions(self, event_id: str) -> list[Revision]:
-        query = select(Revision).where(Revision.event_id == event_id).order_by(Revision.seq)
-        with Session(self._engine) as session:
-            return list(session.scalars(query))
+        stmt = select(Revision).where(Revision.event_id == event_id).order_by(Revision.seq)
+        with Session(self.engine) as session:
+            return list(session.scalars(stmt))
+
+    def steps(self, event_id: str) -> list[CaseStep]:
+        stmt = select(CaseStep).where(CaseStep.event_id == event_id).order_by(CaseStep.at, CaseStep.id)
+        with Session(self.engine) as session:
+            return list(session.scalars(stmt))
 
     def count_revisions(self) -> int:
-        with self._engine.connect() as conn:
+        with self.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(Revision)).scalar_one()
+
+    def open_counts(self, scope: Sequence[str]) -> list[tuple[tuple[str, ...], tuple[str, ...], int, int]]:
+        """Per grid in scope: (codes, names, open cases, overdue-marked cases), for the grid tree view."""
+        names = (Case.district_name, Case.street_name, Case.community_name, Case.grid_name)
+        stmt = (
+            select(*PLACE, *names, func.count(), func.sum(Case.escalations))
+            .where(*case_filters(scope, CaseQuery(open_only=True)))
+            .group_by(*PLACE, *names)
+            .order_by(*PLACE)
+        )
+        with self.engine.connect() as conn:
+            return [(tuple(r[:4]), tuple(r[4:8]), int(r[8]), int(r[9] or 0)) for r in conn.execute(stmt)]
+
+
+def _codes(case: Case) -> tuple[str, str, str, str]:
+    return (case.district_code, case.street_code, case.community_code, case.grid_code)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -123,27 +351,29 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _filters(status: CaseFilter | None, category: str | None, prefix: Sequence[str]) -> list[ColumnElement[bool]]:
-    place = (Case.district_code, Case.street_code, Case.community_code, Case.grid_code)
-    if len(prefix) > len(place):
+def place_filter(codes: Sequence[str]) -> list[ColumnElement[bool]]:
+    if len(codes) > len(PLACE):
         raise ValueError("a grid prefix has at most four codes: district, street, community, grid")
-    filters = [column == code for column, code in zip(place, prefix, strict=False)]
-    if status == "open":
-        filters.append(Case.source_status != EventStatus.RESOLVED.value)
-    elif status == "resolved":
-        filters.append(Case.source_status == EventStatus.RESOLVED.value)
-    if category is not None:
-        filters.append(Case.category == category)
+    return [column == code for column, code in zip(PLACE, codes, strict=False)]
+
+
+def case_filters(scope: Sequence[str], q: CaseQuery) -> list[ColumnElement[bool]]:
+    filters = place_filter(scope) + place_filter(q.prefix)
+    if q.state is not None:
+        filters.append(Case.state == q.state.value)
+    if q.open_only:
+        filters.append(Case.state.in_([s.value for s in OPEN_STATES]))
+    if q.source_status is not None:
+        filters.append(Case.source_status == q.source_status)
+    if q.category is not None:
+        filters.append(Case.category == q.category)
+    if q.severity is not None:
+        filters.append(Case.severity_rank == SEVERITY_RANK[q.severity.value])  # the indexed twin of `severity`
+    if q.level is not None:
+        filters.append(Case.level == q.level.value)
+    if q.overdue_at is not None:
+        filters.append(Case.due_at <= q.overdue_at)
     return filters
-
-
-def _apply_to_case(conn: Connection, e: GridEvent, received_at: float, *, exists: bool) -> None:
-    """Make the case show this revision unless it already shows a newer one (out-of-order delivery)."""
-    latest = _case_row(e, received_at)
-    if exists:
-        conn.execute(update(Case).where(Case.event_id == e.event_id, Case.seq < e.seq).values(latest))
-    else:
-        conn.execute(insert(Case).values({**latest, "event_id": e.event_id, "opened_at": received_at}))
 
 
 def _case_row(e: GridEvent, received_at: float) -> dict[str, object]:
@@ -153,6 +383,7 @@ def _case_row(e: GridEvent, received_at: float) -> dict[str, object]:
         "source_status": e.status.value,
         "category": e.category,
         "severity": e.severity.value,
+        "severity_rank": SEVERITY_RANK[e.severity.value],
         "title": e.title,
         "district_code": g.district.code,
         "district_name": g.district.name,

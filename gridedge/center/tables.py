@@ -2,12 +2,14 @@
 
 Times are UTC seconds since the epoch (double precision): portable across SQLite and PostgreSQL,
 sortable, and free of naive/aware datetime mix-ups. The `cases` row keeps what the source event
-says now (`source_status`); the six-step workflow will add its own state columns beside it.
+says now (`source_status`) beside where the six-step workflow has taken it (`state`, `level`); the
+two are independent, so a source `resolved` never closes a case by itself. The schema is created
+and changed by the Alembic migrations in `migrations/`, never by `create_all`.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Double, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Double, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -46,12 +48,89 @@ class Case(Base):
     """When the centre stored the first revision it received."""
     updated_at: Mapped[float]
     """When the centre stored the revision now shown."""
+    severity_rank: Mapped[int]
+    """0 for critical, up to 3 for info: the case list's sort key, indexed."""
+    state: Mapped[str]
+    """The workflow state (workflow.CaseState)."""
+    level: Mapped[str]
+    """The handling level that owns it now (grid, community, street, district)."""
+    unit: Mapped[str | None]
+    """The unit it was dispatched to."""
+    state_since: Mapped[float]
+    due_at: Mapped[float | None]
+    """When it rises to the next level unless it moves on; None when finished or at the top."""
+    escalations: Mapped[int]
+    """How many times it rose for being late: a case that rose at least once was not on time."""
+    reopened: Mapped[int]
+    """How many times the check sent it back to the unit."""
+    closed_at: Mapped[float | None]
 
     __table_args__ = (
         Index("ix_cases_place", "district_code", "street_code", "community_code", "grid_code"),
         Index("ix_cases_source_status", "source_status"),
-        Index("ix_cases_category", "category"),
+        Index("ix_cases_list", "severity_rank", text("opened_at DESC")),  # the list's order, most severe and newest
+        # The list filtered by category or by state, still in its order: a category is often all one
+        # severity, so without these the list would walk past every more severe case to find 100.
+        Index("ix_cases_category_list", "category", "severity_rank", text("opened_at DESC")),
+        Index("ix_cases_state_list", "state", "severity_rank", text("opened_at DESC")),
+        Index("ix_cases_due", "due_at"),
     )
+
+
+class CaseStep(Base):
+    """One workflow step taken on a case: what, by whom, when and why (the case's timeline)."""
+
+    __tablename__ = "case_steps"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("cases.event_id"), index=True)
+    action: Mapped[str]
+    """A workflow.Action, or `escalate` when the clock raised the level."""
+    before: Mapped[str]
+    after: Mapped[str]
+    level: Mapped[str]
+    """The handling level after the step."""
+    actor: Mapped[str]
+    """The officer's username, or `system` for escalation."""
+    at: Mapped[float] = mapped_column(index=True)
+    comment: Mapped[str] = mapped_column(Text)
+    unit: Mapped[str | None]
+
+
+class OfficerRow(Base):
+    __tablename__ = "officers"
+
+    username: Mapped[str] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    role: Mapped[str]
+    jurisdiction: Mapped[str]
+    """Grid codes joined by '/', empty for an admin."""
+    password_hash: Mapped[str]
+    """argon2id, as argon2-cffi writes it."""
+
+
+class Credential(Base):
+    """A bearer secret: a login session (cookie) or an integration's API token. Only its hash is kept."""
+
+    __tablename__ = "credentials"
+
+    token_sha256: Mapped[str] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(ForeignKey("officers.username"))
+    kind: Mapped[str]
+    """`session` or `api`."""
+    label: Mapped[str]
+    expires_at: Mapped[float | None]
+
+
+class EvidenceBlob(Base):
+    """A snapshot published on the evidence topic, stored once by its SHA-256."""
+
+    __tablename__ = "evidence_blobs"
+
+    sha256: Mapped[str] = mapped_column(primary_key=True)
+    gateway_id: Mapped[str]
+    received_at: Mapped[float]
+    content: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Revision(Base):

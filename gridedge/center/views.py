@@ -7,11 +7,12 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from gridedge.center.stats import IngestStats
-from gridedge.center.tables import Case, Revision
+from gridedge.center.tables import Case, CaseStep, Revision
+from gridedge.center.workflow import Action, CaseState, next_actions
 from gridedge.edge.categories import CATEGORIES
 from gridedge.edge.clock import to_datetime
 from gridedge.edge.event import EventStatus, GridEvent, Severity
-from gridedge.edge.grid import GridCell, GridUnit
+from gridedge.edge.grid import GridCell, GridUnit, Level
 
 
 class CaseView(BaseModel):
@@ -32,6 +33,15 @@ class CaseView(BaseModel):
     ended_at: datetime | None
     opened_at: datetime
     updated_at: datetime
+    state: CaseState
+    level: Level
+    unit: str | None
+    state_since: datetime
+    due_at: datetime | None
+    escalations: int
+    reopened: int
+    closed_at: datetime | None
+    next_actions: list[Action]
 
     @classmethod
     def of(cls, row: Case) -> CaseView:
@@ -58,6 +68,15 @@ class CaseView(BaseModel):
             ended_at=to_datetime(row.ended_at) if row.ended_at is not None else None,
             opened_at=to_datetime(row.opened_at),
             updated_at=to_datetime(row.updated_at),
+            state=CaseState(row.state),
+            level=Level(row.level),
+            unit=row.unit,
+            state_since=to_datetime(row.state_since),
+            due_at=to_datetime(row.due_at) if row.due_at is not None else None,
+            escalations=row.escalations,
+            reopened=row.reopened,
+            closed_at=to_datetime(row.closed_at) if row.closed_at is not None else None,
+            next_actions=next_actions(CaseState(row.state)),
         )
 
 
@@ -81,9 +100,48 @@ class RevisionView(BaseModel):
         )
 
 
+class StepView(BaseModel):
+    action: str
+    before: CaseState
+    after: CaseState
+    level: Level
+    actor: str
+    at: datetime
+    comment: str
+    unit: str | None
+
+    @classmethod
+    def of(cls, row: CaseStep) -> StepView:
+        return cls(
+            action=row.action,
+            before=CaseState(row.before),
+            after=CaseState(row.after),
+            level=Level(row.level),
+            actor=row.actor,
+            at=to_datetime(row.at),
+            comment=row.comment,
+            unit=row.unit,
+        )
+
+
 class CaseDetail(BaseModel):
     case: CaseView
     revisions: list[RevisionView]
+    steps: list[StepView]
+    """The workflow timeline: who did what, when and why."""
+
+
+class ActionRequest(BaseModel):
+    action: Action
+    comment: str = ""
+    unit: str | None = None
+
+
+class GridCount(BaseModel):
+    codes: list[str]
+    names: list[str]
+    open_cases: int
+    escalated: int
 
 
 class Health(BaseModel):

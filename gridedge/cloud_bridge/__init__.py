@@ -1,10 +1,11 @@
-"""cloud_bridge: the durable outbox and the MQTT uplink that drains it to the broker."""
+"""cloud_bridge: the durable, bounded outbox, the MQTT uplink that drains it, evidence and downlink commands."""
 
 from gridedge.cloud_bridge.message import OutMessage, StoredMessage, event_message
-from gridedge.cloud_bridge.outbox import Outbox, OutboxError
+from gridedge.cloud_bridge.outbox import Bound, Outbox, OutboxError
 from gridedge.cloud_bridge.uplink import Uplink, UplinkState
 
 __all__ = [
+    "Bound",
     "OutMessage",
     "Outbox",
     "OutboxError",

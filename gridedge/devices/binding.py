@@ -6,28 +6,44 @@ from dataclasses import dataclass
 
 from gridedge.devices.decode import CompiledProfile, compile_profile
 from gridedge.devices.inventory import DeviceEntry, Inventory
-from gridedge.devices.profile import Liveness, Profile
+from gridedge.devices.profile import Liveness, MqttTransport, Profile
+from gridedge.devices.registers import ModbusPlan, plan_reads
 from gridedge.edge.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)
 class DeviceBinding:
     device: DeviceEntry
-    compiled: CompiledProfile
+    compiled: CompiledProfile | ModbusPlan
 
     @property
     def liveness(self) -> Liveness | None:
         return self.device.liveness or self.compiled.profile.liveness
 
 
-def bind(inventory: Inventory, profiles: dict[str, Profile], inventory_path: str) -> list[DeviceBinding]:
-    """Bind every device to its profile; a device naming an unknown profile is a config error."""
-    compiled = {pid: compile_profile(p) for pid, p in profiles.items()}
-    unknown = [
-        f"1: devices.{i}.profile: unknown profile {d.profile!r} for device {d.id!r}; known: {sorted(profiles)}"
-        for i, d in enumerate(inventory.devices)
-        if d.profile not in compiled
-    ]
-    if unknown:
-        raise ConfigError(inventory_path, unknown)
+def compile_any(profile: Profile) -> CompiledProfile | ModbusPlan:
+    return compile_profile(profile) if isinstance(profile.transport, MqttTransport) else plan_reads(profile)
+
+
+def bind(
+    inventory: Inventory, profiles: dict[str, Profile], inventory_path: str, buses: frozenset[str] = frozenset()
+) -> list[DeviceBinding]:
+    """Bind every device to its profile; an unknown profile or bus, or a Modbus device without an
+    address, is a config error naming the device."""
+    compiled = {pid: compile_any(p) for pid, p in profiles.items()}
+    problems = []
+    for i, d in enumerate(inventory.devices):
+        plan = compiled.get(d.profile)
+        if plan is None:
+            problems.append(
+                f"1: devices.{i}.profile: unknown profile {d.profile!r} for device {d.id!r}; known: {sorted(profiles)}"
+            )
+        elif isinstance(plan, ModbusPlan) and d.modbus is None:
+            problems.append(f"1: devices.{i}.modbus: device {d.id!r} has a Modbus profile but no `modbus` address")
+        elif isinstance(plan, ModbusPlan) and d.modbus is not None and d.modbus.bus not in buses:
+            problems.append(
+                f"1: devices.{i}.modbus.bus: unknown bus {d.modbus.bus!r} for device {d.id!r}; known: {sorted(buses)}"
+            )
+    if problems:
+        raise ConfigError(inventory_path, problems)
     return [DeviceBinding(d, compiled[d.profile]) for d in inventory.devices]

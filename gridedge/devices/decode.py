@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from gridedge.devices.profile import Point, PointType, Profile
+from gridedge.devices.profile import MqttTransport, Point, PointType, Profile
 from gridedge.edge.reading import Quality, Reading
 
 PathStep = str | int
@@ -51,7 +51,10 @@ class CompiledPoint:
 
 @dataclass(frozen=True, slots=True)
 class CompiledProfile:
+    """An MQTT JSON profile, ready to decode."""
+
     profile: Profile
+    transport: MqttTransport
     points: tuple[CompiledPoint, ...]
     ts_steps: tuple[PathStep, ...] | None
     ts_path: str
@@ -61,13 +64,17 @@ class CompiledProfile:
 
 def compile_profile(profile: Profile) -> CompiledProfile:
     ts = profile.timestamp
+    transport = profile.transport
+    if not isinstance(transport, MqttTransport):
+        raise TypeError(f"profile {profile.id!r} is not an MQTT profile")
     return CompiledProfile(
         profile=profile,
-        points=tuple(CompiledPoint(p, compile_path(p.path)) for p in profile.points),
+        transport=transport,
+        points=tuple(CompiledPoint(p, compile_path(p.path or "")) for p in profile.all_points()),
         ts_steps=compile_path(ts.path) if ts else None,
         ts_path=ts.path if ts else "",
         ts_divisor=1000.0 if ts and ts.unit == "ms" else 1.0,
-        max_payload_bytes=profile.transport.max_payload_bytes,
+        max_payload_bytes=transport.max_payload_bytes,
     )
 
 
@@ -77,9 +84,12 @@ class Decoded:
     problems: list[str]  # each names the field; empty when everything decoded
 
 
-def _convert(raw: Any, point: Point) -> tuple[Any, str | None]:
+def convert(raw: Any, point: Point) -> tuple[Any, str | None]:
     """The typed, scaled value, or (None, why) when the raw value does not fit the point."""
     kind = point.type
+    if point.enum is not None:
+        name = point.enum.get(raw) if isinstance(raw, int) and not isinstance(raw, bool) else None
+        return (name, None) if name is not None else (None, f"{raw!r:.40} is none of {sorted(point.enum)}")
     if kind is PointType.BOOL:
         if isinstance(raw, bool):
             return raw, None
@@ -125,7 +135,7 @@ def decode_json(payload: bytes, compiled: CompiledProfile, device_id: str, recei
         if raw is _MISSING:
             continue  # devices send only what changed, or different messages carry different points
         p = cp.point
-        value, why = _convert(raw, p)
+        value, why = convert(raw, p)
         if why is None:
             readings.append(Reading(device_id, p.name, value, ts, p.unit, p.role))
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
+from gridedge.devices.buses import ModbusAddress
 from gridedge.devices.profile import Identifier, Liveness
 from gridedge.edge.config import StrictModel
 from gridedge.edge.grid import GridCell, Location
@@ -20,6 +21,7 @@ class DeviceEntry(StrictModel):
     location: Location
     grid: GridCell | None = Field(default=None, description="Grid cell, when not the gateway's own.")
     liveness: Liveness | None = Field(default=None, description="Overrides the profile's liveness.")
+    modbus: ModbusAddress | None = Field(default=None, description="Bus and unit id, for a Modbus profile.")
 
     @property
     def topic_key(self) -> str:

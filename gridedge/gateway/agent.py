@@ -13,30 +13,35 @@ import logging
 from collections import Counter
 from pathlib import Path
 
-from gridedge import __version__
-from gridedge.cloud_bridge.message import event_message
+from gridedge.cloud_bridge.message import OutMessage, event_message
 from gridedge.cloud_bridge.outbox import Outbox
-from gridedge.cloud_bridge.uplink import Uplink
-from gridedge.devices.binding import DeviceBinding, bind
-from gridedge.devices.drivers.mqtt import MqttDriver, MqttRouter
-from gridedge.devices.profile import BUILTIN_PROFILES, load_profiles
+from gridedge.devices.binding import DeviceBinding
 from gridedge.edge.alert import Alert, Origin, to_grid_event
 from gridedge.edge.clock import Clock, SystemClock
+from gridedge.edge.errors import ConfigError
 from gridedge.edge.reading import Reading
+from gridedge.gateway.bridge import AgentCommands, make_uplink
+from gridedge.gateway.cameras import CameraFeed
+from gridedge.gateway.ops import Operations
 from gridedge.gateway.settings import GatewayConfig
+from gridedge.gateway.southbound import Southbound, device_files_stamp, load_bindings, watch
 from gridedge.rules.engine import RuleEngine
-from gridedge.rules.model import BUILTIN_PACKS, RulePack, load_rule_pack
+from gridedge.rules.model import BUILTIN_PACKS, RuleError, RulePack, load_rule_pack, merge_packs
 
 log = logging.getLogger(__name__)
 
 READING_QUEUE_BATCHES = 1000
 TICK_S = 1.0
+RULES_POLL_S = 2.0  # how often the rule pack files are checked for changes (hot reload)
+DEVICES_POLL_S = 2.0  # how often profiles and the inventory file are checked for changes (hot reload)
+
+
+def rule_files(paths: list[Path] | None) -> list[Path]:
+    return paths if paths is not None else sorted(BUILTIN_PACKS.glob("*.yaml"))
 
 
 def load_rules(paths: list[Path] | None) -> RulePack:
-    files = paths if paths is not None else sorted(BUILTIN_PACKS.glob("*.yaml"))
-    rules = [r for f in files for r in load_rule_pack(f).rules]
-    return RulePack(rules=rules)
+    return merge_packs([load_rule_pack(f) for f in rule_files(paths)])
 
 
 def origins(config: GatewayConfig, bindings: list[DeviceBinding]) -> dict[str, Origin]:
@@ -51,22 +56,21 @@ class Agent:
         self.config = config
         self.clock = clock or SystemClock()
         self.counters: Counter[str] = Counter()
-        profiles = load_profiles([BUILTIN_PROFILES, *config.profile_dirs])
-        bindings = bind(config.inventory, profiles, "inventory")
+        bindings = load_bindings(config)
         self.origins = origins(config, bindings)
         self.engine = RuleEngine(load_rules(config.rule_packs), self.clock)
-        for b in bindings:
-            liveness = b.liveness
-            labels = {"site": b.device.location.site, "address": b.device.location.address}
-            self.engine.register_device(b.device.id, labels, liveness.offline_after_s if liveness else None)
+        self._register_devices(bindings)
         config.state_dir.mkdir(parents=True, exist_ok=True)
-        self.outbox = Outbox(config.state_dir / "outbox.db")
-        self.uplink = Uplink(self.outbox, config.uplink.broker, config.gateway.id, version=__version__)
+        self.outbox = Outbox(config.state_dir / "outbox.db", bound=config.uplink.outbox.bound())
+        self.commands = AgentCommands(self)  # downlink commands from the centre: gateway/bridge.py
+        self.uplink = make_uplink(self, self.commands)
         self.readings: asyncio.Queue[list[Reading]] = asyncio.Queue(maxsize=READING_QUEUE_BATCHES)
-        self.router = MqttRouter(bindings)
-        self.driver = MqttDriver(
-            config.southbound.mqtt, self.router, self.readings.put, self.clock, f"gridedge-agent-{config.gateway.id}"
-        )
+        self.southbound = Southbound(config, bindings, self.readings.put, self.clock)  # gateway/southbound.py
+        self.router = self.southbound.router
+        self.ops = Operations(self, bindings)  # local API, metrics, telemetry: gateway/ops.py
+        self.driver = self.southbound.mqtt
+        gw = config.gateway
+        self.cameras = CameraFeed(config.cameras, gw.id, gw.grid, gw.location)  # gateway/cameras.py
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run every part as a named task until `stop` is set, then shut down in order."""
@@ -74,10 +78,14 @@ class Agent:
         try:
             async with asyncio.TaskGroup() as tg:
                 uplink = tg.create_task(self.uplink.run(stop), name="uplink")
+                tg.create_task(self.ops.run(stop), name="operations")
+                tg.create_task(self.cameras.run(stop, self._emit_camera), name="cameras")
                 workers = [
-                    tg.create_task(self.driver.run(), name="southbound-mqtt"),
+                    tg.create_task(self.southbound.run(), name="southbound"),
+                    tg.create_task(self._watch_devices(), name="devices-reload"),
                     tg.create_task(self._decide(), name="rules"),
                     tg.create_task(self._tick(), name="rules-clock"),
+                    tg.create_task(self._watch_rules(), name="rules-reload"),
                 ]
                 await stop.wait()
                 for task in workers:
@@ -93,6 +101,7 @@ class Agent:
                 batch.append(self.readings.get_nowait())
             readings = list(itertools.chain.from_iterable(batch))
             self.counters["readings"] += len(readings)
+            self.ops.on_readings(readings)
             await self._emit(self.engine.process(readings))
 
     async def _tick(self) -> None:
@@ -100,13 +109,96 @@ class Agent:
             await asyncio.sleep(TICK_S)
             await self._emit(self.engine.tick())
 
+    # -- rule hot reload ---------------------------------------------------------------------------
+    def _rule_files_stamp(self) -> tuple[tuple[str, int, int], ...]:
+        stamps = []
+        for path in rule_files(self.config.rule_packs):
+            try:
+                st = path.stat()
+            except OSError:
+                stamps.append((str(path), -1, -1))
+            else:
+                stamps.append((str(path), st.st_mtime_ns, st.st_size))
+        return tuple(stamps)
+
+    async def _watch_rules(self) -> None:
+        """Reload the rules when a pack file changes; unchanged rules keep their open incidents."""
+        stamp = self._rule_files_stamp()
+        while True:
+            await asyncio.sleep(RULES_POLL_S)
+            current = self._rule_files_stamp()
+            if current != stamp:
+                stamp = current
+                await self.reload_rules()
+
+    async def reload_rules(self) -> bool:
+        """Load the configured rule packs again; a bad pack is logged and counted, the running rules stay."""
+        try:
+            alerts = self.engine.reload(load_rules(self.config.rule_packs))
+        except (ConfigError, RuleError) as err:
+            self.counters["rules_reload_failed"] += 1
+            log.error("rule reload refused, the running rules stay: %s", err)
+            return False
+        self.counters["rules_reloaded"] += 1
+        log.info("rules reloaded: %d rules", len(self.engine.rules))
+        await self._emit(alerts)  # resolutions of removed rules
+        return True
+
+    # -- devices and their hot reload (the southbound side lives in gateway/southbound.py) ------------
+    def _register_devices(self, bindings: list[DeviceBinding]) -> None:
+        for b in bindings:
+            liveness = b.liveness
+            grid = b.device.grid or self.config.gateway.grid
+            labels = {
+                "site": b.device.location.site,
+                "address": b.device.location.address,
+                "profile": b.compiled.profile.id,
+                "grid": grid.grid.code,
+            }
+            roles = [p.role for p in b.compiled.profile.all_points() if p.role]
+            self.engine.register_device(b.device.id, labels, liveness.offline_after_s if liveness else None, roles)
+
+    async def _watch_devices(self) -> None:
+        await watch(lambda: device_files_stamp(self.config), self.reload_devices, DEVICES_POLL_S)
+
+    async def reload_devices(self) -> bool:
+        """Apply changed profiles or inventory; a bad file is logged and counted, the running devices stay."""
+        try:
+            bindings = load_bindings(self.config)
+        except ConfigError as err:
+            self.counters["devices_reload_failed"] += 1
+            log.error("profile/inventory reload refused, the running devices stay: %s", err)
+            return False
+        for gone in set(self.origins) - {b.device.id for b in bindings}:
+            self.engine.register_device(gone, {}, None)  # removed: no longer watched for absence
+        self.origins.update(origins(self.config, bindings))  # removed devices keep theirs: open alerts resolve
+        self._register_devices(bindings)
+        self.ops.on_inventory(bindings)
+        self.southbound.apply(bindings)
+        self.counters["devices_reloaded"] += 1
+        log.info("profiles and inventory reloaded: %d devices", len(bindings))
+        return True
+
+    async def _emit_camera(self, messages: list[OutMessage]) -> None:
+        """A camera incident (snapshot, then event): durable before the uplink is told, as in `_emit`."""
+        dropped = await asyncio.to_thread(self.outbox.put_many, messages)
+        if dropped:
+            log.warning("outbox full: dropped %s", dict(dropped))
+            self.uplink.notify_status()
+        self.counters["camera_events"] += 1
+        self.uplink.notify()
+
     async def _emit(self, alerts: list[Alert]) -> None:
         """Durable before anything else sees it: the outbox write completes before the uplink is told."""
         if not alerts:
             return
         messages = [event_message(to_grid_event(a, self.origins[a.device_id])) for a in alerts]
-        await asyncio.to_thread(self.outbox.put_many, messages)
+        dropped = await asyncio.to_thread(self.outbox.put_many, messages)
+        if dropped:  # the full-outbox policy gave way; the uplink's status says so at once
+            log.warning("outbox full: dropped %s", dict(dropped))
+            self.uplink.notify_status()
         self.counters["events"] += len(messages)
         for a in alerts:
             log.info("event %s seq %d %s %s: %s", a.event_id, a.seq, a.status.value, a.category, a.title)
+        self.ops.on_alerts(alerts)
         self.uplink.notify()

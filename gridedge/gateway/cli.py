@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
-import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,18 +11,26 @@ from typing import Annotated, Any
 import typer
 
 from gridedge.edge.errors import ConfigError
+from gridedge.gateway.cli_bridge import bridge_app
+from gridedge.gateway.cli_ops import register_ops
+from gridedge.gateway.cli_profile import profile_app
+from gridedge.gateway.cli_rules import rules_app
+from gridedge.gateway.cli_vision import vision_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="GridEdge: smart-community edge gateway.")
-profile_app = typer.Typer(no_args_is_help=True, help="Write and check device profiles.")
 app.add_typer(profile_app, name="profile")
+app.add_typer(rules_app, name="rules")
+app.add_typer(vision_app, name="vision")
+app.add_typer(bridge_app, name="bridge")
+register_ops(app)  # gridedge doctor
 
 LogLevel = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
 
 
 def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    from gridedge.gateway.logs import configure_logging  # text, or JSON with GRIDEDGE_LOG_FORMAT=json
+
+    configure_logging(level)
 
 
 def _run_until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
@@ -124,23 +130,6 @@ def schemas(out: Annotated[Path, typer.Option(help="Directory to write into.")] 
 
     for path in write_schemas(out):
         typer.echo(f"wrote {path}")
-
-
-@profile_app.command("lint")
-def profile_lint(files: Annotated[list[Path], typer.Argument(help="Profile YAML files.")]) -> None:
-    """Check profiles against the schema; errors name file, line and field."""
-    from gridedge.devices.profile import load_profile
-
-    failed = 0
-    for path in files:
-        try:
-            profile = load_profile(path)
-        except ConfigError as err:
-            typer.echo(str(err), err=True)
-            failed += 1
-        else:
-            typer.echo(f"{path}: ok ({profile.id}, {len(profile.points)} points)")
-    raise typer.Exit(1 if failed else 0)
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from gridedge.center.service import run_center
-from gridedge.center.settings import CenterConfig, HttpConfig
+from gridedge.center.settings import DEMO_LOGIN, CenterConfig, HttpConfig, demo_officer
 from gridedge.devices.inventory import DeviceEntry, Inventory
 from gridedge.devices.profile import Liveness
 from gridedge.edge.broker import BrokerConfig
@@ -81,6 +81,7 @@ async def run_demo(broker_url: str | None, duration: float | None, http_port: in
                 database=f"sqlite:///{workdir / 'center.db'}",
                 http=HttpConfig(port=port),
                 client_id="gridedge-demo-centre",
+                officers=[demo_officer()],
             )
             agent = Agent(demo_gateway_config(broker, workdir / "agent"))
             fleet = SmokeAlarmFleet(
@@ -95,6 +96,7 @@ async def run_demo(broker_url: str | None, duration: float | None, http_port: in
                 print(
                     f"GridEdge demo running. Grid centre: http://127.0.0.1:{port}/  (broker {broker.url})", flush=True
                 )
+                print("Log in to the centre as {} / {}".format(*DEMO_LOGIN), flush=True)
                 print(
                     "Scenario: smoke alarm at 10 s, cleared at 25 s; SA-0004 silent from 20 s (offline ~15 s later).",
                     flush=True,

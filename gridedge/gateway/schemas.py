@@ -23,11 +23,14 @@ def _schema(model: type[BaseModel], name: str) -> str:
 
 
 def published_schemas() -> dict[str, str]:
+    from gridedge.gateway.api import openapi_document
+
     return {
         "grid-event-v1.json": event_schema(),
         "device-profile.json": _schema(Profile, "device-profile.json"),
         "rule-pack.json": _schema(RulePack, "rule-pack.json"),
         "gateway-config.json": _schema(GatewayConfig, "gateway-config.json"),
+        "gateway-api.json": openapi_document(),  # the local API's OpenAPI document
     }
 
 

@@ -6,10 +6,14 @@ from pathlib import Path
 
 from pydantic import Field
 
+from gridedge.cloud_bridge.settings import UplinkSettings
+from gridedge.devices.buses import ModbusBus
 from gridedge.devices.inventory import Inventory
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.config import StrictModel, load_yaml
 from gridedge.edge.grid import Code, GridCell, Location
+from gridedge.gateway.ops_settings import ApiConfig, TelemetryConfig
+from gridedge.vision.config import CameraConfig
 
 
 class Identity(StrictModel):
@@ -18,13 +22,16 @@ class Identity(StrictModel):
     location: Location
 
 
-class Uplink(StrictModel):
-    broker: BrokerConfig = Field(default_factory=BrokerConfig, description="The city's broker.")
+Uplink = UplinkSettings
+"""The `uplink:` section: broker, MQTT version, TLS, outbox bound, heartbeat, command key."""
 
 
 class Southbound(StrictModel):
     mqtt: BrokerConfig = Field(
         default_factory=BrokerConfig, description="Broker where sensor bridges publish (often a local one)."
+    )
+    modbus: list[ModbusBus] = Field(
+        default_factory=list, description="Modbus buses (TCP endpoints, serial lines) the inventory's devices sit on."
     )
 
 
@@ -36,13 +43,21 @@ class GatewayConfig(StrictModel):
     profile_dirs: list[Path] = Field(default_factory=list, description="Profiles beside the built-in ones.")
     rule_packs: list[Path] | None = Field(default=None, description="Rule pack files; default: every built-in pack.")
     inventory: Inventory = Field(default_factory=Inventory)
+    inventory_file: Path | None = Field(
+        default=None, description="More devices in their own file, applied by the running agent when it changes."
+    )
+    api: ApiConfig = Field(default_factory=ApiConfig, description="Local API, installer page and /metrics.")
+    telemetry: TelemetryConfig | None = Field(default=None, description="InfluxDB v2 telemetry; off when absent.")
+    cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras, each in its own process.")
 
     def resolved(self, base: Path) -> GatewayConfig:
         """Paths in the file are relative to the file, not to wherever the agent was started."""
         return self.model_copy(
             update={
                 "state_dir": base / self.state_dir,
+                "uplink": self.uplink.resolved(base),
                 "profile_dirs": [base / p for p in self.profile_dirs],
+                "inventory_file": base / self.inventory_file if self.inventory_file is not None else None,
                 "rule_packs": [base / p for p in self.rule_packs] if self.rule_packs is not None else None,
             }
         )

@@ -16,14 +16,19 @@ from typing import Any
 
 import simpleeval
 
-SYMBOLS = ("value", "point", "role", "unit", "device")
-FUNCTIONS: dict[str, Any] = {"abs": abs, "min": min, "max": max, "round": round}
+from gridedge.rules.fastpath import Closure, closure
+from gridedge.rules.model import RuleError
+
+SYMBOLS = ("value", "point", "role", "unit", "device", "site")
+WINDOW_SYMBOLS = ("avg", "min", "max", "count", "delta", "rate")  # only in rules with `window_s`
+FUNCTIONS: dict[str, Any] = {"abs": abs, "round": round}
 
 
-class ConditionError(ValueError):
+class ConditionError(RuleError):
     def __init__(self, rule_id: str, field: str, column: int, message: str) -> None:
-        self.rule_id, self.field, self.column = rule_id, field, column
-        super().__init__(f"rule {rule_id!r}, {field} column {column}: {message}")
+        self.column = column
+        super().__init__(rule_id, f"{field} column {column}", message)
+        self.field = field
 
 
 _EVALUATOR_NODES = frozenset(simpleeval.SimpleEval().nodes)
@@ -33,13 +38,17 @@ _EVALUATOR_NODES = frozenset(simpleeval.SimpleEval().nodes)
 class Condition:
     source: str
     tree: ast.AST
+    names: frozenset[str]  # the symbols it reads, so the engine computes only those
+    fast: Closure | None  # the same expression as closures (fastpath.py), where it has that shape
 
 
-def compile_condition(source: str, rule_id: str, field: str) -> Condition:
+def compile_condition(source: str, rule_id: str, field: str, windowed: bool = False) -> Condition:
     try:
         tree = simpleeval.SimpleEval.parse(source)
     except SyntaxError as exc:
         raise ConditionError(rule_id, field, exc.offset or 1, f"syntax error: {exc.msg}") from None
+    known = SYMBOLS + WINDOW_SYMBOLS if windowed else SYMBOLS
+    names: set[str] = set()
     for node in ast.walk(tree):
         column = getattr(node, "col_offset", 0) + 1
         if isinstance(node, ast.Attribute):
@@ -48,14 +57,14 @@ def compile_condition(source: str, rule_id: str, field: str) -> Condition:
             node, ast.expr_context | ast.operator | ast.cmpop | ast.boolop | ast.unaryop | ast.keyword
         ):
             raise ConditionError(rule_id, field, column, f"{type(node).__name__} is not allowed in a condition")
-        if (
-            isinstance(node, ast.Name)
-            and node.id not in SYMBOLS
-            and node.id not in FUNCTIONS
-            and node.id not in ("True", "False", "None")
-        ):
-            raise ConditionError(rule_id, field, column, f"unknown name {node.id!r}; known: {', '.join(SYMBOLS)}")
-    return Condition(source, tree)
+        if not isinstance(node, ast.Name) or node.id in FUNCTIONS or node.id in ("True", "False", "None"):
+            continue
+        if node.id in WINDOW_SYMBOLS and not windowed:
+            raise ConditionError(rule_id, field, column, f"{node.id!r} needs `window_s` in the rule")
+        if node.id not in known:
+            raise ConditionError(rule_id, field, column, f"unknown name {node.id!r}; known: {', '.join(known)}")
+        names.add(node.id)
+    return Condition(source, tree, frozenset(names), closure(tree))
 
 
 class Evaluator:
@@ -65,8 +74,10 @@ class Evaluator:
         self._eval = simpleeval.SimpleEval(functions=FUNCTIONS)
 
     def holds(self, condition: Condition, names: Mapping[str, Any]) -> bool:
-        self._eval.names = names
         try:
+            if condition.fast is not None:
+                return bool(condition.fast(names))
+            self._eval.names = names
             return bool(self._eval.eval(condition.source, previously_parsed=condition.tree))
-        except (TypeError, ValueError, ArithmeticError, simpleeval.InvalidExpression):
+        except (TypeError, ValueError, ArithmeticError, KeyError, simpleeval.InvalidExpression):
             return False  # e.g. comparing a string with a number: the hazard is not shown to hold

@@ -1,66 +1,49 @@
 """The rules engine: readings in, alert revisions out.
 
-Pure state machine over (readings, clock): no I/O, so every transition is tested on a fake clock.
-Per (rule, device) an incident is idle, pending (condition holds, waiting out `for_s`) or firing.
-Firing publishes revision 1; clearing publishes the same event_id with the next seq, `resolved`.
-A condition that keeps holding adds evidence but no revision: one incident, one case.
+A pure state machine over (readings, clock): no I/O, so every transition is tested on a fake clock.
+A *track* is one rule watching one point of one device: its window, counter, pending `for_s` and
+whether the condition holds. An *incident* is what officers see: one per dedup key (rule and point,
+device or site, see `group_by`), with one event_id and a revision per change: firing, update (an
+escalation or a new device joining a site's incident; rare on purpose), resolved.
 
-Defined behaviour for doubtful input: bad-quality readings count as "heard from" for absence but
-never change a condition's state; readings of devices that are not registered are still evaluated.
+Defined behaviour for doubtful input (docs/rules.md):
+- quality bad: the device spoke (absence is satisfied) but the value changes no condition or window;
+  quality unavailable: not heard from at all. NaN and infinities are treated as bad quality.
+- a reading older than the last one of its point is out of order and ignored; one with the same
+  timestamp and value is a duplicate and ignored; each is counted.
+- readings of unregistered devices are evaluated (site = device id) but never watched for absence.
 """
 
 from __future__ import annotations
 
+import heapq
+import math
 import uuid
-from collections import deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from string import Template
+from typing import Any
 
 from gridedge.edge.alert import Alert
 from gridedge.edge.clock import Clock
 from gridedge.edge.event import EventStatus
 from gridedge.edge.reading import Quality, Reading
-from gridedge.rules.condition import Condition, Evaluator, compile_condition
-from gridedge.rules.model import Rule, RuleKind, RulePack
+from gridedge.rules.compiled import CompiledRule, compile_pack
+from gridedge.rules.condition import Evaluator
+from gridedge.rules.correlation import Holding, Member
+from gridedge.rules.hygiene import ActiveSilence, Held, Silences
+from gridedge.rules.model import GroupBy, Match, RuleKind, RulePack, Silence
+from gridedge.rules.state import DeviceFacts, Incident, Track, first_revision, next_revision
+from gridedge.rules.windows import Occurrences, Window
 
-EVIDENCE_PER_INCIDENT = 10
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledRule:
-    rule: Rule
-    condition: Condition | None
-    clear: Condition | None
-    title: Template
-    description: Template
-
-
-def compile_rule(rule: Rule) -> CompiledRule:
-    return CompiledRule(
-        rule=rule,
-        condition=compile_condition(rule.condition, rule.id, "condition") if rule.condition else None,
-        clear=compile_condition(rule.clear, rule.id, "clear") if rule.clear else None,
-        title=Template(rule.title),
-        description=Template(rule.description),
-    )
-
-
-@dataclass(slots=True)
-class DeviceFacts:
-    labels: Mapping[str, str]  # site, address...: what templates may name
-    offline_after_s: float | None
-    last_seen: float
-
-
-@dataclass(slots=True)
-class _Incident:
-    alert: Alert
-    evidence: deque[Reading] = field(default_factory=lambda: deque(maxlen=EVIDENCE_PER_INCIDENT))
+TrackKey = Member
 
 
 def new_event_id() -> str:
     return uuid.uuid4().hex
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
 
 
 class RuleEngine:
@@ -68,13 +51,39 @@ class RuleEngine:
         self._clock = clock
         self._event_id = event_id
         self._eval = Evaluator()
-        rules = [compile_rule(r) for r in pack.rules if r.enabled]
+        self.counters: Counter[str] = Counter()
+        self._devices: dict[str, DeviceFacts] = {}
+        self._tracks: dict[TrackKey, Track] = {}
+        self._pending: dict[TrackKey, Track] = {}
+        self._deadlines: list[tuple[float, TrackKey, float]] = []  # (due, track, pending since)
+        self._incidents: dict[str, Incident] = {}
+        self._at_site: dict[str, set[str]] = {}
+        self._clearing: dict[str, Incident] = {}
+        self._held: dict[str, Incident] = {}
+        self._published: Counter[str] = Counter()
+        self._seen: dict[tuple[str, str], float] = {}  # (absence rule, device): last matching reading
+        self._offline: dict[str, set[str]] = {}  # device: open absence incident keys
+        self._holding = Holding()
+        self._silences = Silences()
+        self._out: list[Alert] = []
+        self._install(compile_pack(pack))
+        self._silences.replace_pack(pack.silences)
+
+    def _install(self, rules: list[CompiledRule]) -> None:
         self.rules = tuple(rules)
+        self._by_id = {cr.rule.id: cr for cr in rules}
+        members = {m for cr in rules for m in cr.rule.all_of}
+        self._correlations: dict[str, list[CompiledRule]] = {}
+        for cr in rules:
+            for member in cr.rule.all_of:
+                self._correlations.setdefault(member, []).append(cr)
         self._by_role: dict[str, list[CompiledRule]] = {}
         self._by_point: dict[str, list[CompiledRule]] = {}
-        for cr in rules:
+        # Inhibitors and correlation members first: a fire decided on this reading already inhibits its
+        # lesser events, rather than letting them be published and withdrawn in the same breath.
+        for cr in sorted(rules, key=lambda c: not c.rule.inhibits and c.rule.id not in members):
             m = cr.rule.match
-            if m is None:
+            if cr.rule.kind is not RuleKind.CONDITION or m is None:
                 continue
             if m.role is not None:
                 self._by_role.setdefault(m.role, []).append(cr)
@@ -82,140 +91,481 @@ class RuleEngine:
                 assert m.point is not None
                 self._by_point.setdefault(m.point, []).append(cr)
         self._absence = [cr for cr in rules if cr.rule.kind is RuleKind.ABSENCE]
-        self._devices: dict[str, DeviceFacts] = {}
-        self._pending: dict[tuple[str, str], tuple[float, CompiledRule, Reading]] = {}
-        self._firing: dict[tuple[str, str], _Incident] = {}
+        self._matched_absence = [cr for cr in self._absence if cr.rule.match is not None]
 
-    # -- inventory ---------------------------------------------------------------------------
-    def register_device(self, device_id: str, labels: Mapping[str, str], offline_after_s: float | None) -> None:
+    # -- inventory and operator input --------------------------------------------------------------
+    def register_device(
+        self,
+        device_id: str,
+        labels: Mapping[str, str],
+        offline_after_s: float | None,
+        roles: Iterable[str] | None = None,
+    ) -> None:
         """Known devices are watched for absence from now on, even if they never speak."""
         previous = self._devices.get(device_id)
         last_seen = previous.last_seen if previous else self._clock.now()
-        self._devices[device_id] = DeviceFacts(labels, offline_after_s, last_seen)
+        self._devices[device_id] = DeviceFacts(
+            labels,
+            offline_after_s,
+            last_seen,
+            frozenset(roles) if roles is not None else None,
+            labels.get("site") or device_id,
+        )
 
-    # -- input -------------------------------------------------------------------------------
+    def silence(self, silence: Silence) -> None:
+        """Mute matching incidents until the silence's end; what fires meanwhile is held, not lost."""
+        self._silences.add(silence)
+
+    def silences(self) -> list[ActiveSilence]:
+        return self._silences.active()
+
+    def unmatched_rules(self) -> list[str]:
+        """Rules whose role no registered device has (only devices whose roles are known are asked)."""
+        roles = {r for f in self._devices.values() if f.roles is not None for r in f.roles}
+        return [
+            cr.rule.id
+            for cr in self.rules
+            if cr.rule.match is not None and cr.rule.match.role is not None and cr.rule.match.role not in roles
+        ]
+
+    # -- input ---------------------------------------------------------------------------------------
     def process(self, readings: Iterable[Reading]) -> list[Alert]:
         out: list[Alert] = []
+        self._out = out
         now = self._clock.now()
         for reading in readings:
             facts = self._devices.get(reading.device_id)
-            if facts is not None:
-                facts.last_seen = now
-                self._back_online(reading, out)
+            if reading.quality is not Quality.UNAVAILABLE:
+                if facts is not None:
+                    facts.last_seen = now
+                if self._matched_absence or reading.device_id in self._offline:
+                    self._heard(reading, now)
             if reading.quality is not Quality.GOOD:
+                self.counters["bad_quality"] += 1
                 continue
-            for cr in self._candidates(reading):
-                self._evaluate(cr, reading, now, out)
+            value = reading.value
+            if isinstance(value, float) and not math.isfinite(value):
+                self.counters["not_a_number"] += 1
+                continue
+            candidates = self._by_role.get(reading.role, ()) if reading.role else ()
+            by_point = self._by_point.get(reading.point)
+            if by_point:
+                candidates = [*candidates, *by_point]
+            if not candidates:
+                continue
+            site = facts.site if facts is not None else reading.device_id
+            refused = ""
+            for cr in candidates:
+                if cr.narrowed and not cr.narrowed(reading, facts.labels if facts is not None else {}):
+                    continue
+                refused = self._evaluate(cr, reading, site, now) or refused
+            if refused:
+                self.counters[refused] += 1
+        self._out = []
         return out
 
     def tick(self) -> list[Alert]:
-        """Time-driven transitions: pending conditions that have held long enough, silent devices."""
-        now = self._clock.now()
+        """Time-driven transitions: for_s served, keep_firing_s over, silent devices, ended silences,
+        escalations."""
         out: list[Alert] = []
-        for key, (since, cr, reading) in list(self._pending.items()):
-            if now - since >= cr.rule.for_s:
-                del self._pending[key]
-                self._open(cr, key, reading, started_at=reading.ts, out=out)
-        for device_id, facts in self._devices.items():
-            if facts.offline_after_s is None or now - facts.last_seen <= facts.offline_after_s:
-                continue
-            for cr in self._absence:
-                key = (cr.rule.id, device_id)
-                if key not in self._firing:
-                    marker = Reading(device_id, "last_seen", facts.last_seen, facts.last_seen, "s")
-                    self._open(cr, key, marker, started_at=facts.last_seen, out=out)
+        self._out = out
+        now = self._clock.now()
+        self._served(now)
+        for incident in list(self._clearing.values()):
+            assert incident.clear_since is not None
+            if now - incident.clear_since >= incident.cr.rule.keep_firing_s:
+                self._resolve(incident, now)
+        self._absences(now)
+        if self._silences.expire(now):
+            self._show_held()
+        for incident in list(self._incidents.values()):
+            self._escalate(incident, now)
+        self._out = []
         return out
 
     def firing(self) -> list[Alert]:
-        return [i.alert for i in self._firing.values()]
+        """The last published revision of every open, shown incident."""
+        return [i.alert for i in self._incidents.values() if i.alert is not None]
 
-    # -- internals ---------------------------------------------------------------------------
-    def _candidates(self, reading: Reading) -> Iterable[CompiledRule]:
-        found = self._by_role.get(reading.role, []) if reading.role else []
-        by_point = self._by_point.get(reading.point)
-        if by_point:
-            found = found + by_point
-        return (cr for cr in found if cr.rule.match is None or cr.rule.match.device in (None, reading.device_id))
+    def reload(self, pack: RulePack) -> list[Alert]:
+        """Swap in new rules keeping what can be kept: an unchanged rule keeps its windows, pending
+        timers and open incidents (same event_id, no new revision); a changed one keeps its incidents
+        but restarts its windows and timers; a removed one resolves its incidents."""
+        rules = compile_pack(pack)
+        out: list[Alert] = []
+        self._out = out
+        old = self._by_id
+        new = {cr.rule.id: cr for cr in rules}
+        changed = {rid for rid, cr in old.items() if rid not in new or new[rid].rule != cr.rule}
+        now = self._clock.now()
+        for incident in list(self._incidents.values()):
+            if incident.cr.rule.id not in new:
+                self._resolve(incident, now)
+            else:
+                incident.cr = new[incident.cr.rule.id]
+        for key, track in list(self._tracks.items()):
+            if key[0] not in new:
+                del self._tracks[key]
+                self._pending.pop(key, None)
+            elif key[0] in changed:
+                track.cr = new[key[0]]
+                track.window = Window(track.cr.rule.window_s) if track.cr.rule.window_s else None
+                track.occurrences = self._occurrences(track.cr)
+                track.pending_since, track.raw, track.holds = None, False, False
+                self._pending.pop(key, None)
+            else:
+                track.cr = new[key[0]]
+        self._holding.forget(changed)
+        self._install(rules)
+        self._silences.replace_pack(pack.silences)
+        self._show_held()
+        self._out = []
+        return out
 
-    def _evaluate(self, cr: CompiledRule, reading: Reading, now: float, out: list[Alert]) -> None:
-        key = (cr.rule.id, reading.device_id)
-        names = {
+    # -- evaluation ----------------------------------------------------------------------------------
+    def _evaluate(self, cr: CompiledRule, reading: Reading, site: str, now: float) -> str:
+        """One rule on one reading; returns why the reading was refused, or ''."""
+        rule = cr.rule
+        key = (rule.id, reading.device_id, reading.point)
+        track = self._tracks.get(key)
+        if track is None:
+            track = self._tracks[key] = self._new_track(cr, reading, site)
+        last = track.last
+        if last is not None:
+            if reading.ts < last.ts:
+                return "out_of_order"
+            if reading.ts == last.ts and reading.value == last.value:
+                return "duplicate"
+        track.last = reading
+        names: dict[str, Any] = {
             "value": reading.value,
             "point": reading.point,
             "role": reading.role,
             "unit": reading.unit,
             "device": reading.device_id,
+            "site": site,
         }
+        if track.window is not None:
+            number = _number(reading.value)
+            if number is not None:
+                track.window.push(reading.ts, number)
+                names.update(track.window.aggregates(cr.wanted))
+        active = cr.schedule is None or cr.schedule.active(now)
         assert cr.condition is not None
-        holds = self._eval.holds(cr.condition, names)
-        incident = self._firing.get(key)
-        if incident is not None:
-            ends = self._eval.holds(cr.clear, names) if cr.clear is not None else not holds
+        raw = active and self._eval.holds(cr.condition, names)
+        holds = raw
+        if track.occurrences is not None:
+            assert rule.occurrences is not None
+            count = track.occurrences.count(reading.ts, raw and not track.raw)
+            holds = active and count >= rule.occurrences
+        track.raw = raw
+        self._step(key, track, reading, holds=holds, active=active, names=names, now=now)
+        return ""
+
+    def _step(
+        self,
+        key: TrackKey,
+        track: Track,
+        reading: Reading,
+        *,
+        holds: bool,
+        active: bool,
+        names: Mapping[str, Any],
+        now: float,
+    ) -> None:
+        """The track's lifecycle on one reading. A correlation hears of a rising condition before the
+        incident opens and of a falling one after it left, so a fire inhibits its lesser events at once."""
+        cr = track.cr
+        if holds and not track.holds:
+            track.holds = True
+            self._holding_changed(track, key, reading)
+        if track.member:
+            ends = not active or (self._eval.holds(cr.clear, names) if cr.clear is not None else not holds)
             if ends:
-                self._resolve(key, reading.ts, reading, out)
+                self._leave(key, track, reading)
             else:
-                incident.evidence.append(reading)
+                self._incidents[track.incident_key].evidence.append(reading)
+        elif holds and cr.rule.publish:
+            if cr.rule.for_s == 0:
+                self._join(key, track, reading)
+            elif track.pending_since is None:
+                track.pending_since = now
+                self._pending[key] = track
+                heapq.heappush(self._deadlines, (now + cr.rule.for_s, key, now))
+        elif not holds and track.pending_since is not None:
+            track.pending_since = None
+            del self._pending[key]
+        if track.holds and not holds:
+            track.holds = False
+            self._holding_changed(track, key, reading)
+
+    def _served(self, now: float) -> None:
+        """Pending conditions whose `for_s` is served join their incident. Deadlines sit in a heap, so a
+        tick costs what is due, not the tens of thousands of ports that are merely charging."""
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            _, key, since = heapq.heappop(deadlines)
+            track = self._pending.get(key)
+            if track is None or track.pending_since != since:
+                continue  # cancelled meanwhile: a stale entry
+            assert track.last is not None
+            del self._pending[key]
+            track.pending_since = None
+            self._join(key, track, track.last)
+        if len(deadlines) > 2 * len(self._pending) + 1024:  # many cancelled: drop the stale entries
+            self._deadlines = [
+                (t.pending_since + t.cr.rule.for_s, k, t.pending_since)
+                for k, t in self._pending.items()
+                if t.pending_since is not None
+            ]
+            heapq.heapify(self._deadlines)
+
+    def _new_track(self, cr: CompiledRule, reading: Reading, site: str) -> Track:
+        rule = cr.rule
+        subject = {
+            GroupBy.POINT: f"{reading.device_id}:{reading.point}",
+            GroupBy.DEVICE: reading.device_id,
+            GroupBy.SITE: site,
+        }[rule.grouping]
+        window = Window(rule.window_s) if rule.window_s is not None else None
+        return Track(cr, site, f"{rule.id}:{subject}", window, self._occurrences(cr))
+
+    @staticmethod
+    def _occurrences(cr: CompiledRule) -> Occurrences | None:
+        w = cr.rule.window_s
+        return Occurrences(w) if cr.rule.occurrences is not None and w is not None else None
+
+    def _heard(self, reading: Reading, now: float) -> None:
+        for cr in self._matched_absence:
+            assert cr.rule.match is not None
+            if self._matches(cr.rule.match, reading):
+                self._seen[(cr.rule.id, reading.device_id)] = now
+        keys = self._offline.get(reading.device_id)
+        if not keys:
             return
-        if not holds:
-            self._pending.pop(key, None)
-        elif cr.rule.for_s == 0:
-            self._open(cr, key, reading, started_at=reading.ts, out=out)
+        for key in list(keys):
+            incident = self._incidents[key]
+            m = incident.cr.rule.match
+            if m is None or self._matches(m, reading):
+                keys.discard(key)
+                if not keys:
+                    del self._offline[reading.device_id]
+                incident.members.clear()
+                incident.evidence.append(reading)
+                self._clear(incident, reading.ts)
+
+    @staticmethod
+    def _matches(m: Match, reading: Reading) -> bool:
+        return (
+            (m.role is None or m.role == reading.role)
+            and (m.point is None or m.point == reading.point)
+            and (m.device is None or m.device == reading.device_id)
+        )
+
+    def _absences(self, now: float) -> None:
+        if not self._absence:
+            return
+        for device_id, facts in self._devices.items():
+            for cr in self._absence:
+                rule = cr.rule
+                after = rule.after_s if rule.after_s is not None else facts.offline_after_s
+                if after is None:
+                    continue
+                last: float | None = facts.last_seen
+                if rule.match is not None:
+                    last = self._seen.get((rule.id, device_id))
+                    if last is None and facts.roles is not None and rule.match.role in facts.roles:
+                        last = self._seen[(rule.id, device_id)] = now  # watched from now on
+                if last is None or now - last <= after:
+                    continue
+                key = f"{rule.id}:{device_id}"
+                if key in self._incidents:
+                    continue
+                marker = Reading(device_id, "last_seen", last, now, "s")  # value: when last heard from
+                site = facts.site
+                incident = self._open(cr, key, site, marker, started_at=last, member=device_id)
+                self._offline.setdefault(device_id, set()).add(incident.key)
+
+    def _holding_changed(self, track: Track, key: TrackKey, reading: Reading) -> None:
+        rule_id = track.cr.rule.id
+        self._holding.update(track.site, rule_id, key, track.holds)
+        for corr in self._correlations.get(rule_id, ()):
+            self._correlate(corr, track.site, reading)
+
+    def _correlate(self, corr: CompiledRule, site: str, reading: Reading) -> None:
+        key = f"{corr.rule.id}:{site}"
+        incident = self._incidents.get(key)
+        if self._holding.all_hold(site, corr.rule.all_of):
+            if incident is None:
+                seen = [self._tracks[tk].last for m in corr.rule.all_of for tk in self._holding.members(site, m)]
+                evidence = [r for r in seen if r is not None and r is not reading]
+                self._open(corr, key, site, reading, started_at=reading.ts, member=site, evidence=evidence)
+            elif not incident.members:
+                incident.members.add(site)
+                incident.clear_since = None
+                self._clearing.pop(key, None)
+        elif incident is not None and incident.members:
+            incident.members.clear()
+            incident.evidence.append(reading)
+            self._clear(incident, reading.ts)
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def _join(self, key: TrackKey, track: Track, reading: Reading) -> None:
+        track.member = True
+        incident = self._incidents.get(track.incident_key)
+        if incident is None:
+            self._open(track.cr, track.incident_key, track.site, reading, started_at=reading.ts, member=key)
+            return
+        new_device = reading.device_id not in incident.devices
+        incident.members.add(key)
+        incident.devices.add(reading.device_id)
+        incident.evidence.append(reading)
+        if incident.clear_since is not None:
+            incident.clear_since = None
+            del self._clearing[incident.key]
+        if new_device and incident.alert is not None and self._showable(incident):
+            self._publish(incident, EventStatus.UPDATE, reading.ts)  # another device at the site: new evidence
+
+    def _leave(self, key: TrackKey, track: Track, reading: Reading) -> None:
+        track.member = False
+        incident = self._incidents[track.incident_key]
+        incident.members.discard(key)
+        incident.evidence.append(reading)
+        if not incident.members:
+            self._clear(incident, reading.ts)
+
+    def _clear(self, incident: Incident, ended_at: float) -> None:
+        if incident.cr.rule.keep_firing_s > 0:
+            incident.clear_since = self._clock.now()
+            self._clearing[incident.key] = incident
         else:
-            self._pending.setdefault(key, (now, cr, reading))
+            self._resolve(incident, ended_at)
 
     def _open(
-        self, cr: CompiledRule, key: tuple[str, str], reading: Reading, *, started_at: float, out: list[Alert]
-    ) -> None:
+        self,
+        cr: CompiledRule,
+        key: str,
+        site: str,
+        reading: Reading,
+        *,
+        started_at: float,
+        member: Any,
+        evidence: Iterable[Reading] = (),
+    ) -> Incident:
         rule = cr.rule
-        facts = self._devices.get(reading.device_id)
-        words = {
-            "device": reading.device_id,
-            "point": reading.point,
-            "value": str(reading.value),
-            "unit": reading.unit or "",
-            **(facts.labels if facts else {}),
-        }
-        words.setdefault("site", reading.device_id)
-        incident = _Incident(
-            Alert(
-                event_id=self._event_id(),
-                seq=1,
-                status=EventStatus.FIRING,
-                rule_id=rule.id,
-                dedup_key=f"{rule.id}:{reading.device_id}",
-                device_id=reading.device_id,
-                category=rule.category,
-                severity=rule.severity,
-                title=cr.title.safe_substitute(words)[:200],
-                description=cr.description.safe_substitute(words)[:2000],
-                started_at=started_at,
-                observed_at=reading.ts,
-                level=rule.level,
-            )
+        incident = Incident(
+            key=key,
+            cr=cr,
+            site=site,
+            device_id=reading.device_id,
+            first=reading,
+            started_at=started_at,
+            opened_at=self._clock.now(),
+            severity=rule.severity,
+            level=rule.level,
+            members={member},
+            devices={reading.device_id},
         )
+        incident.evidence.extend(evidence)
         incident.evidence.append(reading)
-        incident.alert = replace(incident.alert, readings=tuple(incident.evidence))
-        self._firing[key] = incident
-        out.append(incident.alert)
+        self._incidents[key] = incident
+        self._at_site.setdefault(site, set()).add(key)
+        self._show(incident)
+        return incident
 
-    def _resolve(self, key: tuple[str, str], ended_at: float, reading: Reading | None, out: list[Alert]) -> None:
-        incident = self._firing.pop(key)
-        if reading is not None:
-            incident.evidence.append(reading)
-        a = incident.alert
-        out.append(
-            replace(
-                a,
-                seq=a.seq + 1,
-                status=EventStatus.RESOLVED,
-                observed_at=ended_at,
-                ended_at=ended_at,
-                readings=tuple(incident.evidence),
-            )
-        )
+    def _gate(self, incident: Incident) -> Held | None:
+        rule = incident.cr.rule
+        if self._silences.covers(rule.id, incident.device_id, incident.site, self._clock.now()):
+            return Held.SILENCED
+        for other_key in self._at_site.get(incident.site, ()):
+            other = self._incidents[other_key]
+            if other.alert is not None and rule.id in other.cr.rule.inhibits:
+                return Held.INHIBITED
+        if self._published[rule.id] >= rule.max_open:
+            return Held.FLOOD
+        return None
 
-    def _back_online(self, reading: Reading, out: list[Alert]) -> None:
-        for cr in self._absence:
-            key = (cr.rule.id, reading.device_id)
-            if key in self._firing:
-                self._resolve(key, reading.ts, reading, out)
+    def _showable(self, incident: Incident) -> bool:
+        now = self._clock.now()
+        return not self._silences.covers(incident.cr.rule.id, incident.device_id, incident.site, now)
+
+    def _show(self, incident: Incident) -> None:
+        held = self._gate(incident)
+        if held is not None:
+            if incident.held is None:
+                self.counters[f"held_{held.value}"] += 1
+            incident.held = held
+            self._held[incident.key] = incident
+            return
+        incident.held = None
+        self._held.pop(incident.key, None)
+        self._publish(incident, EventStatus.FIRING, incident.evidence[-1].ts)
+        self._published[incident.cr.rule.id] += 1
+        if incident.cr.rule.inhibits:
+            self._supersede(incident)
+
+    def _supersede(self, inhibitor: Incident) -> None:
+        """Close the lesser events this one inhibits at its site: one case, not three."""
+        assert inhibitor.alert is not None
+        for key in list(self._at_site.get(inhibitor.site, ())):
+            other = self._incidents[key]
+            if other.alert is None or other.cr.rule.id not in inhibitor.cr.rule.inhibits:
+                continue
+            note = f"Superseded by {inhibitor.cr.rule.category} event {inhibitor.alert.event_id}."
+            self._publish(other, EventStatus.RESOLVED, self._clock.now(), ended=True, note=note)
+            self._published[other.cr.rule.id] -= 1
+            other.alert = None
+            other.held = Held.INHIBITED
+            self._held[key] = other
+            self.counters["superseded"] += 1
+
+    def _show_held(self) -> None:
+        for incident in sorted(self._held.values(), key=lambda i: i.opened_at):
+            if incident.key in self._incidents:
+                self._show(incident)
+
+    def _resolve(self, incident: Incident, ended_at: float) -> None:
+        key = incident.key
+        del self._incidents[key]
+        self._at_site[incident.site].discard(key)
+        self._clearing.pop(key, None)
+        self._held.pop(key, None)
+        offline = self._offline.get(incident.device_id)
+        if offline is not None:
+            offline.discard(key)
+            if not offline:
+                del self._offline[incident.device_id]
+        for member in incident.members:
+            track = self._tracks.get(member) if isinstance(member, tuple) else None
+            if track is not None:
+                track.member = False
+        if incident.alert is None:
+            self.counters["resolved_unshown"] += 1
+            return
+        self._publish(incident, EventStatus.RESOLVED, ended_at, ended=True)
+        self._published[incident.cr.rule.id] -= 1
+        if self._held:
+            self._show_held()
+
+    def _escalate(self, incident: Incident, now: float) -> None:
+        e = incident.cr.rule.escalate
+        if e is None or incident.escalated or incident.alert is None or now - incident.opened_at < e.after_s:
+            return
+        if not self._showable(incident):
+            return
+        incident.escalated = True
+        incident.severity = e.severity or incident.severity
+        incident.level = e.level or incident.level
+        self._publish(incident, EventStatus.UPDATE, now)
+
+    def _publish(
+        self, incident: Incident, status: EventStatus, observed_at: float, *, ended: bool = False, note: str = ""
+    ) -> None:
+        if incident.alert is None:
+            facts = self._devices.get(incident.first.device_id)
+            labels = facts.labels if facts is not None else {}
+            alert = first_revision(incident, labels, self._event_id(), status, observed_at)
+        else:
+            alert = next_revision(incident, incident.alert, status, observed_at, ended=ended, note=note)
+        incident.alert = alert
+        self._out.append(alert)

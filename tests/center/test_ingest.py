@@ -43,7 +43,7 @@ async def until(predicate: Callable[[], bool]) -> None:
 @pytest.mark.integration
 async def test_a_failed_write_is_retried_and_the_batch_still_stored(broker: Mosquitto, tmp_path: Path) -> None:
     store = FlakyStore(f"sqlite:///{tmp_path / 'center.db'}")
-    store.create_schema()
+    store.migrate()
     stored: list[str] = []
     ingest = Ingest(
         CenterConfig(broker=BrokerConfig(port=broker.port)),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,20 +20,27 @@ import pytest
 from gridedge.center.service import run_center
 from gridedge.center.settings import CenterConfig
 from gridedge.edge.broker import BrokerConfig
+from gridedge.edge.command import ReplayGuard, gateway_key, verify
 from gridedge.edge.event import EventStatus
-from gridedge.edge.topics import event_topic
+from gridedge.edge.topics import command_topic, event_topic, evidence_topic
 from tests.center.events import make_event, topic_of
 from tests.servers import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
 
 
+TOKEN = "service-test-token-0123456789"
+
+
 def centre_config(broker: Mosquitto, tmp_path: Path, **overrides: Any) -> CenterConfig:
+    """A centre with one admin and an API token acting as that admin."""
     return CenterConfig.model_validate(
         {
             "broker": BrokerConfig(port=broker.port),
             "database": f"sqlite:///{tmp_path / 'center.db'}",
             "http": {"port": free_port()},
+            "officers": [{"username": "admin", "name": "Admin", "role": "admin", "password": "admin-password"}],
+            "api_tokens": [{"officer": "admin", "token": TOKEN}],
             **overrides,
         }
     )
@@ -48,7 +57,9 @@ async def running(config: CenterConfig) -> AsyncIterator[httpx.AsyncClient]:
         if centre.done():
             centre.result()
         assert ready.is_set(), "the centre did not get ready in 5 s"
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{config.http.port}", timeout=5) as http:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{config.http.port}", timeout=5, headers={"Authorization": f"Bearer {TOKEN}"}
+        ) as http:
             yield http
     finally:
         readiness.cancel()
@@ -102,9 +113,11 @@ async def test_events_become_cases_and_bad_messages_are_counted_not_stored(
         case = (await http.get("/api/cases/evt-smoke-01")).json()
         assert (case["case"]["seq"], case["case"]["source_status"]) == (2, "resolved")
         assert [r["seq"] for r in case["revisions"]] == [1, 2]
-        assert [c["event_id"] for c in (await http.get("/api/cases?status=resolved")).json()] == ["evt-smoke-01"]
+        assert [c["event_id"] for c in (await http.get("/api/cases?source_status=resolved")).json()] == ["evt-smoke-01"]
         assert (await http.get("/api/cases/evt-forged-1")).status_code == 404
-        assert "evt-smoke-01" not in (await http.get("/")).text  # resolved: off the open list
+        # The source resolved, but the case stays open until an officer closes it.
+        assert case["case"]["state"] == "reported"
+        assert "evt-smoke-01" in (await http.get("/")).text
 
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2
@@ -175,3 +188,65 @@ async def test_a_taken_http_port_fails_fast(broker: Mosquitto, tmp_path: Path) -
     config = centre_config(broker, tmp_path)
     with socket.create_server(("127.0.0.1", config.http.port)), pytest.raises(OSError, match="in use"):
         await asyncio.wait_for(run_center(config), 5)
+
+
+async def test_snapshots_are_kept_by_hash_and_served_with_their_cases(broker: Mosquitto, tmp_path: Path) -> None:
+    jpeg = b"\xff\xd8\xff\xe0 a tiny annotated snapshot \xff\xd9"
+    sha = hashlib.sha256(jpeg).hexdigest()
+    wrong = hashlib.sha256(b"something else").hexdigest()
+    event = make_event()
+    async with running(centre_config(broker, tmp_path)) as http:
+        await publish(
+            broker,
+            (evidence_topic("gw-01", sha), jpeg),
+            (evidence_topic("gw-01", sha), jpeg),
+            (evidence_topic("gw-01", wrong), jpeg),
+            (topic_of(event), event.to_json()),
+        )
+        await eventually(lambda: stats_show(http, received=4, stored=1))
+        assert (await http.get("/api/stats")).json()["rejected"] == {"bad_evidence": 1}
+        response = await http.get(f"/api/evidence/{sha}")
+        assert (response.status_code, response.content) == (200, jpeg)
+        assert response.headers["content-type"] == "image/jpeg"
+        assert (await http.get(f"/api/evidence/{wrong}")).status_code == 404
+        assert (await http.get("/api/evidence/not-a-hash")).status_code == 422
+
+
+async def test_late_cases_rise_while_the_centre_runs(broker: Mosquitto, tmp_path: Path) -> None:
+    policy = {"default_time_limits_s": {"reported": 0.2}}
+    event = make_event(category="street_order.outside_shop_operation")
+    async with running(centre_config(broker, tmp_path, policy=policy, escalation_check_s=0.1)) as http:
+        await publish(broker, (topic_of(event), event.to_json()))
+
+        async def risen() -> bool:
+            cases = (await http.get("/api/cases")).json()
+            return bool(cases) and cases[0]["level"] == "district"
+
+        await eventually(risen)
+        detail = (await http.get(f"/api/cases/{event.event_id}")).json()
+        # grid -> community -> street -> district; then it stays at the top, marked late.
+        assert {s["action"] for s in detail["steps"]} == {"escalate"}
+        assert [s["level"] for s in detail["steps"]][:3] == ["community", "street", "district"]
+
+
+async def test_verifying_a_case_sends_a_signed_ack_to_its_gateway(broker: Mosquitto, tmp_path: Path) -> None:
+    city = bytes(range(32))
+    (tmp_path / "city.key").write_text(city.hex() + "\n")
+    event = make_event()
+    config = centre_config(broker, tmp_path, command_key_file=tmp_path / "city.key")
+    async with (
+        aiomqtt.Client("127.0.0.1", broker.port, identifier="gw-01") as gateway,
+        running(config) as http,
+    ):
+        await gateway.subscribe(command_topic("gw-01", "+"), qos=1)
+        await publish(broker, (topic_of(event), event.to_json()))
+        await eventually(lambda: stats_show(http, stored=1))
+        url = f"/api/cases/{event.event_id}/actions"
+        assert (await http.post(url, json={"action": "verify"})).status_code == 200
+        async with asyncio.timeout(5):
+            message = await anext(gateway.messages)
+        replays = ReplayGuard()
+        command = verify(
+            gateway_key(city, "gw-01"), message.topic.value, message.payload, now=time.time(), replays=replays
+        )
+        assert (command.name, command.args) == ("ack", {"event_id": event.event_id, "action": "verify", "by": "admin"})

@@ -5,15 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 
 import aiomqtt
 
-from gridedge.cloud_bridge import OutMessage
+from gridedge.center.service import run_center
+from gridedge.center.settings import CenterConfig, HttpConfig
+from gridedge.cloud_bridge import OutMessage, event_message
 from gridedge.edge.event import EventStatus, GridEvent, Severity, Source
 from gridedge.edge.grid import GridCell, GridUnit, Location
 
@@ -122,3 +127,59 @@ async def eventually(condition: Callable[[], bool], within: float = 10.0) -> Non
     while not condition():
         assert time.monotonic() < deadline, f"condition not met within {within}s"
         await asyncio.sleep(0.02)
+
+
+def burst(incidents: int, revisions: int) -> list[OutMessage]:
+    """Revisions 1..`revisions` of `incidents` incidents, interleaved as a busy gateway raises them."""
+    return [
+        event_message(make_event(f"evt-{i:08d}", seq, severity=Severity.MAJOR))
+        for seq in range(1, revisions + 1)
+        for i in range(incidents)
+    ]
+
+
+def stored_revisions(database: Path) -> list[tuple[str, int]]:
+    """(event_id, seq) of every revision the centre stored, in the order it stored them."""
+    if not database.exists():
+        return []
+    conn = sqlite3.connect(database)
+    try:
+        return [(e, int(s)) for e, s in conn.execute("SELECT event_id, seq FROM event_revisions ORDER BY id")]
+    except sqlite3.OperationalError:  # tables not created yet
+        return []
+    finally:
+        conn.close()
+
+
+def assert_complete_and_in_order(stored: list[tuple[str, int]], expected: set[tuple[str, int]] | None = None) -> None:
+    """Each revision stored once, each incident's revisions stored in seq order with none missing."""
+    assert len(stored) == len(set(stored)), "a revision was applied twice"
+    if expected is not None:
+        assert set(stored) == expected
+    per_incident: dict[str, list[int]] = {}
+    for event_id, seq in stored:
+        per_incident.setdefault(event_id, []).append(seq)
+    for event_id, seqs in per_incident.items():
+        assert seqs == list(range(1, len(seqs) + 1)), f"{event_id}: revisions stored as {seqs[:20]}"
+
+
+@asynccontextmanager
+async def centre(
+    port: int, database: Path, *, user: str = "", jurisdiction: tuple[str, ...] = ()
+) -> AsyncIterator[None]:
+    """The real grid centre (ingest + store) on the broker at `port`; `user` is "name:password@" or ""."""
+    config = CenterConfig(
+        broker=f"mqtt://{user}127.0.0.1:{port}",
+        database=f"sqlite:///{database}",
+        http=HttpConfig(port=0),
+        jurisdiction=jurisdiction,
+    )
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(run_center(config, stop=stop, ready=ready))
+    try:
+        await asyncio.wait([task, asyncio.create_task(ready.wait())], timeout=15, return_when=asyncio.FIRST_COMPLETED)
+        assert ready.is_set(), "the centre did not become ready"
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)

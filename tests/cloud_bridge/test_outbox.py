@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from gridedge.cloud_bridge import Outbox, OutboxError, OutMessage, event_message
+from gridedge.cloud_bridge.outbox import Bound
 from gridedge.edge.clock import FakeClock
 from gridedge.edge.event import Severity
 from tests.cloud_bridge.helpers import make_event, numbered
@@ -120,3 +121,72 @@ def test_an_outbox_from_a_newer_release_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(OutboxError, match="newer"):
         Outbox(path)
+
+
+def tagged(n: int, severity: Severity) -> OutMessage:
+    return OutMessage(topic="gridedge/v1/t", payload=json.dumps({"n": n}).encode(), severity=severity)
+
+
+def test_when_full_the_oldest_info_goes_first_then_minor_then_major(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.sqlite3", bound=Bound(max_messages=6)) as box:
+        box.put_many(
+            [
+                tagged(0, Severity.MAJOR),
+                tagged(1, Severity.INFO),
+                tagged(2, Severity.MINOR),
+                tagged(3, Severity.CRITICAL),
+                tagged(4, Severity.INFO),
+                tagged(5, Severity.MINOR),
+            ]
+        )
+        assert box.put(tagged(6, Severity.MAJOR)) == {Severity.INFO: 1}
+        assert numbers(box) == [0, 2, 3, 4, 5, 6]
+        assert box.put_many([tagged(7, Severity.CRITICAL), tagged(8, Severity.CRITICAL)]) == {
+            Severity.INFO: 1,
+            Severity.MINOR: 1,
+        }
+        assert numbers(box) == [0, 3, 5, 6, 7, 8]
+        assert box.put_many([tagged(n, Severity.CRITICAL) for n in range(9, 12)]) == {
+            Severity.MINOR: 1,
+            Severity.MAJOR: 2,
+        }
+        assert numbers(box) == [3, 7, 8, 9, 10, 11]
+        assert box.dropped() == {Severity.INFO: 2, Severity.MINOR: 2, Severity.MAJOR: 2}
+
+
+def test_critical_messages_are_never_dropped_even_past_the_bound(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.sqlite3", bound=Bound(max_messages=3)) as box:
+        box.put_many([tagged(n, Severity.CRITICAL) for n in range(5)])
+        assert box.put(tagged(5, Severity.INFO)) == {Severity.INFO: 1}  # a newcomer gives way too
+        assert numbers(box) == [0, 1, 2, 3, 4]
+        assert box.depth() == 5
+        assert Severity.CRITICAL not in box.dropped()
+
+
+def test_the_byte_bound_counts_topics_and_payloads_and_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    one = len(b"gridedge/v1/t") + len(b'{"n": 0}')
+    with Outbox(path, bound=Bound(max_bytes=3 * one)) as box:
+        box.put_many([tagged(n, Severity.INFO) for n in range(3)])
+        assert box.size() == 3 * one
+        box.put(tagged(3, Severity.MINOR))
+        assert numbers(box) == [1, 2, 3]
+        box.remove([box.peek(1)[0].id])
+        assert (box.depth(), box.size()) == (2, 2 * one)
+    with Outbox(path, bound=Bound(max_bytes=3 * one)) as box:
+        assert (box.depth(), box.size()) == (2, 2 * one)
+        assert box.dropped() == {Severity.INFO: 1}
+
+
+def test_a_refused_message_is_set_aside_with_its_reason(outbox: Outbox, tmp_path: Path) -> None:
+    outbox.put_many([numbered(i) for i in range(3)])
+    first = outbox.peek(1)[0]
+    outbox.set_aside([first.id], "Not authorized")
+    assert numbers(outbox) == [1, 2]
+    assert outbox.depth() == 2
+    assert outbox.set_aside_count() == 1
+    other = sqlite3.connect(tmp_path / "outbox.sqlite3")
+    try:
+        assert other.execute("SELECT reason, payload FROM set_aside").fetchone() == ("Not authorized", b'{"n": 0}')
+    finally:
+        other.close()

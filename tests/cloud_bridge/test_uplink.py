@@ -6,11 +6,18 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Literal
 
+import aiomqtt
 import pytest
 
-from gridedge.cloud_bridge import Outbox, Uplink, UplinkState, event_message
+from gridedge.cloud_bridge import Outbox, OutMessage, Uplink, UplinkState, event_message
+from gridedge.cloud_bridge.downlink import Downlink
+from gridedge.cloud_bridge.outbox import Bound
 from gridedge.edge.broker import BrokerConfig
+from gridedge.edge.command import Command, CommandName, gateway_key, reply_topic, sign
+from gridedge.edge.event import Severity
 from gridedge.edge.reconnect import Backoff
 from gridedge.edge.topics import status_topic
 from gridedge.gateway.broker import MosquittoProcess, free_port
@@ -145,3 +152,47 @@ async def test_a_cancelled_uplink_still_says_offline(outbox: Outbox, broker: Mos
         with pytest.raises(asyncio.CancelledError):
             await task
         await sub.wait_until(lambda: sub.payloads()[-1]["state"] == "offline")
+
+
+async def test_the_heartbeat_repeats_queue_depth_version_and_what_the_full_outbox_dropped(
+    tmp_path: Path, broker: MosquittoProcess
+) -> None:
+    with Outbox(tmp_path / "small.sqlite3", bound=Bound(max_messages=2)) as outbox:
+        outbox.put_many([OutMessage(topic="gridedge/v1/x", payload=b"{}", severity=Severity.INFO) for _ in range(3)])
+        uplink = Uplink(
+            outbox, BrokerConfig(host="127.0.0.1", port=broker.port), GATEWAY, heartbeat_s=0.2, version="9.9.9"
+        )
+        watch = Collector(broker.port, status_topic(GATEWAY), persistent=False, client_id="watch")
+        async with watch as sub, running(uplink):
+            await sub.wait_until(lambda: sum(p["state"] == "online" for p in sub.payloads()) >= 3)
+    beats = [p for p in sub.payloads() if p["state"] == "online"]
+    assert beats[0]["version"] == "9.9.9"
+    assert beats[0]["queue"] == {"depth": 2, "dropped": {"info": 1}, "set_aside": 0}
+    assert beats[-1]["queue"] == {"depth": 0, "dropped": {"info": 1}, "set_aside": 0}
+
+
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+async def test_a_command_sent_while_the_gateway_was_away_is_answered_when_it_returns(
+    outbox: Outbox, broker: MosquittoProcess, protocol: Literal["3.1.1", "5"]
+) -> None:
+    """The persistent session (MQTT 5: clean start off and a session expiry) keeps the command queued."""
+    key = gateway_key(b"city", GATEWAY)
+    downlink = Downlink(GATEWAY, key, {CommandName.PING: pong})
+    link = BrokerConfig(host="127.0.0.1", port=broker.port)
+    uplink = Uplink(outbox, link, GATEWAY, protocol=protocol, downlink=downlink)
+    async with running(uplink):  # first visit: the session and its subscription are made
+        await eventually(lambda: uplink.state is UplinkState.CONNECTED)
+        await asyncio.sleep(0.2)
+    command = sign(key, CommandName.PING, GATEWAY, now=time.time())
+    replies = reply_topic(GATEWAY, "ping")
+    async with Collector(broker.port, replies, persistent=False, client_id="officer") as sub:
+        async with aiomqtt.Client("127.0.0.1", broker.port, identifier="centre") as centre:
+            await centre.publish(command.topic, command.to_json(), qos=1)
+        async with running(Uplink(outbox, link, GATEWAY, protocol=protocol, downlink=downlink)):
+            await sub.wait_until(lambda: len(sub.messages) == 1)
+    assert sub.payloads()[0]["nonce"] == command.nonce
+    assert sub.payloads()[0]["ok"] is True
+
+
+async def pong(command: Command) -> dict[str, object]:
+    return {}

@@ -51,3 +51,44 @@ def test_a_device_with_an_unknown_profile_is_named() -> None:
     )
     with pytest.raises(ConfigError, match="unknown profile 'no-such-alarm' for device 'SA-9'"):
         bind(inventory, load_profiles([BUILTIN_PROFILES]), "inv.yaml")
+
+
+def _modbus(tmp_path: Path, points: str, extra: str = "") -> str:
+    return _lint(tmp_path, f"id: t\nvendor: v\nmodel: m\ntransport: {{type: modbus}}\n{extra}points:\n{points}")
+
+
+def test_contradicting_modbus_points_are_refused(tmp_path: Path) -> None:
+    overlap = (
+        "  - {name: a, modbus: {address: 0, data_type: uint32}, type: int}\n"
+        "  - {name: b, modbus: {address: 1}, type: int}\n"
+    )
+    assert "points 'a' and 'b' overlap at holding 1" in _modbus(tmp_path, overlap)
+    bits = (
+        "  - {name: a, modbus: {address: 0, bit: 0, bits: 2}, type: int}\n"
+        "  - {name: b, modbus: {address: 0, bit: 1}, type: bool}\n"
+    )
+    assert "points 'a' and 'b' overlap at holding 0" in _modbus(tmp_path, bits)
+    assert "a Modbus point needs a `modbus` register" in _modbus(tmp_path, "  - {name: a, path: x, type: int}\n")
+    enum = "  - {name: a, modbus: {address: 0}, type: int, enum: {0: idle}}\n"
+    assert "its type must be string" in _modbus(tmp_path, enum)
+    assert "do not fit in uint16" in _modbus(
+        tmp_path, "  - {name: a, modbus: {address: 0, bit: 15, bits: 2}, type: int}\n"
+    )
+    coil = "  - {name: a, modbus: {table: coil, address: 0, data_type: float32}, type: bool}\n"
+    assert "a coil holds one bit" in _modbus(tmp_path, coil)
+    ts = "  - {name: a, modbus: {address: 0}, type: int}\n"
+    assert "Modbus devices carry no timestamp" in _modbus(tmp_path, ts, "timestamp: {path: ts}\n")
+
+
+def test_bitfields_may_share_a_register_and_ports_expand(tmp_path: Path) -> None:
+    path = tmp_path / "ok.yaml"
+    path.write_text(
+        "id: t\nvendor: v\nmodel: m\ntransport: {type: mqtt, topic: 'x/{key}'}\n"
+        "ports: {count: 3, name: ch, first: 0, points: [{name: t, path: 'ch[{i}].t', type: float}]}\n"
+    )
+    profile = load_profile(path)
+    assert [(p.name, p.path) for p in profile.all_points()] == [
+        ("ch0.t", "ch[0].t"),
+        ("ch1.t", "ch[1].t"),
+        ("ch2.t", "ch[2].t"),
+    ]

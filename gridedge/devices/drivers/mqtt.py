@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import aiomqtt
 
 from gridedge.devices.binding import DeviceBinding
-from gridedge.devices.decode import decode_json
+from gridedge.devices.decode import CompiledProfile, decode_json
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.clock import Clock
 from gridedge.edge.reading import Reading
@@ -28,25 +28,28 @@ ReadingSink = Callable[[list[Reading]], Awaitable[None]]
 class MqttRouter:
     def __init__(self, bindings: Sequence[DeviceBinding]) -> None:
         self.counters: Counter[str] = Counter()
-        self._by_topic: dict[str, DeviceBinding] = {}
+        self._by_topic: dict[str, tuple[str, CompiledProfile]] = {}
         self.subscriptions: list[str] = []
         self.rebind(bindings)
 
     def rebind(self, bindings: Sequence[DeviceBinding]) -> None:
-        self._by_topic = {b.compiled.profile.transport.topic_for(b.device.topic_key): b for b in bindings}
-        self.subscriptions = sorted({b.compiled.profile.transport.subscription() for b in bindings})
+        """Route to these devices from now on; devices of other transports are left to their drivers."""
+        mine = [(b, b.compiled) for b in bindings if isinstance(b.compiled, CompiledProfile)]
+        self._by_topic = {c.transport.topic_for(b.device.topic_key): (b.device.id, c) for b, c in mine}
+        self.subscriptions = sorted({c.transport.subscription() for _, c in mine})
 
     def route(self, topic: str, payload: bytes, received_at: float) -> list[Reading]:
         self.counters["messages"] += 1
-        binding = self._by_topic.get(topic)
-        if binding is None:
+        target = self._by_topic.get(topic)
+        if target is None:
             self.counters["rejected_unknown_device"] += 1
             log.warning("topic %s: no device in the inventory publishes here; message dropped", topic)
             return []
-        decoded = decode_json(payload, binding.compiled, binding.device.id, received_at)
+        device_id, compiled = target
+        decoded = decode_json(payload, compiled, device_id, received_at)
         if decoded.problems:
             self.counters["rejected_fields"] += len(decoded.problems)
-            log.warning("device %s (topic %s): %s", binding.device.id, topic, "; ".join(decoded.problems))
+            log.warning("device %s (topic %s): %s", device_id, topic, "; ".join(decoded.problems))
         self.counters["readings"] += len(decoded.readings)
         return decoded.readings
 

@@ -1,0 +1,1 @@
+"""Alembic migrations of the case store; `store.migrate` runs them on start."""

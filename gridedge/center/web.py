@@ -1,0 +1,111 @@
+"""What the HTTP layer works with: the centre's parts, the officer of a request, and case queries."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+
+from fastapi import Request
+
+from gridedge.center.access import Officer
+from gridedge.center.accounts import Accounts
+from gridedge.center.downlink import ACK_ACTIONS, Ack, Downlink
+from gridedge.center.figures import Figure, evaluate
+from gridedge.center.live import ChangeFeed
+from gridedge.center.stats import IngestStats
+from gridedge.center.store import CaseQuery, CaseStore
+from gridedge.center.tables import Case
+from gridedge.center.views import ActionRequest, GridCount, StatsView
+from gridedge.center.workflow import CaseState
+from gridedge.edge.clock import Clock
+from gridedge.edge.event import Severity
+from gridedge.edge.grid import Level
+
+SESSION_COOKIE = "gridedge_session"
+DEFAULT_PERIOD_S = 30 * 86400
+
+
+class NotLoggedInError(Exception):
+    """Raised by the console's dependency; the app turns it into a redirect to the login page."""
+
+
+@dataclass
+class Centre:
+    """What the HTTP layer works with; built by the service, or by a test around a bare store."""
+
+    store: CaseStore
+    accounts: Accounts
+    stats: IngestStats
+    feed: ChangeFeed
+    clock: Clock
+    downlink: Downlink
+
+    def officer(self, request: Request) -> Officer | None:
+        auth = request.headers.get("authorization", "")
+        secret = auth[7:].strip() if auth.lower().startswith("bearer ") else request.cookies.get(SESSION_COOKIE)
+        return self.accounts.holder(secret, now=self.clock.now()) if secret else None
+
+    def stats_view(self, officer: Officer) -> StatsView:
+        scope = officer.jurisdiction
+        return StatsView.of(
+            self.stats,
+            revisions=self.store.count_revisions(),
+            cases=self.store.count_cases(scope),
+            open_cases=self.store.count_cases(scope, CaseQuery(open_only=True)),
+        )
+
+    async def act(self, officer: Officer, event_id: str, request: ActionRequest) -> Case:
+        case = await asyncio.to_thread(
+            self.store.act,
+            officer,
+            event_id,
+            request.action,
+            now=self.clock.now(),
+            comment=request.comment,
+            unit=request.unit or None,
+        )
+        self.feed.publish()
+        if request.action in ACK_ACTIONS:
+            await self.downlink.send(Ack(case.gateway_id, case.event_id, request.action, officer.username))
+        return case
+
+    def figures(self, officer: Officer, since: datetime | None, until: datetime | None) -> list[Figure]:
+        end = until.timestamp() if until else self.clock.now() + 1
+        start = since.timestamp() if since else end - DEFAULT_PERIOD_S
+        return evaluate(self.store.engine, officer.jurisdiction, start, end)
+
+    def grid(self, officer: Officer) -> list[GridCount]:
+        return [
+            GridCount(codes=list(codes), names=list(names), open_cases=n, escalated=late)
+            for codes, names, n, late in self.store.open_counts(officer.jurisdiction)
+        ]
+
+
+def centre_of(request: Request) -> Centre:
+    centre: Centre = request.app.state.centre
+    return centre
+
+
+def case_query(
+    clock: Clock,
+    *,
+    status: str = "open",
+    state: CaseState | None = None,
+    source_status: str | None = None,
+    category: str | None = None,
+    severity: Severity | None = None,
+    level: Level | None = None,
+    grid: str | None = None,
+    overdue: bool = False,
+) -> CaseQuery:
+    return CaseQuery(
+        state=state,
+        open_only=status == "open",
+        source_status=source_status,
+        category=category or None,
+        severity=severity,
+        level=level,
+        prefix=tuple(grid.split("/")) if grid else (),
+        overdue_at=clock.now() if overdue else None,
+    )

@@ -1,0 +1,196 @@
+"""Pure Modbus decoding: a profile's registers planned into as few reads as the protocol allows,
+and the words that come back turned into Readings.
+
+No I/O here: the driver executes the plan's reads and hands the answers to `decode_registers`.
+A read the device refused (a Modbus exception) makes its points bad quality and names the reason;
+the points of the other reads still decode.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gridedge.devices.decode import Decoded, convert
+from gridedge.devices.profile import (
+    MAX_BITS_PER_READ,
+    MAX_REGISTERS_PER_READ,
+    DataType,
+    ModbusTransport,
+    Point,
+    Profile,
+    Register,
+    Table,
+)
+from gridedge.edge.reading import Quality, Reading
+
+Word = int | bool | None  # None: a register the answer (or a register dump) did not contain
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """One request on the wire: `count` registers (or bits) of `table` from `address`."""
+
+    table: Table
+    address: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """Where one point's words sit in the answers."""
+
+    point: Point
+    register: Register
+    read: int  # index into the plan's reads
+    offset: int  # from the read's first register
+    words: int
+    bit_table: bool
+    plain: bool  # a whole uint16, byte order big: decoded without `register_value`
+
+
+@dataclass(frozen=True, slots=True)
+class ModbusPlan:
+    profile: Profile
+    transport: ModbusTransport
+    reads: tuple[Read, ...]
+    slots: tuple[Slot, ...]
+
+
+class ReadFailed(str):
+    """The answer to a read was an error (e.g. a Modbus exception response); the text says which."""
+
+    __slots__ = ()
+
+
+Answer = Sequence[Word] | ReadFailed
+
+
+def plan_reads(profile: Profile) -> ModbusPlan:
+    """Group points by table into contiguous reads, joining across gaps up to `max_gap` unused registers,
+    never past the protocol's limit per request and never splitting a point across two reads."""
+    transport = profile.transport
+    if not isinstance(transport, ModbusTransport):
+        raise TypeError(f"profile {profile.id!r} is not a Modbus profile")
+    points = sorted(
+        ((p, p.modbus) for p in profile.all_points() if p.modbus is not None),
+        key=lambda pr: (list(Table).index(pr[1].table), pr[1].address),
+    )
+    reads: list[Read] = []
+    slots: list[Slot] = []
+    for point, reg in points:
+        limit = MAX_BITS_PER_READ if reg.table.holds_bits else MAX_REGISTERS_PER_READ
+        last = reads[-1] if reads else None
+        end = reg.address + reg.words
+        if (
+            last is not None
+            and last.table is reg.table
+            and reg.address - (last.address + last.count) <= transport.max_gap
+            and end - last.address <= limit
+        ):
+            reads[-1] = Read(last.table, last.address, max(last.count, end - last.address))
+        else:
+            reads.append(Read(reg.table, reg.address, reg.words))
+        plain = reg.data_type is DataType.UINT16 and reg.bit is None and reg.byte_order == "big"
+        slots.append(
+            Slot(point, reg, len(reads) - 1, reg.address - reads[-1].address, reg.words, reg.table.holds_bits, plain)
+        )
+    return ModbusPlan(profile, transport, tuple(reads), tuple(slots))
+
+
+_FLOAT = struct.Struct(">f")
+
+
+def register_value(words: Sequence[int], reg: Register) -> int | float:
+    """The number that 16-bit `words` (as read, first address first) hold, per the register's orders."""
+    if reg.byte_order == "little":
+        words = [((w & 0xFF) << 8) | (w >> 8) for w in words]
+    if reg.word_order == "little":
+        words = words[::-1]
+    raw = words[0] if len(words) == 1 else (words[0] << 16) | words[1]
+    if reg.bit is not None:
+        return (raw >> reg.bit) & ((1 << reg.bits) - 1)
+    match reg.data_type:
+        case DataType.INT16:
+            return raw - 0x10000 if raw & 0x8000 else raw
+        case DataType.INT32:
+            return raw - 0x1_0000_0000 if raw & 0x8000_0000 else raw
+        case DataType.FLOAT32:
+            value: float = _FLOAT.unpack(raw.to_bytes(4, "big"))[0]
+            return value
+        case _:
+            return raw
+
+
+def _raw(answer: Sequence[Word], slot: Slot) -> tuple[int | float | bool | None, str | None]:
+    words = answer[slot.offset : slot.offset + slot.words]
+    if len(words) < slot.words or None in words:
+        return None, "no value in the answer"
+    if slot.bit_table:
+        return bool(words[0]), None
+    if slot.plain:  # one big-endian word, unsigned: most points of most devices
+        w = words[0]
+        if isinstance(w, bool) or not 0 <= w <= 0xFFFF:  # type: ignore[operator]
+            return None, f"not a 16-bit register: {w!r:.20}"
+        return w, None
+    if any(isinstance(w, bool) or not 0 <= w <= 0xFFFF for w in words):  # type: ignore[operator]
+        return None, f"not 16-bit registers: {list(words)!r:.60}"
+    return register_value(words, slot.register), None  # type: ignore[arg-type]
+
+
+def decode_registers(plan: ModbusPlan, answers: Sequence[Answer], device_id: str, ts: float) -> Decoded:
+    """Readings for every point; a failed read makes only its own points bad quality."""
+    readings: list[Reading] = []
+    problems: list[str] = []
+    for read, answer in zip(plan.reads, answers, strict=True):
+        if isinstance(answer, ReadFailed):
+            problems.append(f"{read.table.value} {read.address}..{read.address + read.count - 1}: {answer}")
+    for slot in plan.slots:
+        p, answer = slot.point, answers[slot.read]
+        if not isinstance(answer, ReadFailed):
+            raw, why = _raw(answer, slot)
+            if why is None:
+                value, why = convert(raw, p)
+                if why is None:
+                    readings.append(Reading(device_id, p.name, value, ts, p.unit, p.role))
+                    continue
+            problems.append(f"{p.name} ({slot.register.table.value} {slot.register.address}): {why}")
+        readings.append(Reading(device_id, p.name, None, ts, p.unit, p.role, Quality.BAD))
+    return Decoded(readings, problems)
+
+
+def unavailable(plan: ModbusPlan, device_id: str, ts: float) -> list[Reading]:
+    """What a device that did not answer reports: every point, no value, quality unavailable."""
+    return [
+        Reading(device_id, s.point.name, None, ts, s.point.unit, s.point.role, Quality.UNAVAILABLE) for s in plan.slots
+    ]
+
+
+def dump_answers(plan: ModbusPlan, dump: dict[Table, dict[int, int | bool]]) -> list[Answer]:
+    """The answers a register dump (table -> address -> value) gives to the plan's reads."""
+    return [[dump.get(r.table, {}).get(a) for a in range(r.address, r.address + r.count)] for r in plan.reads]
+
+
+def parse_dump(doc: object) -> dict[Table, dict[int, int | bool]]:
+    """A register dump as integrators write one: `{"holding": {"16": [2301, 312, 718]}}`, each list
+    the values from that address on. Raises ValueError naming what is wrong."""
+    if not isinstance(doc, dict):
+        raise ValueError("a register dump is an object: table -> {start address: [values]}")
+    dump: dict[Table, dict[int, int | bool]] = {}
+    for table_name, blocks in doc.items():
+        try:
+            table = Table(table_name)
+        except ValueError:
+            raise ValueError(f"{table_name!r}: not a table; use one of {[t.value for t in Table]}") from None
+        if not isinstance(blocks, dict):
+            raise ValueError(f"{table_name}: expected {{start address: [values]}}")
+        values = dump.setdefault(table, {})
+        for start, block in blocks.items():
+            if not str(start).isdigit() or not isinstance(block, list):
+                raise ValueError(f"{table_name}.{start}: expected a start address and a list of values")
+            for i, v in enumerate(block):
+                if not isinstance(v, int):
+                    raise ValueError(f"{table_name}.{start}[{i}]: {v!r} is not an integer")
+                values[int(start) + i] = v
+    return dump

@@ -1,0 +1,274 @@
+"""The gateway's local HTTP API: what an installer needs to see and fix a gateway in the field.
+
+Every route but `/healthz` and the installer page's static files wants `Authorization: Bearer
+<token>`; the page asks for the token once and keeps it in the browser. The server binds to loopback
+unless the config says otherwise. Reload calls the agent's reload methods (rules, devices) and
+silences go to its rules engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import secrets
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict
+from importlib import resources
+from typing import TYPE_CHECKING, Annotated, Any, cast
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Response, status
+from fastapi.responses import RedirectResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel, Field
+
+from gridedge import __version__
+from gridedge.edge.clock import SystemClock
+from gridedge.edge.errors import GridEdgeError
+from gridedge.gateway.state import DeviceState, DeviceView, LocalState, alert_json
+from gridedge.rules.hygiene import ActiveSilence
+from gridedge.rules.model import Silence
+
+if TYPE_CHECKING:
+    from gridedge.gateway.agent import Agent
+
+KEEPALIVE_S = 15.0
+RELOADS = ("reload_devices", "reload_rules")
+"""Agent methods `POST /api/config/reload` calls, those it has, in this order."""
+BEARER = HTTPBearer(auto_error=False)
+
+
+class Health(BaseModel):
+    status: str = "ok"
+    gateway_id: str
+    version: str
+
+
+class Readiness(BaseModel):
+    ready: bool = Field(description="Southbound broker connected: readings can arrive.")
+    southbound_connected: bool
+    uplink: str = Field(description="Uplink state; not part of readiness, the outbox covers an outage.")
+
+
+class PointValue(BaseModel):
+    value: bool | int | float | str | None
+    unit: str | None
+    ts: float = Field(description="Seconds since the epoch, as the device stamped it.")
+    quality: str
+
+
+class Device(BaseModel):
+    id: str
+    profile: str
+    site: str
+    address: str | None
+    state: DeviceState
+    last_seen: float | None = Field(description="When the gateway last heard from it (epoch seconds).")
+    points: dict[str, PointValue] = Field(description="Last value of each point.")
+
+
+class EventSummary(BaseModel):
+    event_id: str
+    seq: int
+    status: str
+    category: str
+    severity: str
+    device_id: str
+    rule_id: str
+    title: str
+    observed_at: float
+
+
+class UplinkStatus(BaseModel):
+    state: str
+    published: int
+    reconnects: int
+    last_error: str | None
+
+
+class OutboxStatus(BaseModel):
+    depth: int = Field(description="Events waiting for the broker's acknowledgement.")
+    oldest_age_s: float
+    uplink: UplinkStatus
+
+
+class Camera(BaseModel):
+    id: str
+
+
+class ActiveSilenceView(BaseModel):
+    rule: str | None
+    device: str | None
+    site: str | None
+    ends_at: float = Field(description="Epoch seconds.")
+    reason: str
+    from_pack: bool = Field(description="Came with the rule files (replaced on reload) rather than from this API.")
+
+
+class Done(BaseModel):
+    ok: bool = True
+    detail: Any = None
+
+
+def create_api(agent: Agent, state: LocalState, registry: CollectorRegistry, token: str) -> FastAPI:
+    app = FastAPI(
+        title="GridEdge gateway local API",
+        version=__version__,
+        description="Health, devices, live readings, recent events, outbox, reload and silences of one gateway.",
+    )
+
+    def authorised(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> None:
+        if creds is None or not secrets.compare_digest(creds.credentials.encode(), token.encode()):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
+            )
+
+    @app.get("/healthz", tags=["health"])
+    async def health() -> Health:
+        """Liveness: the process answers. No token needed."""
+        return Health(gateway_id=agent.config.gateway.id, version=__version__)
+
+    api = APIRouter(dependencies=[Depends(authorised)], responses={401: {"description": "Missing or wrong token"}})
+
+    @api.get("/readyz", tags=["health"], responses={503: {"model": Readiness, "description": "Not ready"}})
+    async def readiness(response: Response) -> Readiness:
+        ready = agent.driver.connected
+        if not ready:
+            response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        return Readiness(ready=ready, southbound_connected=ready, uplink=agent.uplink.state.value)
+
+    def device_model(d: DeviceView) -> Device:
+        points = {
+            p: PointValue(value=r.value, unit=r.unit, ts=r.ts, quality=r.quality.value) for p, r in d.points.items()
+        }
+        return Device(
+            id=d.id,
+            profile=d.profile,
+            site=d.site,
+            address=d.address,
+            state=state.state_of(d),
+            last_seen=d.last_seen,
+            points=points,
+        )
+
+    @api.get("/api/devices", tags=["devices"])
+    async def devices() -> list[Device]:
+        """Every device of the inventory, with its state and the last value of each point."""
+        return [device_model(d) for d in state.devices.values()]
+
+    @api.get("/api/devices/{device_id}", tags=["devices"], responses={404: {"description": "No such device"}})
+    async def device(device_id: str) -> Device:
+        found = state.devices.get(device_id)
+        if found is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no device {device_id!r} in the inventory")
+        return device_model(found)
+
+    @api.get("/api/stream", tags=["live"], response_class=EventSourceResponse)
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        """Server-sent events: `reading` and `event` items as they happen (a slow client loses its oldest)."""
+        with state.subscribe() as queue:
+            yield ServerSentEvent(comment="connected")
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                except TimeoutError:
+                    yield ServerSentEvent(comment="keepalive")
+                    continue
+                yield ServerSentEvent(event=item.pop("kind"), data=item)
+
+    @api.get("/api/events", tags=["events"])
+    async def events(limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[EventSummary]:
+        """The most recent grid-event revisions this gateway raised, newest first."""
+        recent = list(state.events)[-limit:]
+        return [EventSummary(**alert_json(a)) for a in reversed(recent)]
+
+    @api.get("/api/outbox", tags=["events"])
+    async def outbox() -> OutboxStatus:
+        depth, age = await asyncio.to_thread(lambda: (agent.outbox.depth(), agent.outbox.oldest_age()))
+        up = agent.uplink
+        return OutboxStatus(
+            depth=depth,
+            oldest_age_s=age,
+            uplink=UplinkStatus(
+                state=up.state.value, published=up.published, reconnects=up.reconnects, last_error=up.last_error
+            ),
+        )
+
+    @api.get("/metrics", tags=["metrics"], response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+    def metrics() -> Response:
+        """Prometheus exposition (scrape with `authorization: {credentials: <token>}`); on a worker thread,
+        as it asks the outbox's database."""
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    _control_routes(api, agent)
+    app.include_router(api)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        return RedirectResponse("/ui/")
+
+    static = resources.files("gridedge.gateway") / "static"
+    app.mount("/ui", StaticFiles(directory=str(static), html=True), name="installer")
+    return app
+
+
+def _control_routes(api: APIRouter, agent: Agent) -> None:
+    """What an installer changes (reload, silences) and what cameras show: the agent's own methods."""
+
+    @api.post("/api/config/reload", tags=["config"], responses={404: {"description": "This agent cannot reload"}})
+    async def reload() -> Done:
+        """Re-read what the agent can reload without a restart (rules; inventory and profiles where supported)."""
+        found = [m for m in RELOADS if hasattr(agent, m)]
+        if not found:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "this agent cannot reload anything")
+        return Done(detail={m: await _call(agent, m) for m in found})
+
+    @api.get("/api/silences", tags=["silences"])
+    async def silences() -> list[ActiveSilenceView]:
+        """Silences in force: the rule packs' own and those added here, until each one ends."""
+        return [ActiveSilenceView.model_validate(asdict(s)) for s in agent.engine.silences()]
+
+    @api.post("/api/silences", tags=["silences"], responses={400: {"description": "Body is not JSON"}})
+    async def add_silence(silence: Silence) -> ActiveSilenceView:
+        """Mute matching incidents until `ends_at` (maintenance on a device, works on a site); what fires
+        meanwhile is held, not lost."""
+        agent.engine.silence(silence)
+        return ActiveSilenceView.model_validate(asdict(ActiveSilence.of(silence, from_pack=False)))
+
+    @api.get("/api/cameras", tags=["cameras"])
+    def cameras() -> list[Camera]:
+        """The configured cameras; each one's latest frame is at .../frame.jpg once the agent keeps frames."""
+        return [Camera(id=c.id) for c in agent.config.cameras]
+
+    @api.get(
+        "/api/cameras/{camera_id}/frame.jpg",
+        tags=["cameras"],
+        response_class=Response,
+        responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "No such camera"}},
+    )
+    def camera_frame(camera_id: str) -> Response:
+        """Latest frame with its zones drawn."""
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {camera_id!r}")
+
+
+async def _call(agent: object, method: str, *args: Any) -> Any:
+    """Call the agent's `method` if it has one; its result must be JSON-able."""
+    found: Callable[..., Any] | None = getattr(agent, method, None)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"this agent has no {method}()")
+    try:
+        result = found(*args)
+        if inspect.isawaitable(result):
+            result = await result
+    except (ValueError, LookupError, GridEdgeError) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+    return json.loads(json.dumps(result, default=str))
+
+
+def openapi_document() -> str:
+    """The published OpenAPI document (schemas/gateway-api.json); routes do not need a live agent."""
+    app = create_api(cast("Agent", None), LocalState([], SystemClock()), CollectorRegistry(), "")
+    return json.dumps(app.openapi(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"

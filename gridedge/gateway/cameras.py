@@ -1,0 +1,111 @@
+"""Cameras in the agent: one worker process per camera, and what they report as grid events.
+
+The workers decide (dwell, inertia, offline); this module only gives each incident a stable
+event_id and a rising seq, and queues the snapshot ahead of the event that references it
+(`cloud_bridge.evidence`), both in one outbox write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from gridedge.cloud_bridge.evidence import event_with_evidence, snapshot_of
+from gridedge.cloud_bridge.message import OutMessage, event_message
+from gridedge.edge.categories import national_code
+from gridedge.edge.clock import to_datetime
+from gridedge.edge.event import EventStatus, Evidence, GridEvent, Severity, Source
+from gridedge.edge.grid import GridCell, Location
+from gridedge.edge.reconnect import Backoff
+from gridedge.vision.config import CameraConfig
+from gridedge.vision.events import VisionEvent
+from gridedge.vision.worker import CameraWorker
+
+log = logging.getLogger(__name__)
+
+SEVERITY = {"fire_safety.ebike_indoor": Severity.MAJOR}
+"""Severity per category for camera incidents; anything else is minor."""
+
+
+def to_messages(
+    event: VisionEvent, *, event_id: str, seq: int, gateway_id: str, grid: GridCell, location: Location
+) -> list[OutMessage]:
+    """Pure mapping of one worker report to the evidence publication (if any) and the event revision."""
+    severity = SEVERITY.get(event.category, Severity.MINOR)
+    snapshot = snapshot_of(event.snapshot, width=event.width, height=event.height) if event.snapshot else None
+    grid_event = GridEvent(
+        event_id=event_id,
+        seq=seq,
+        status=event.status,
+        dedup_key=f"{event.camera_id}/{event.zone or '-'}/{event.category}",
+        category=event.category,
+        national_code=national_code(event.category),
+        severity=severity,
+        title=event.title,
+        grid=grid,
+        location=location,
+        source=Source(gateway_id=gateway_id, camera_id=event.camera_id, zone=event.zone),
+        started_at=to_datetime(event.started_at),
+        observed_at=to_datetime(event.observed_at),
+        ended_at=to_datetime(event.ended_at) if event.ended_at is not None else None,
+        evidence=Evidence(snapshot=snapshot),
+    )
+    if not event.snapshot:
+        return [event_message(grid_event)]
+    return event_with_evidence(grid_event, event.snapshot)
+
+
+class CameraFeed:
+    def __init__(self, cameras: list[CameraConfig], gateway_id: str, grid: GridCell, location: Location) -> None:
+        self.workers = [CameraWorker(c) for c in cameras]
+        self._gateway_id = gateway_id
+        self._grid = grid
+        self._location = location
+        self._incidents: dict[str, tuple[str, int]] = {}
+
+    def messages(self, event: VisionEvent) -> list[OutMessage]:
+        key = f"{event.camera_id}/{event.zone or '-'}/{event.category}"
+        if event.status is EventStatus.FIRING or key not in self._incidents:
+            digest = hashlib.sha256(f"{self._gateway_id}/{key}/{event.started_at}".encode()).hexdigest()[:24]
+            self._incidents[key] = (f"cam-{digest}", 0)
+        event_id, seq = self._incidents[key]
+        self._incidents[key] = (event_id, seq + 1)
+        if event.status is EventStatus.RESOLVED:
+            del self._incidents[key]
+        camera = next(w.config for w in self.workers if w.config.id == event.camera_id)
+        location = camera.location or self._location
+        return to_messages(
+            event, event_id=event_id, seq=seq + 1, gateway_id=self._gateway_id, grid=self._grid, location=location
+        )
+
+    async def run(self, stop: asyncio.Event, emit: Callable[[list[OutMessage]], Awaitable[None]]) -> None:
+        """Start every camera's process, forward what they report until `stop`, then stop them."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for i, w in enumerate(self.workers):
+                    tg.create_task(self._supervise(i, stop, emit), name=f"camera-{w.config.id}")
+        finally:
+            for w in self.workers:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(w.stop)
+
+    async def _supervise(
+        self, index: int, stop: asyncio.Event, emit: Callable[[list[OutMessage]], Awaitable[None]]
+    ) -> None:
+        """Forward one camera's reports; a worker process that dies is replaced, after a backoff."""
+        backoff = Backoff(1.0, 60.0)
+        while not stop.is_set():
+            worker = self.workers[index]
+            worker.start()
+            async for event in worker.events(stop):
+                await emit(self.messages(event))
+            if stop.is_set():
+                return
+            log.error("camera %s: worker process died; starting a new one", worker.config.id)
+            await asyncio.to_thread(worker.stop)
+            self.workers[index] = CameraWorker(worker.config)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff.next_delay())

@@ -1,0 +1,114 @@
+"""Prometheus metrics of one agent, read from the counters its parts already keep.
+
+A collector reads them at scrape time, so the hot path pays nothing for metrics. Scrapes run on a
+worker thread while the event loop keeps counting: the collector iterates over copies (`dict(...)`,
+one atomic step under the GIL), never over a live counter. Each agent gets its
+own registry (several agents share a process in tests and benchmarks). Per-camera fps and inference
+time join when the agent runs cameras.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from gridedge.cloud_bridge.uplink import UplinkState
+from gridedge.gateway.state import LocalState
+
+if TYPE_CHECKING:
+    from gridedge.gateway.agent import Agent
+    from gridedge.gateway.telemetry import InfluxSink
+
+REJECT_PREFIX = "rejected_"
+
+
+class AgentCollector(Collector):
+    def __init__(self, agent: Agent, state: LocalState, telemetry: InfluxSink | None) -> None:
+        self._agent = agent
+        self._state = state
+        self._telemetry = telemetry
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._readings()
+        yield from self._events()
+        yield from self._uplink()
+        if self._telemetry is not None:
+            yield from self._influx(self._telemetry)
+
+    def _readings(self) -> Iterator[Metric]:
+        drivers = {"mqtt": dict(self._agent.router.counters)}
+        received = CounterMetricFamily(
+            "gridedge_messages_received", "Device messages received, per driver.", labels=["driver"]
+        )
+        decoded = CounterMetricFamily("gridedge_readings_in", "Readings decoded, per driver.", labels=["driver"])
+        rejected = CounterMetricFamily(
+            "gridedge_readings_rejected",
+            "Messages or fields rejected, per driver and reason.",
+            labels=["driver", "reason"],
+        )
+        for driver, counters in drivers.items():
+            received.add_metric([driver], counters.get("messages", 0))
+            decoded.add_metric([driver], counters.get("readings", 0))
+            for key, value in counters.items():
+                if key.startswith(REJECT_PREFIX):
+                    rejected.add_metric([driver, key.removeprefix(REJECT_PREFIX)], value)
+        yield from (received, decoded, rejected)
+        out = CounterMetricFamily("gridedge_readings_out", "Readings handed to the rules engine.")
+        out.add_metric([], self._agent.counters["readings"])
+        yield out
+        evaluations = CounterMetricFamily(
+            "gridedge_rule_evaluations", "Readings evaluated against the rules (one pass per reading)."
+        )
+        evaluations.add_metric([], self._agent.counters["readings"])
+        yield evaluations
+
+    def _events(self) -> Iterator[Metric]:
+        events = CounterMetricFamily(
+            "gridedge_events", "Grid-event revisions raised, per category and status.", labels=["category", "status"]
+        )
+        for (category, status), n in sorted(dict(self._state.events_by_category).items()):
+            events.add_metric([category, status], n)
+        yield events
+        depth = GaugeMetricFamily("gridedge_outbox_depth", "Events waiting in the outbox for the broker's PUBACK.")
+        depth.add_metric([], self._agent.outbox.depth())
+        yield depth
+        age = GaugeMetricFamily("gridedge_outbox_oldest_age_seconds", "Age of the oldest event in the outbox.")
+        age.add_metric([], self._agent.outbox.oldest_age())
+        yield age
+
+    def _uplink(self) -> Iterator[Metric]:
+        uplink = self._agent.uplink
+        up = GaugeMetricFamily("gridedge_uplink_state", "1 for the uplink's current state.", labels=["state"])
+        for s in UplinkState:
+            up.add_metric([s.value], 1.0 if uplink.state is s else 0.0)
+        yield up
+        published = CounterMetricFamily("gridedge_uplink_published", "Events acknowledged by the city broker.")
+        published.add_metric([], uplink.published)
+        yield published
+        reconnects = CounterMetricFamily("gridedge_uplink_reconnects", "Uplink reconnection attempts after a failure.")
+        reconnects.add_metric([], uplink.reconnects)
+        yield reconnects
+        southbound = GaugeMetricFamily("gridedge_southbound_connected", "1 while the southbound broker is connected.")
+        southbound.add_metric([], 1.0 if self._agent.driver.connected else 0.0)
+        yield southbound
+
+    def _influx(self, sink: InfluxSink) -> Iterator[Metric]:
+        points = CounterMetricFamily("gridedge_telemetry_points", "Telemetry points, per outcome.", labels=["outcome"])
+        for outcome, n in sorted(dict(sink.counters).items()):
+            points.add_metric([outcome], n)
+        yield points
+        buffered = GaugeMetricFamily("gridedge_telemetry_buffered", "Telemetry points waiting to be written.")
+        buffered.add_metric([], sink.buffered)
+        yield buffered
+
+
+def agent_registry(agent: Agent, state: LocalState, telemetry: InfluxSink | None) -> CollectorRegistry:
+    """A registry with the agent's metrics and the process's own (memory, CPU, open files)."""
+    registry = CollectorRegistry()
+    registry.register(AgentCollector(agent, state, telemetry))
+    ProcessCollector(registry=registry)
+    return registry

@@ -1,0 +1,130 @@
+"""The agent's southbound side: profiles and inventory bound into devices, the drivers that read them
+(one MQTT session, one coordinator per Modbus bus), and changes to those files applied while running.
+
+A changed profile or inventory is loaded and checked whole before anything switches over: a file with
+a mistake is logged with its file, line and field, counted, and the running devices stay as they were.
+The MQTT session is restarted only when its subscriptions change (the broker keeps what arrives
+meanwhile: persistent session, QoS 1); Modbus buses restart at once, the next poll is on time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from gridedge.devices.binding import DeviceBinding, bind
+from gridedge.devices.drivers.modbus import ModbusBusDriver, polled_devices
+from gridedge.devices.drivers.mqtt import MqttDriver, MqttRouter
+from gridedge.devices.inventory import Inventory
+from gridedge.devices.profile import BUILTIN_PROFILES, load_profiles
+from gridedge.edge.clock import Clock
+from gridedge.edge.config import load_yaml
+from gridedge.edge.errors import ConfigError
+from gridedge.edge.reading import Reading
+from gridedge.gateway.settings import GatewayConfig
+
+log = logging.getLogger(__name__)
+
+ReadingSink = Callable[[list[Reading]], Awaitable[None]]
+Stamp = tuple[tuple[str, int, int], ...]
+
+
+def load_bindings(config: GatewayConfig) -> list[DeviceBinding]:
+    """Profiles (built-in, then the configured directories) bound to the inventory and its file."""
+    buses = [b.name for b in config.southbound.modbus]
+    twice = sorted({n for n in buses if buses.count(n) > 1})
+    if twice:
+        raise ConfigError("gateway config", [f"1: southbound.modbus: bus name {n!r} appears twice" for n in twice])
+    profiles = load_profiles([BUILTIN_PROFILES, *config.profile_dirs])
+    inventory, where = config.inventory, "inventory"
+    if config.inventory_file is not None:
+        extra = load_yaml(config.inventory_file, Inventory)
+        inventory = Inventory.model_validate({"devices": [*inventory.devices, *extra.devices]})
+        where = str(config.inventory_file)
+    return bind(inventory, profiles, where, frozenset(buses))
+
+
+def device_files_stamp(config: GatewayConfig) -> Stamp:
+    """What changes when an integrator edits a profile or the inventory file (mtime and size per file)."""
+    paths = [p for d in config.profile_dirs for p in sorted(d.glob("*.yaml"))]
+    if config.inventory_file is not None:
+        paths.append(config.inventory_file)
+    stamps = []
+    for path in paths:
+        try:
+            st = path.stat()
+        except OSError:
+            stamps.append((str(path), -1, -1))
+        else:
+            stamps.append((str(path), st.st_mtime_ns, st.st_size))
+    return tuple(stamps)
+
+
+class Southbound:
+    def __init__(self, config: GatewayConfig, bindings: list[DeviceBinding], sink: ReadingSink, clock: Clock) -> None:
+        self._config = config
+        self._sink = sink
+        self._clock = clock
+        self.router = MqttRouter(bindings)
+        self.mqtt = MqttDriver(config.southbound.mqtt, self.router, sink, clock, f"gridedge-agent-{config.gateway.id}")
+        self.buses: list[ModbusBusDriver] = []
+        self._bindings = bindings
+        self._changed = asyncio.Event()
+        self._mqtt_restart = False
+
+    def apply(self, bindings: list[DeviceBinding]) -> None:
+        """Switch to these devices; the running drivers pick them up."""
+        before = self.router.subscriptions
+        self.router.rebind(bindings)
+        self._mqtt_restart = self._mqtt_restart or self.router.subscriptions != before
+        self._bindings = bindings
+        self._changed.set()
+
+    def _bus_drivers(self) -> list[ModbusBusDriver]:
+        return [
+            ModbusBusDriver(bus, devices, self._sink, self._clock)
+            for bus in self._config.southbound.modbus
+            if (devices := polled_devices(self._bindings, bus.name))
+        ]
+
+    async def run(self) -> None:
+        """Run the drivers until cancelled; restart what a change needs restarted."""
+        mqtt = asyncio.create_task(self.mqtt.run(), name="southbound-mqtt")
+        self.buses = self._bus_drivers()
+        buses = [asyncio.create_task(d.run(), name=f"modbus-{d.bus.name}") for d in self.buses]
+        try:
+            while True:
+                changed = asyncio.create_task(self._changed.wait())
+                done, _ = await asyncio.wait({changed, mqtt, *buses}, return_when=asyncio.FIRST_COMPLETED)
+                changed.cancel()
+                for task in done - {changed}:
+                    task.result()  # a driver does not end by itself: if it failed, so does the agent
+                self._changed.clear()
+                await _cancel(buses)
+                self.buses = self._bus_drivers()
+                buses = [asyncio.create_task(d.run(), name=f"modbus-{d.bus.name}") for d in self.buses]
+                if self._mqtt_restart:
+                    self._mqtt_restart = False
+                    await _cancel([mqtt])
+                    mqtt = asyncio.create_task(self.mqtt.run(), name="southbound-mqtt")
+        finally:
+            await _cancel([mqtt, *buses])
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def watch(paths_stamp: Callable[[], Stamp], on_change: Callable[[], Awaitable[object]], every_s: float) -> None:
+    """Call `on_change` after the files' stamp changes. Polling, not inotify: it works the same on every
+    filesystem a gateway has (SD cards, overlays, network mounts), and a few stat calls a second cost nothing."""
+    stamp = paths_stamp()
+    while True:
+        await asyncio.sleep(every_s)
+        current = paths_stamp()
+        if current != stamp:
+            stamp = current
+            await on_change()

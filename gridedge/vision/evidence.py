@@ -1,0 +1,52 @@
+"""The picture that lets an officer verify from the office: zone, box, label and time on a JPEG, with
+people blurred by default (moving regions when no person detector runs)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import cv2
+import numpy as np
+
+from gridedge.vision.detector.base import Image
+
+MAX_BYTES = 400_000
+
+Box = tuple[int, int, int, int]
+
+
+def blur(frame: Image, boxes: Sequence[Box]) -> Image:
+    out = frame.copy()
+    h, w = out.shape[:2]
+    for box in boxes:
+        x0, y0, x1, y1 = max(0, box[0]), max(0, box[1]), min(w, box[2]), min(h, box[3])
+        if x1 - x0 > 1 and y1 - y0 > 1:
+            k = max(3, ((x1 - x0) // 4) | 1)
+            out[y0:y1, x0:x1] = cv2.GaussianBlur(out[y0:y1, x0:x1], (k, k), 0)
+    return out
+
+
+def annotate(
+    frame: Image,
+    zone: np.ndarray[tuple[int, int], np.dtype[np.int32]],
+    boxes: Sequence[Box],
+    *,
+    label: str,
+    ts: float,
+    people: Sequence[Box] = (),
+) -> bytes:
+    """A JPEG of `frame` with the zone outline, the object boxes, the label and UTC time; `people` blurred."""
+    img = blur(frame, people)
+    cv2.polylines(img, [zone], isClosed=True, color=(0, 200, 255), thickness=2)
+    for x0, y0, x1, y1 in boxes:
+        cv2.rectangle(img, (x0, y0), (x1, y1), (0, 0, 255), 2)
+    stamp = datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    for text, y in ((label, 22), (stamp, 46)):
+        cv2.putText(img, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(img, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+    for quality in (85, 70, 50, 30):
+        ok, jpeg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if ok and len(jpeg) <= MAX_BYTES:
+            return jpeg.tobytes()
+    raise ValueError("snapshot does not fit the evidence size limit")

@@ -1,0 +1,94 @@
+"""Train the project's small detector on generated scenes and export it to ONNX (opt-in, never in CI).
+
+Needs a separate environment with Ultralytics and torch (AGPL-3.0; see models/gridedge-scenes/LICENSE.md):
+
+    python3.11 -m venv /work/train-venv
+    /work/train-venv/bin/pip install torch==2.14.1 torchvision==0.29.1 ultralytics==8.4.190 onnx
+    PYTHONPATH=. nice -n 19 /work/train-venv/bin/python scripts/train_detector.py --images 1500 --minutes 15
+
+The scene renderer (gridedge.simulators.scenes) needs only numpy, OpenCV and PyYAML.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import cv2
+import yaml
+
+from gridedge.simulators.scenes import CLASSES, training_image
+
+
+def make_dataset(root: Path, images: int, val: int) -> Path:
+    for split, seeds in (("train", range(images)), ("val", range(1_000_000, 1_000_000 + val))):
+        (root / "images" / split).mkdir(parents=True, exist_ok=True)
+        (root / "labels" / split).mkdir(parents=True, exist_ok=True)
+        for seed in seeds:
+            frame, labels = training_image(seed)
+            cv2.imwrite(str(root / "images" / split / f"{seed}.jpg"), frame)
+            lines = [f"{c} {x:.5f} {y:.5f} {w:.5f} {h:.5f}" for c, x, y, w, h in labels]
+            (root / "labels" / split / f"{seed}.txt").write_text("\n".join(lines) + "\n")
+    data = root / "data.yaml"
+    data.write_text(
+        yaml.safe_dump(
+            {"path": str(root), "train": "images/train", "val": "images/val", "names": dict(enumerate(CLASSES))}
+        )
+    )
+    return data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=1500)
+    parser.add_argument("--val", type=int, default=200)
+    parser.add_argument("--minutes", type=float, default=15.0)
+    parser.add_argument("--imgsz", type=int, default=320)
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "gridedge-train")
+    parser.add_argument("--out", type=Path, default=Path("models/gridedge-scenes"))
+    args = parser.parse_args()
+
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(args.work / "yolo-config"))
+    from ultralytics import YOLO  # AGPL-3.0, only in the training environment
+
+    data = make_dataset(args.work / "data", args.images, args.val)
+    model = YOLO("yolov8n.yaml")  # from scratch: no pretrained weights are downloaded
+    model.train(
+        data=str(data),
+        imgsz=args.imgsz,
+        epochs=300,
+        time=args.minutes / 60,
+        batch=32,
+        workers=2,
+        device="cpu",
+        project=str(args.work / "runs"),
+        name="scenes",
+        exist_ok=True,
+        plots=False,
+        amp=False,
+        pretrained=False,
+    )
+    metrics = model.val(data=str(data), imgsz=args.imgsz, device="cpu", plots=False)
+    onnx_path = Path(model.export(format="onnx", imgsz=args.imgsz, opset=17, simplify=False, dynamic=False))
+    args.out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(onnx_path, args.out / f"gridedge-scenes-{args.imgsz}.onnx")
+    summary = {
+        "classes": list(CLASSES),
+        "imgsz": args.imgsz,
+        "train_images": args.images,
+        "val_images": args.val,
+        "minutes": args.minutes,
+        "map50": round(float(metrics.box.map50), 4),
+        "map50_95": round(float(metrics.box.map), 4),
+    }
+    (args.out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary))  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

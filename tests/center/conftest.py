@@ -1,0 +1,68 @@
+"""Centre fixtures: the same store tests on SQLite and on a real PostgreSQL, officers of two grids."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import Engine
+
+from gridedge.center.access import Role
+from gridedge.center.accounts import Accounts
+from gridedge.center.policy import Policy
+from gridedge.center.store import CaseStore
+from tests.pg import PostgresCluster, available, postgres_cluster
+
+POLICY = Policy.model_validate(
+    {
+        "levels": {"fire_safety": "community"},
+        "time_limits_s": {
+            "fire_safety.smoke_alarm": {"reported": 300, "filed": 600, "dispatched": 3600, "handled": 1800}
+        },
+        "units": [
+            {"code": "fire-1", "name": "消防站 Fire station 1"},
+            {"code": "um-s01", "name": "城管中队 Urban management S01", "jurisdiction": ["D01", "S01"]},
+        ],
+        "dispatch": [{"category": "fire_safety", "unit": "fire-1"}, {"category": "street_order", "unit": "um-s01"}],
+    }
+)
+PASSWORD = "correct horse battery"
+CHEAP_HASHES = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+"""Tests create many officers: full-cost argon2 takes half a second a hash on a small machine."""
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PostgresCluster]:
+    if not available():
+        pytest.skip("PostgreSQL binaries (initdb, postgres) are not installed")
+    with postgres_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'db' / 'center.db'}"
+    cluster: PostgresCluster = request.getfixturevalue("pg")
+    return cluster.fresh_database()
+
+
+@pytest.fixture
+def any_store(database_url: str) -> Iterator[CaseStore]:
+    """A migrated store on each backend, with the test policy."""
+    s = CaseStore(database_url, POLICY)
+    s.migrate()
+    yield s
+    s.close()
+
+
+def add_officers(engine: Engine) -> None:
+    """Two grid officers of neighbouring grids, their community and street, and an admin."""
+    accounts = Accounts(engine, CHEAP_HASHES)
+    accounts.add_officer("grid1", "王网格 Wang", Role.GRID, ("D01", "S01", "C01", "G01"), PASSWORD)
+    accounts.add_officer("grid2", "李网格 Li", Role.GRID, ("D01", "S01", "C01", "G02"), PASSWORD)
+    accounts.add_officer("comm1", "张社区 Zhang", Role.COMMUNITY, ("D01", "S01", "C01"), PASSWORD)
+    accounts.add_officer("street1", "赵街道 Zhao", Role.STREET, ("D01", "S01"), PASSWORD)
+    accounts.add_officer("admin", "管理员 Admin", Role.ADMIN, (), PASSWORD)

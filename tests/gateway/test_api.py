@@ -1,0 +1,139 @@
+"""The local API: token auth, devices with their last readings, events, outbox, reload and silences."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gridedge.edge.alert import Alert
+from gridedge.edge.clock import FakeClock
+from gridedge.edge.event import EventStatus, Severity
+from gridedge.edge.reading import Reading
+from gridedge.gateway.agent import Agent
+from tests.gateway.ops_support import AUTH, TOKEN, agent_at_rest, api_client
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def agent(tmp_path: Path, clock: FakeClock) -> Iterator[Agent]:
+    built = agent_at_rest(tmp_path, clock)
+    yield built
+    built.outbox.close()
+
+
+@pytest.fixture
+async def http(agent: Agent) -> AsyncIterator[httpx.AsyncClient]:
+    async with api_client(agent) as client:
+        yield client
+
+
+def alert(status: EventStatus = EventStatus.FIRING, seq: int = 1) -> Alert:
+    return Alert(
+        event_id="e1",
+        seq=seq,
+        status=status,
+        rule_id="smoke_alarm",
+        dedup_key="smoke_alarm:SA-0002",
+        device_id="SA-0002",
+        category="fire_safety.smoke_alarm",
+        severity=Severity.CRITICAL,
+        title="Smoke alarm at Building 2 stairwell",
+        started_at=1_700_000_000.0,
+        observed_at=1_700_000_000.0,
+    )
+
+
+@pytest.mark.parametrize("path", ["/api/devices", "/api/events", "/api/outbox", "/metrics", "/readyz"])
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}])
+async def test_every_route_wants_the_token(http: httpx.AsyncClient, path: str, headers: dict[str, str]) -> None:
+    response = await http.get(path, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_health_needs_no_token_and_names_the_gateway(http: httpx.AsyncClient) -> None:
+    response = await http.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["gateway_id"] == "gw-demo-01"
+
+
+async def test_not_ready_until_the_southbound_broker_is_connected(http: httpx.AsyncClient, agent: Agent) -> None:
+    assert (await http.get("/readyz", headers=AUTH)).status_code == 503
+    agent.driver.connected = True
+    response = await http.get("/readyz", headers=AUTH)
+    assert response.status_code == 200
+    assert response.json() == {"ready": True, "southbound_connected": True, "uplink": "disconnected"}
+
+
+async def test_devices_show_state_and_last_values(http: httpx.AsyncClient, agent: Agent, clock: FakeClock) -> None:
+    def by_id(devices: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return {d["id"]: d for d in devices}
+
+    devices = by_id((await http.get("/api/devices", headers=AUTH)).json())
+    assert len(devices) == 5
+    assert {d["state"] for d in devices.values()} == {"never_seen"}
+
+    agent.ops.on_readings([Reading("SA-0002", "smoke", True, clock.now(), role="smoke")])
+    agent.ops.on_readings([Reading("SA-0002", "battery_pct", 88.0, clock.now(), unit="%")])
+    device = (await http.get("/api/devices/SA-0002", headers=AUTH)).json()
+    assert device["state"] == "online"
+    assert device["points"]["smoke"]["value"] is True
+    assert device["points"]["battery_pct"] == {"value": 88.0, "unit": "%", "ts": clock.now(), "quality": "good"}
+
+    clock.advance(16)  # the demo devices are offline after 15 s of silence
+    assert (await http.get("/api/devices/SA-0002", headers=AUTH)).json()["state"] == "offline"
+    assert (await http.get("/api/devices/SA-9999", headers=AUTH)).status_code == 404
+
+
+async def test_recent_events_newest_first_and_the_outbox(http: httpx.AsyncClient, agent: Agent) -> None:
+    agent.ops.on_alerts([alert()])
+    agent.ops.on_alerts([alert(EventStatus.RESOLVED, seq=2)])
+    events = (await http.get("/api/events", params={"limit": 5}, headers=AUTH)).json()
+    assert [(e["event_id"], e["seq"], e["status"]) for e in events] == [("e1", 2, "resolved"), ("e1", 1, "firing")]
+
+    outbox = (await http.get("/api/outbox", headers=AUTH)).json()
+    assert outbox["depth"] == 0
+    assert outbox["uplink"]["state"] == "disconnected"
+
+
+async def test_reload_calls_the_agents_reload_methods(http: httpx.AsyncClient, agent: Agent) -> None:
+    calls: list[str] = []
+    agent.reload_rules = lambda: calls.append("rules") or True  # type: ignore[method-assign]
+    response = await http.post("/api/config/reload", headers=AUTH)
+    assert response.status_code == 200
+    assert response.json()["detail"]["reload_rules"] is True
+    assert calls == ["rules"]
+
+
+async def test_a_silence_added_here_is_in_force(http: httpx.AsyncClient) -> None:
+    body = {"device": "SA-0002", "ends_at": "2030-01-01T00:00:00Z", "reason": "detector replaced"}
+    added = await http.post("/api/silences", json=body, headers=AUTH)
+    assert added.status_code == 200
+    listed = (await http.get("/api/silences", headers=AUTH)).json()
+    assert [(s["device"], s["reason"], s["from_pack"]) for s in listed] == [("SA-0002", "detector replaced", False)]
+    nothing = await http.post("/api/silences", json={"ends_at": "2030-01-01T00:00:00Z"}, headers=AUTH)
+    assert nothing.status_code == 422  # a silence needs a rule, device or site
+
+
+async def test_cameras_panel_is_empty_until_cameras_exist(http: httpx.AsyncClient) -> None:
+    assert (await http.get("/api/cameras", headers=AUTH)).json() == []
+    assert (await http.get("/api/cameras/cam-1/frame.jpg", headers=AUTH)).status_code == 404
+
+
+async def test_installer_page_is_served_without_external_assets(http: httpx.AsyncClient) -> None:
+    page = await http.get("/ui/")
+    assert page.status_code == 200
+    assert "GridEdge gateway" in page.text
+    for asset in ("app.js", "style.css"):
+        text = (await http.get(f"/ui/{asset}")).text
+        assert "http://" not in text
+        assert "https://" not in text
+    assert "https://" not in page.text

@@ -1,0 +1,39 @@
+"""Motion gating: the detector runs when the picture changes, and only now and then when it does not."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gridedge.simulators.scenes import OUTSIDE_SHOP, PAVEMENT
+from gridedge.vision.config import CameraConfig, ZoneConfig
+from gridedge.vision.detector import Detection
+from gridedge.vision.detector.base import Image
+from gridedge.vision.pipeline import RECHECK_S, CameraPipeline
+
+
+class CountingDetector:
+    def __init__(self) -> None:
+        self.names = ["person"]
+        self.calls = 0
+
+    def detect(self, frame: Image) -> list[Detection]:
+        self.calls += 1
+        return []
+
+
+def test_a_still_scene_wakes_the_detector_only_to_recheck_and_motion_wakes_it_at_once() -> None:
+    detector = CountingDetector()
+    zone = ZoneConfig(name="pavement", polygon=list(PAVEMENT), category=OUTSIDE_SHOP)
+    pipeline = CameraPipeline(CameraConfig(id="cam", zones=[zone]), detector)
+    rng = np.random.default_rng(0)
+    scene = np.full((360, 640, 3), 140, np.uint8)
+    frames = [(i / 5, np.clip(scene + rng.integers(-2, 3, scene.shape), 0, 255).astype(np.uint8)) for i in range(100)]
+    for ts, frame in frames[:50]:
+        pipeline.process(frame, ts)
+    still_calls = detector.calls
+    assert still_calls <= 3 + 10 / RECHECK_S  # learning the background, then a recheck every RECHECK_S
+
+    moved = frames[50][1].copy()
+    moved[100:300, 200:260] = 30  # someone walks in
+    pipeline.process(moved, 10.0)
+    assert detector.calls == still_calls + 1
