@@ -92,10 +92,7 @@ class MqttDownlink:
     async def _session(self) -> None:
         b = self._broker
         async with aiomqtt.Client(
-            b.host,
-            b.port,
-            username=b.username,
-            password=b.password.get_secret_value() if b.password else None,
+            **b.connect_args(),
             identifier=self._client_id,
             tls_params=aiomqtt.TLSParameters() if b.tls else None,
         ) as client:

@@ -95,10 +95,7 @@ class Ingest:
             properties.SessionExpiryInterval = SESSION_EXPIRY_S
             session = {"protocol": aiomqtt.ProtocolVersion.V5, "clean_start": False, "properties": properties}
         client = aiomqtt.Client(
-            broker.host,
-            broker.port,
-            username=broker.username,
-            password=broker.password.get_secret_value() if broker.password else None,
+            **broker.connect_args(),
             identifier=self._config.client_id,
             tls_params=aiomqtt.TLSParameters() if broker.tls else None,
             **session,

@@ -187,11 +187,8 @@ class Uplink:
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho is untyped here
             properties.SessionExpiryInterval = SESSION_EXPIRY_S
         client = _Client(
-            broker.host,
-            broker.port,
+            **broker.connect_args(),
             identifier=self.client_id,
-            username=broker.username,
-            password=broker.password.get_secret_value() if broker.password else None,
             protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
             clean_session=None if v5 else False,
             clean_start=False if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,  # paho refuses it under 3.1.1

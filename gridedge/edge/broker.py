@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, model_validator
@@ -20,6 +21,15 @@ class BrokerConfig(StrictModel):
     @classmethod
     def _from_url(cls, data: object) -> object:
         return parse_broker_url(data) if isinstance(data, str) else data
+
+    def connect_args(self) -> dict[str, Any]:
+        """Where and as whom to connect, as the MQTT clients (aiomqtt) take it."""
+        return {
+            "hostname": self.host,
+            "port": self.port,
+            "username": self.username,
+            "password": self.password.get_secret_value() if self.password else None,
+        }
 
     @property
     def url(self) -> str:

@@ -24,7 +24,8 @@ from gridedge.gateway.bridge import AgentCommands, make_uplink
 from gridedge.gateway.cameras import CameraFeed
 from gridedge.gateway.ops import Operations
 from gridedge.gateway.settings import GatewayConfig
-from gridedge.gateway.southbound import Southbound, device_files_stamp, load_bindings, watch
+from gridedge.gateway.southbound import Southbound, device_files_stamp, load_bindings
+from gridedge.gateway.watch import files_stamp, watch
 from gridedge.rules.engine import RuleEngine
 from gridedge.rules.model import BUILTIN_PACKS, RuleError, RulePack, load_rule_pack, merge_packs
 
@@ -110,26 +111,9 @@ class Agent:
             await self._emit(self.engine.tick())
 
     # -- rule hot reload ---------------------------------------------------------------------------
-    def _rule_files_stamp(self) -> tuple[tuple[str, int, int], ...]:
-        stamps = []
-        for path in rule_files(self.config.rule_packs):
-            try:
-                st = path.stat()
-            except OSError:
-                stamps.append((str(path), -1, -1))
-            else:
-                stamps.append((str(path), st.st_mtime_ns, st.st_size))
-        return tuple(stamps)
-
     async def _watch_rules(self) -> None:
         """Reload the rules when a pack file changes; unchanged rules keep their open incidents."""
-        stamp = self._rule_files_stamp()
-        while True:
-            await asyncio.sleep(RULES_POLL_S)
-            current = self._rule_files_stamp()
-            if current != stamp:
-                stamp = current
-                await self.reload_rules()
+        await watch(lambda: files_stamp(rule_files(self.config.rule_packs)), self.reload_rules, RULES_POLL_S)
 
     async def reload_rules(self) -> bool:
         """Load the configured rule packs again; a bad pack is logged and counted, the running rules stay."""
@@ -179,26 +163,26 @@ class Agent:
         log.info("profiles and inventory reloaded: %d devices", len(bindings))
         return True
 
-    async def _emit_camera(self, messages: list[OutMessage]) -> None:
-        """A camera incident (snapshot, then event): durable before the uplink is told, as in `_emit`."""
-        dropped = await asyncio.to_thread(self.outbox.put_many, messages)
-        if dropped:
-            log.warning("outbox full: dropped %s", dict(dropped))
-            self.uplink.notify_status()
-        self.counters["camera_events"] += 1
-        self.uplink.notify()
-
-    async def _emit(self, alerts: list[Alert]) -> None:
+    async def _durable(self, messages: list[OutMessage]) -> None:
         """Durable before anything else sees it: the outbox write completes before the uplink is told."""
-        if not alerts:
-            return
-        messages = [event_message(to_grid_event(a, self.origins[a.device_id])) for a in alerts]
         dropped = await asyncio.to_thread(self.outbox.put_many, messages)
         if dropped:  # the full-outbox policy gave way; the uplink's status says so at once
             log.warning("outbox full: dropped %s", dict(dropped))
             self.uplink.notify_status()
+        self.uplink.notify()
+
+    async def _emit_camera(self, messages: list[OutMessage]) -> None:
+        """A camera incident: its snapshot, then its event."""
+        await self._durable(messages)
+        self.counters["camera_events"] += 1
+
+    async def _emit(self, alerts: list[Alert]) -> None:
+        """Alerts become grid events in the outbox; the log line comes after the commit."""
+        if not alerts:
+            return
+        messages = [event_message(to_grid_event(a, self.origins[a.device_id])) for a in alerts]
+        await self._durable(messages)
         self.counters["events"] += len(messages)
         for a in alerts:
             log.info("event %s seq %d %s %s: %s", a.event_id, a.seq, a.status.value, a.category, a.title)
         self.ops.on_alerts(alerts)
-        self.uplink.notify()

@@ -88,11 +88,8 @@ async def _broker(name: str, broker: BrokerConfig) -> Check:
     started = time.monotonic()
     try:
         async with aiomqtt.Client(
-            broker.host,
-            broker.port,
+            **broker.connect_args(),
             identifier=f"gridedge-doctor-{os.getpid()}",
-            username=broker.username,
-            password=broker.password.get_secret_value() if broker.password else None,
             timeout=TIMEOUT_S,
         ):
             pass

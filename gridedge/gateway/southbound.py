@@ -23,11 +23,11 @@ from gridedge.edge.config import load_yaml
 from gridedge.edge.errors import ConfigError
 from gridedge.edge.reading import Reading
 from gridedge.gateway.settings import GatewayConfig
+from gridedge.gateway.watch import Stamp, files_stamp
 
 log = logging.getLogger(__name__)
 
 ReadingSink = Callable[[list[Reading]], Awaitable[None]]
-Stamp = tuple[tuple[str, int, int], ...]
 
 
 def load_bindings(config: GatewayConfig) -> list[DeviceBinding]:
@@ -46,19 +46,11 @@ def load_bindings(config: GatewayConfig) -> list[DeviceBinding]:
 
 
 def device_files_stamp(config: GatewayConfig) -> Stamp:
-    """What changes when an integrator edits a profile or the inventory file (mtime and size per file)."""
+    """What changes when an integrator edits a profile or the inventory file."""
     paths = [p for d in config.profile_dirs for p in sorted(d.glob("*.yaml"))]
     if config.inventory_file is not None:
         paths.append(config.inventory_file)
-    stamps = []
-    for path in paths:
-        try:
-            st = path.stat()
-        except OSError:
-            stamps.append((str(path), -1, -1))
-        else:
-            stamps.append((str(path), st.st_mtime_ns, st.st_size))
-    return tuple(stamps)
+    return files_stamp(paths)
 
 
 class Southbound:
@@ -116,15 +108,3 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def watch(paths_stamp: Callable[[], Stamp], on_change: Callable[[], Awaitable[object]], every_s: float) -> None:
-    """Call `on_change` after the files' stamp changes. Polling, not inotify: it works the same on every
-    filesystem a gateway has (SD cards, overlays, network mounts), and a few stat calls a second cost nothing."""
-    stamp = paths_stamp()
-    while True:
-        await asyncio.sleep(every_s)
-        current = paths_stamp()
-        if current != stamp:
-            stamp = current
-            await on_change()

@@ -105,11 +105,8 @@ class IrSensorFleet:
         """Publish state changes and heartbeats until cancelled."""
         b = self.broker
         async with aiomqtt.Client(
-            b.host,
-            b.port,
+            **b.connect_args(),
             identifier=self.client_id,
-            username=b.username,
-            password=b.password.get_secret_value() if b.password else None,
         ) as client:
             await asyncio.gather(self._scripted(client), self._street(client))
 

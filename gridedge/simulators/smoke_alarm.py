@@ -104,11 +104,8 @@ class SmokeAlarmFleet:
         """Publish heartbeats and scripted steps until cancelled."""
         b = self.broker
         async with aiomqtt.Client(
-            b.host,
-            b.port,
+            **b.connect_args(),
             identifier=self.client_id,
-            username=b.username,
-            password=b.password.get_secret_value() if b.password else None,
         ) as client:
             start = time.monotonic()
             await asyncio.gather(

@@ -18,21 +18,11 @@ from gridedge.center.service import run_center
 from gridedge.center.settings import CenterConfig
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.event import Severity
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.center.conftest import POLICY
 from tests.center.events import make_event, topic_of
 from tests.servers import Mosquitto, free_port
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "community-password"
 
 pytestmark = [

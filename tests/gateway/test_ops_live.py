@@ -21,6 +21,7 @@ import pytest
 from gridedge.gateway.agent import Agent
 from gridedge.gateway.ops_settings import TelemetryConfig
 from gridedge.simulators.smoke_alarm import SmokeAlarm
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.gateway.ops_support import AUTH, NEEDS_VICTORIA_METRICS, VictoriaMetrics, gateway_config
 from tests.servers import Mosquitto, free_port
 
@@ -175,19 +176,6 @@ async def test_alarms_keep_flowing_while_the_time_series_server_is_away(live: Li
     assert len(during_outage) >= OUTAGE_S  # two alarm revisions a second, none lost
     assert statistics.median(during_outage) <= statistics.median(before) + 0.05
     assert max(during_outage) < 1.0
-
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")

@@ -81,11 +81,8 @@ class MqttDriver:
     async def _session(self) -> None:
         b = self._broker
         async with aiomqtt.Client(
-            b.host,
-            b.port,
+            **b.connect_args(),
             identifier=self._client_id,
-            username=b.username,
-            password=b.password.get_secret_value() if b.password else None,
             clean_session=False,  # messages sent while we were away are kept by the broker for us
         ) as client:
             for topic in self.router.subscriptions:
