@@ -7,21 +7,29 @@ engine, the outbox); the bridge only verifies and routes (cloud_bridge/downlink.
 - silence: a rules-engine silence (args as the `Silence` model: rule/device/site, ends_at, reason).
 - push_rules: swaps the rules engine's pack in memory (args {"pack": <rule pack>}); a restart goes
   back to the configured files, and the reply says so.
-- push_profiles, push_inventory: answered "unsupported" (profiles and inventory reload from files
-  through the local API's reload).
+- push_profiles (args {"profile": <profile>}), push_inventory (args {"inventory": <inventory>}):
+  written to the configured profile directory / inventory file, then applied by the same hot reload
+  that picks up an installer's edit; persisted, so a restart keeps them. A push the agent cannot
+  apply is refused and the previous file is put back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import ValidationError
+import yaml
+from pydantic import BaseModel, ValidationError
 
 from gridedge import __version__
 from gridedge.cloud_bridge.downlink import CommandFailedError, Downlink, Handler
 from gridedge.cloud_bridge.uplink import Uplink
+from gridedge.devices.inventory import Inventory
+from gridedge.devices.profile import Profile
 from gridedge.edge.command import Command, CommandName
 from gridedge.rules.model import RulePack, Silence
 
@@ -31,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_ACKS = 1000
+M = TypeVar("M", bound=BaseModel)
 
 
 class AgentCommands:
@@ -44,6 +53,8 @@ class AgentCommands:
             CommandName.PING: self.ping,
             CommandName.SILENCE: self.silence,
             CommandName.PUSH_RULES: self.push_rules,
+            CommandName.PUSH_PROFILES: self.push_profile,
+            CommandName.PUSH_INVENTORY: self.push_inventory,
         }
 
     async def ack(self, command: Command) -> dict[str, Any]:
@@ -74,6 +85,56 @@ class AgentCommands:
             raise CommandFailedError(f"rule pack refused: {err}") from None
         await self._agent._emit(alerts)  # resolutions of removed rules go out like any event
         return {"rules": len(pack.rules), "persisted": False}
+
+    async def push_profile(self, command: Command) -> dict[str, Any]:
+        dirs = self._agent.config.profile_dirs
+        if not dirs:
+            raise CommandFailedError("no profile directory configured (profile_dirs)")
+        profile = _validated(Profile, command.args.get("profile"), "profile")
+        await self._replace_and_reload(dirs[0] / f"{profile.id}.yaml", profile)
+        return {"profile": profile.id, "persisted": True}
+
+    async def push_inventory(self, command: Command) -> dict[str, Any]:
+        path = self._agent.config.inventory_file
+        if path is None:
+            raise CommandFailedError("no inventory file configured (inventory_file)")
+        inventory = _validated(Inventory, command.args.get("inventory"), "inventory")
+        await self._replace_and_reload(path, inventory)
+        return {"devices": len(inventory.devices), "persisted": True}
+
+    async def _replace_and_reload(self, path: Path, model: BaseModel) -> None:
+        text = yaml.safe_dump(model.model_dump(mode="json", exclude_none=True), allow_unicode=True).encode()
+        previous = await asyncio.to_thread(_swap, path, text)
+        if await self._agent.reload_devices():
+            return
+        await asyncio.to_thread(_swap, path, previous)
+        raise CommandFailedError(f"{path.name} refused by the agent (see its log); the previous version stays")
+
+
+def _validated(model: type[M], data: object, what: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        first = err.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise CommandFailedError(f"{what} refused: {where}: {first['msg']}") from None
+
+
+def _swap(path: Path, data: bytes | None) -> bytes | None:
+    """Put `data` in the file (None: remove it) and return what was there. Written to a temporary file
+    and renamed, so a power cut leaves the old file or the new one, never half of one."""
+    previous = path.read_bytes() if path.exists() else None
+    if data is None:
+        path.unlink(missing_ok=True)
+        return previous
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+    return previous
 
 
 def make_uplink(agent: Agent, commands: AgentCommands) -> Uplink:

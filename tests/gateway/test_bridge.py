@@ -60,7 +60,53 @@ async def test_silence_reaches_the_rules_engine(agent: Agent) -> None:
     assert wrong["ok"] is False
 
 
-async def test_profile_and_inventory_pushes_are_unsupported_for_now(agent: Agent) -> None:
-    for name in (CommandName.PUSH_PROFILES, CommandName.PUSH_INVENTORY):
-        reply = await call(agent, name)
-        assert (reply["ok"], reply["detail"]) == (False, "unsupported")
+PROFILE = {
+    "id": "acme-smoke",
+    "vendor": "Acme",
+    "model": "S1",
+    "transport": {"type": "mqtt", "topic": "acme/{key}/up"},
+    "points": [{"name": "smoke", "path": "smoke", "type": "bool", "role": "smoke"}],
+}
+
+
+@pytest.fixture
+def pushable(tmp_path: Path) -> Iterator[Agent]:
+    (tmp_path / "inventory.yaml").write_text("devices: []\n")
+    config = demo_gateway_config(BrokerConfig(), tmp_path / "agent").model_copy(
+        update={"profile_dirs": [tmp_path / "profiles"], "inventory_file": tmp_path / "inventory.yaml"}
+    )
+    the_agent = Agent(config, clock=FakeClock())
+    yield the_agent
+    the_agent.outbox.close()
+
+
+async def test_pushed_profile_and_inventory_are_persisted_and_applied(pushable: Agent, tmp_path: Path) -> None:
+    reply = await call(pushable, CommandName.PUSH_PROFILES, {"profile": PROFILE})
+    assert reply["ok"] is True, reply
+    assert (tmp_path / "profiles" / "acme-smoke.yaml").exists()
+    device = {"id": "AC-1", "profile": "acme-smoke", "location": {"site": "Shed 9"}}
+    reply = await call(pushable, CommandName.PUSH_INVENTORY, {"inventory": {"devices": [device]}})
+    assert reply["ok"] is True, reply
+    assert "AC-1" in pushable.origins
+    assert pushable.router.route("acme/AC-1/up", b'{"smoke": true}', 1.0)[0].value is True
+
+
+async def test_a_push_the_agent_cannot_apply_is_refused_and_the_old_file_stays(pushable: Agent, tmp_path: Path) -> None:
+    good = {"devices": [{"id": "SA-9", "profile": "generic-smoke-alarm", "location": {"site": "x"}}]}
+    assert (await call(pushable, CommandName.PUSH_INVENTORY, {"inventory": good}))["ok"] is True
+    before = (tmp_path / "inventory.yaml").read_text()
+    unknown = {"devices": [{"id": "SA-9", "profile": "no-such-model", "location": {"site": "x"}}]}
+    reply = await call(pushable, CommandName.PUSH_INVENTORY, {"inventory": unknown})
+    assert (reply["ok"], reply["detail"]) == (
+        False,
+        "inventory.yaml refused by the agent (see its log); the previous version stays",
+    )
+    assert (tmp_path / "inventory.yaml").read_text() == before
+    typo = await call(pushable, CommandName.PUSH_PROFILES, {"profile": {**PROFILE, "vendr": "x"}})
+    assert typo["ok"] is False
+    assert "profile refused: vendr: Extra inputs are not permitted" in str(typo["detail"])
+
+
+async def test_pushes_need_somewhere_to_persist(agent: Agent) -> None:
+    reply = await call(agent, CommandName.PUSH_INVENTORY, {"inventory": {"devices": []}})
+    assert (reply["ok"], reply["detail"]) == (False, "no inventory file configured (inventory_file)")
