@@ -9,6 +9,7 @@ import socket
 from collections.abc import Generator
 
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
 from gridedge.center.accounts import Accounts
@@ -27,12 +28,20 @@ GRACEFUL_HTTP_SHUTDOWN_S = 5
 
 
 class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its signal handlers: the caller decides when the centre stops (`stop` or
+    """uvicorn without its signal handlers: the caller decides when the server stops (`stop` or
     cancellation), instead of uvicorn swallowing Ctrl+C and re-raising it after its own shutdown."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+
+def embedded_server(app: FastAPI, graceful_shutdown_s: float) -> uvicorn.Server:
+    """An HTTP server that runs as one task of a bigger asyncio program (the centre, the agent's API)."""
+    config = uvicorn.Config(
+        app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=int(graceful_shutdown_s)
+    )
+    return _EmbeddedServer(config)
 
 
 async def run_center(
@@ -55,15 +64,7 @@ async def run_center(
         ingest = Ingest(config, store, on_stored=lambda _events: feed.publish())
         commands = _command_channel(config) if downlink is None else None
         app = create_app(store, stats=ingest.stats, feed=feed, downlink=downlink or commands)
-        server = _EmbeddedServer(
-            uvicorn.Config(
-                app,
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-                timeout_graceful_shutdown=GRACEFUL_HTTP_SHUTDOWN_S,
-            )
-        )
+        server = embedded_server(app, GRACEFUL_HTTP_SHUTDOWN_S)
         with _listen(config.http) as sock:
             host, port = sock.getsockname()[:2]
             log.info("grid centre console and API at http://%s:%d/", host, port)

@@ -8,17 +8,15 @@ logged and counted, and the agent keeps deciding and sending events.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
 import socket
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import uvicorn
-
+from gridedge.center.service import embedded_server
 from gridedge.edge.alert import Alert
 from gridedge.edge.reading import Reading
 from gridedge.gateway.metrics import agent_registry
@@ -33,14 +31,6 @@ log = logging.getLogger(__name__)
 
 TOKEN_FILE = "api-token"  # noqa: S105 - a file name, not a secret
 GRACEFUL_HTTP_SHUTDOWN_S = 2
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its own signal handlers: the agent's `stop` decides."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
 
 
 class Operations:
@@ -88,15 +78,7 @@ class Operations:
             log.error("local API: cannot listen on %s:%d (%s); the agent runs on without it", cfg.host, cfg.port, exc)
             return
         app = create_api(self.agent, self.state, self.registry, token)
-        server = _EmbeddedServer(
-            uvicorn.Config(
-                app,
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-                timeout_graceful_shutdown=GRACEFUL_HTTP_SHUTDOWN_S,
-            )
-        )
+        server = embedded_server(app, GRACEFUL_HTTP_SHUTDOWN_S)
         with sock:
             self.api_address = sock.getsockname()[:2]
             serving = asyncio.create_task(server.serve(sockets=[sock]), name="local-api-http")
