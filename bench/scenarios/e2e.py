@@ -18,6 +18,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -62,11 +64,13 @@ class Publisher:
         toggle = i % toggle_every == toggle_every - 1
         if toggle:
             self.states[key] = not self.states.get(key, False)
-        smoke = self.states.get(key, False)
-        self._window.acquire()
-        payload = _alarm_message(key, smoke, "alarm" if toggle else "heartbeat")
-        self.client.publish(f"bridge/smoke/{key}/up", payload, qos=1)
+        self.publish(key, "alarm" if toggle else "heartbeat")
         return toggle
+
+    def publish(self, key: str, event: str) -> None:
+        self._window.acquire()
+        payload = _alarm_message(key, self.states.get(key, False), event)
+        self.client.publish(f"bridge/smoke/{key}/up", payload, qos=1)
 
     def close(self) -> None:
         self.client.loop_stop()
@@ -122,58 +126,80 @@ def _percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
+@contextmanager
+def gateway_and_centre(work: Path) -> Iterator[Publisher]:
+    """Mosquitto, the centre and the agent, each its own process as deployed; yields a publisher once a
+    warm-up alarm, raised and cleared, has gone all the way through (2 revisions stored)."""
+    broker = MosquittoProcess(free_port(), work)
+    broker.start()
+    http_port = free_port()
+    agent_yaml, centre_yaml = _configs(work, broker.url, http_port)
+    gridedge = [sys.executable, "-m", "gridedge"]
+    procs = [
+        subprocess.Popen([*gridedge, "center", "--config", str(centre_yaml), "--log-level", "warning"]),
+        subprocess.Popen([*gridedge, "agent", "--config", str(agent_yaml), "--log-level", "warning"]),
+    ]
+    publisher: Publisher | None = None
+    try:
+        _wait_healthy(http_port)
+        publisher = Publisher(broker.port)
+        _warm_up(publisher, work)
+        yield publisher
+    finally:
+        if publisher is not None:
+            publisher.close()
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+        broker.stop()
+
+
+def _warm_up(publisher: Publisher, work: Path, timeout: float = 60) -> None:
+    """Raise an alarm until the agent (which may still be starting) has it at the centre, then clear it."""
+    key = f"SA-{DEVICES - 1:04d}"
+    publisher.states[key] = True
+    deadline = time.monotonic() + timeout
+    while not _revisions(work):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no event reached the centre within {timeout} s of raising an alarm")
+        publisher.publish(key, "alarm")
+        time.sleep(0.5)
+    publisher.states[key] = False
+    publisher.publish(key, "clear")
+    _wait_for_revisions(work, 2, 30)
+
+
+def _wait_healthy(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).raise_for_status()
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def run(quick: bool) -> Measured:
     messages = 3_000 if quick else 30_000
     paced_rate, paced_s = (200, 5) if quick else (500, 15)
-    with tempfile.TemporaryDirectory(prefix="gridedge-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="gridedge-bench-") as tmp, gateway_and_centre(Path(tmp)) as publisher:
         work = Path(tmp)
-        broker = MosquittoProcess(free_port(), work)
-        broker.start()
-        http_port = free_port()
-        agent_yaml, centre_yaml = _configs(work, broker.url, http_port)
-        gridedge = [sys.executable, "-m", "gridedge"]
-        procs = [
-            subprocess.Popen([*gridedge, "center", "--config", str(centre_yaml), "--log-level", "warning"]),
-            subprocess.Popen([*gridedge, "agent", "--config", str(agent_yaml), "--log-level", "warning"]),
-        ]
-        publisher: Publisher | None = None
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(f"http://127.0.0.1:{http_port}/api/health", timeout=1).raise_for_status()
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
-            publisher = Publisher(broker.port)
-            # Warm-up: one alarm raised and cleared proves the whole path is subscribed.
-            publisher.send(TOGGLE_EVERY - 1, TOGGLE_EVERY)
-            _wait_for_revisions(work, 1, 30)
-            publisher.send(TOGGLE_EVERY - 1, TOGGLE_EVERY)
-            stored = len(_wait_for_revisions(work, 2, 30))
+        stored = 2
+        started = time.time()
+        changes = sum(publisher.send(i, TOGGLE_EVERY) for i in range(messages))
+        burst = _wait_for_revisions(work, stored + changes, 300)
+        burst_s = max(received for _, received in burst[stored:]) - started
+        stored = len(burst)
 
-            started = time.time()
-            changes = sum(publisher.send(i, TOGGLE_EVERY) for i in range(messages))
-            burst = _wait_for_revisions(work, stored + changes, 300)
-            burst_s = max(received for _, received in burst[stored:]) - started
-            stored = len(burst)
-
-            changes = 0
-            t0 = time.monotonic()
-            for i in range(paced_rate * paced_s):
-                time.sleep(max(0.0, t0 + i / paced_rate - time.monotonic()))
-                changes += publisher.send(i, 10)
-            paced = _wait_for_revisions(work, stored + changes, 60)[stored:]
-        finally:
-            if publisher is not None:
-                publisher.close()
-            for p in procs:
-                p.terminate()
-            for p in procs:
-                p.wait(timeout=30)
-            broker.stop()
+        changes = 0
+        t0 = time.monotonic()
+        for i in range(paced_rate * paced_s):
+            time.sleep(max(0.0, t0 + i / paced_rate - time.monotonic()))
+            changes += publisher.send(i, 10)
+        paced = _wait_for_revisions(work, stored + changes, 60)[stored:]
     latencies = [(received - observed) * 1000 for observed, received in paced]
     return Measured(
         figures={

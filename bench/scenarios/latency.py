@@ -11,17 +11,12 @@ and the centre's commit. Goal: p99 under 20 ms.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 from bench.harness import Measured
-from bench.scenarios.e2e import Publisher, _configs, _percentile, _wait_for_revisions
-from gridedge.gateway.broker import MosquittoProcess, free_port
+from bench.scenarios.e2e import _percentile, _wait_for_revisions, gateway_and_centre
 
 BACKGROUND = 1000
 """Readings per second."""
@@ -29,54 +24,17 @@ READINGS_PER_MESSAGE = 7
 CHANGE_EVERY = 5
 
 
-def _wait_healthy(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).raise_for_status()
-            return
-        except httpx.HTTPError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
 def run(quick: bool) -> Measured:
     seconds = 5 if quick else 30
     rate = BACKGROUND / READINGS_PER_MESSAGE
-    with tempfile.TemporaryDirectory(prefix="gridedge-latency-") as tmp:
-        work = Path(tmp)
-        broker = MosquittoProcess(free_port(), work)
-        broker.start()
-        http_port = free_port()
-        agent_yaml, centre_yaml = _configs(work, broker.url, http_port)
-        gridedge = [sys.executable, "-m", "gridedge"]
-        procs = [
-            subprocess.Popen([*gridedge, "center", "--config", str(centre_yaml), "--log-level", "warning"]),
-            subprocess.Popen([*gridedge, "agent", "--config", str(agent_yaml), "--log-level", "warning"]),
-        ]
-        publisher: Publisher | None = None
-        try:
-            _wait_healthy(http_port)
-            publisher = Publisher(broker.port)
-            publisher.send(CHANGE_EVERY - 1, CHANGE_EVERY)  # warm-up: the whole path is subscribed
-            _wait_for_revisions(work, 1, 30)
-            publisher.send(CHANGE_EVERY - 1, CHANGE_EVERY)
-            before = len(_wait_for_revisions(work, 2, 30))
-            changes = 0
-            t0 = time.monotonic()
-            for i in range(int(rate * seconds)):
-                time.sleep(max(0.0, t0 + i / rate - time.monotonic()))
-                changes += publisher.send(i, CHANGE_EVERY)
-            timed = _wait_for_revisions(work, before + changes, 60)[before:]
-        finally:
-            if publisher is not None:
-                publisher.close()
-            for p in procs:
-                p.terminate()
-            for p in procs:
-                p.wait(timeout=30)
-            broker.stop()
+    with tempfile.TemporaryDirectory(prefix="gridedge-latency-") as tmp, gateway_and_centre(Path(tmp)) as publisher:
+        before = 2
+        changes = 0
+        t0 = time.monotonic()
+        for i in range(int(rate * seconds)):
+            time.sleep(max(0.0, t0 + i / rate - time.monotonic()))
+            changes += publisher.send(i, CHANGE_EVERY)
+        timed = _wait_for_revisions(Path(tmp), before + changes, 60)[before:]
     latencies = [(received - observed) * 1000 for observed, received in timed]
     return Measured(
         figures={
