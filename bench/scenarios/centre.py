@@ -4,8 +4,11 @@
   `$share/centre/...`, persistent sessions) subscribe and go away; EVENTS distinct grid events are
   published at QoS 1 to a real Mosquitto, which queues them; the replicas come back and the figure is
   events divided by the time from their return to the last case committed (ingest capacity, not the
-  publisher's speed). The replicas share this one process and event loop; per replica is the total
-  divided by the replica count, so on one machine `pg_2` shows how far two replicas contend.
+  publisher's speed). Each replica is its own OS process (`python -m gridedge center --config ...`: same
+  database and broker, its own client_id and HTTP port), as a deployment runs them; the bench polls each
+  one's /api/health to see when it subscribes and the database to see when the last case is in, so
+  process start-up is not counted. Per replica is the total divided by the replica count; the replicas
+  and PostgreSQL share one machine's cores, so `pg_2` per replica is a floor, not a second machine.
 - case_list_p99_ms: p99 latency of `GET /api/cases` (through the FastAPI app, authorised by an API
   token) over a mix of officers' list queries, with CASES cases bulk-inserted into PostgreSQL by one
   server-side INSERT ... SELECT generate_series.
@@ -15,16 +18,19 @@ synchronous=FULL, as the centre runs it.
 
 from __future__ import annotations
 
-import asyncio
+import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import text
@@ -32,10 +38,7 @@ from sqlalchemy import text
 from bench.harness import Measured
 from bench.postgres import postgres_cluster
 from gridedge.center.accounts import Accounts
-from gridedge.center.ingest import Ingest
-from gridedge.center.settings import CenterConfig
 from gridedge.center.store import CaseStore
-from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.event import EventStatus, Evidence, EvidenceReading, GridEvent, Severity, Source
 from gridedge.edge.grid import GridCell, GridUnit, Location
 from gridedge.edge.topics import event_topic
@@ -44,6 +47,11 @@ from gridedge.gateway.broker import MosquittoProcess, free_port
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 GRIDS = [("D01", f"S{s:02d}", f"C{c:02d}", f"G{g:02d}") for s in range(1, 6) for c in range(1, 5) for g in range(1, 6)]
 LIST_TOKEN = "bench-list-token-0123456789abcdef"  # noqa: S105 (a throwaway database's token)
+POLL_S = 0.01
+"""How often the bench asks the replicas whether they subscribed, and the database how many cases it holds."""
+START_LIMIT_S = 60
+"""How long replica processes may take to start and subscribe (imports on a busy 2-core machine)."""
+STOP_TIMEOUT_S = 10
 
 
 def grid_event(i: int) -> GridEvent:
@@ -102,76 +110,181 @@ def publish_all(port: int, messages: list[tuple[str, bytes]], window: int = 1000
 class IngestRun:
     seconds: float
     received: list[int]
-    stored: int
+    stored: list[int]
     duplicates: int
     cases: int
     revisions: int
+    connect_skew_s: float
 
 
-async def ingest_run(
-    broker_port: int, url: str, replicas: int, count: int, *, group: str = "centre", limit_s: float = 120
+@dataclass
+class Replica:
+    """One centre replica: `gridedge center` in its own OS process, with its own config and HTTP port."""
+
+    config: Path
+    http_port: int
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+    last_not_connected: float = 0.0
+    connected_at: float | None = None
+
+    def start(self) -> None:
+        self.connected_at = None
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gridedge", "center", "--config", str(self.config), "--log-level", "warning"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        self.last_not_connected = time.perf_counter()
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(STOP_TIMEOUT_S)
+        self.process = None
+
+    def check_alive(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            tail = self.log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"centre replica {self.config.name} exited {self.process.returncode}:\n{tail}")
+
+    def poll_connected(self, http: httpx.Client) -> bool:
+        """Ask the replica's /api/health; remembers the last time it was seen not yet subscribed."""
+        if self.connected_at is not None:
+            return True
+        self.check_alive()
+        try:
+            connected = bool(http.get(f"http://127.0.0.1:{self.http_port}/api/health").json()["broker_connected"])
+        except httpx.ConnectError:
+            connected = False  # not listening yet: the socket is bound before ingest starts
+        except httpx.HTTPError:
+            return False  # busy or slow: says nothing about when it subscribed
+        now = time.perf_counter()
+        if connected:
+            self.connected_at = now
+        else:
+            self.last_not_connected = now
+        return connected
+
+    def stats(self, http: httpx.Client) -> dict[str, Any]:
+        response = http.get(
+            f"http://127.0.0.1:{self.http_port}/api/stats", headers={"Authorization": f"Bearer {LIST_TOKEN}"}
+        )
+        response.raise_for_status()
+        stats: dict[str, Any] = response.json()
+        return stats
+
+
+def _replicas(work: Path, broker_port: int, url: str, replicas: int, group: str) -> list[Replica]:
+    made = []
+    for i in range(replicas):
+        client_id = f"{group}-{i}"
+        port = free_port()
+        config = {
+            "broker": {"host": "127.0.0.1", "port": broker_port},
+            "database": url,
+            "client_id": client_id,
+            "shared_group": group,
+            "http": {"host": "127.0.0.1", "port": port},
+            "escalation_check_s": 3600,
+        }
+        path = work / f"{client_id}.yaml"
+        path.write_text(json.dumps(config, indent=2) + "\n")  # JSON is YAML
+        made.append(Replica(config=path, http_port=port, log=work / f"{client_id}.log"))
+    return made
+
+
+def _until_connected(replicas: list[Replica], http: httpx.Client, limit_s: float) -> None:
+    deadline = time.perf_counter() + limit_s
+    while True:
+        connected = [r.poll_connected(http) for r in replicas]  # ask every one, each round
+        if all(connected):
+            return
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"centre replicas not subscribed within {limit_s:.0f} s")
+        time.sleep(POLL_S)
+
+
+def _prepare(url: str) -> None:
+    """Migrate once and register the bench's API token before any replica starts, so replicas neither
+    race on the schema nor on seeding an account."""
+    from gridedge.center.access import Role
+
+    store = CaseStore(url)
+    try:
+        store.migrate()
+        accounts = Accounts(store.engine)
+        if accounts.officer("bench-admin") is None:
+            accounts.add_officer("bench-admin", "Bench", Role.ADMIN, (), "bench-password")
+            accounts.register("bench-admin", LIST_TOKEN, kind="api", label="bench")
+    finally:
+        store.close()
+
+
+def ingest_run(
+    work: Path, broker_port: int, url: str, replicas: int, count: int, *, group: str = "centre", limit_s: float = 120
 ) -> IngestRun:
-    """Publish `count` distinct events and wait until the replicas stored them all (at most `limit_s`).
+    """Publish `count` distinct events and wait until the replica processes stored them all (at most `limit_s`).
 
     The replicas' sessions outlive the run (that is what persistent sessions are for), so runs on one
     broker need their own `group`: an earlier run's sleeping members would otherwise take their share."""
-    stores = [CaseStore(url) for _ in range(replicas)]
-    stores[0].migrate()
-    stored = [0]
-    all_stored = asyncio.Event()
-
-    def on_stored(events: Sequence[GridEvent]) -> None:
-        stored[0] += len(events)
-        if stored[0] >= count:
-            all_stored.set()
-
-    ingests = [
-        Ingest(
-            CenterConfig(broker=BrokerConfig(port=broker_port), client_id=f"{group}-{i}", shared_group=group),
-            store,
-            on_stored=on_stored,
-        )
-        for i, store in enumerate(stores)
-    ]
-    # Subscribe once, go away, let the broker queue the whole load, then time the replicas draining it:
-    # that measures what the centre can ingest, not how fast one Python publisher can offer.
-    tasks: list[asyncio.Task[None]] = []
+    _prepare(url)
+    members = _replicas(work, broker_port, url, replicas, group)
+    store = CaseStore(url)
     try:
-        await _stop(await _start(ingests))
-        events = map(grid_event, range(count))
-        messages = [(event_topic(e.grid.codes(), e.source.gateway_id), e.to_json()) for e in events]
-        await asyncio.to_thread(publish_all, broker_port, messages)
-        started = time.perf_counter()
-        tasks = await _start(ingests)
-        async with asyncio.timeout(limit_s):
-            await all_stored.wait()
-        seconds = time.perf_counter() - started
+        with httpx.Client(timeout=5) as http:
+            # Subscribe once, go away, let the broker queue the whole load, then time the replicas draining
+            # it: that measures what the centre can ingest, not how fast one Python publisher can offer.
+            for r in members:
+                r.start()
+            _until_connected(members, http, START_LIMIT_S)
+            for r in members:
+                r.stop()
+            events = map(grid_event, range(count))
+            messages = [(event_topic(e.grid.codes(), e.source.gateway_id), e.to_json()) for e in events]
+            publish_all(broker_port, messages)
+            for r in members:
+                r.start()
+            # The drain starts when the first replica subscribes (the broker then hands over its queue),
+            # which lies after the last time that replica answered "not connected"; it ends when the
+            # database holds every case. Process start-up (imports, migration check) is not counted.
+            deadline = time.perf_counter() + START_LIMIT_S + limit_s
+            cases = 0
+            while True:
+                for r in members:
+                    r.poll_connected(http)
+                cases = store.count_cases()
+                if cases >= count:
+                    finished = time.perf_counter()
+                    break
+                if time.perf_counter() > deadline:
+                    raise TimeoutError(f"{group}: {cases} of {count} cases stored in time")
+                time.sleep(POLL_S)
+            _until_connected(members, http, 1)
+            started = min(r.last_not_connected for r in members)
+            connected = [r.connected_at or started for r in members]
+            stats = [r.stats(http) for r in members]
         return IngestRun(
-            seconds=seconds,
-            received=[i.stats.received for i in ingests],
-            stored=sum(i.stats.stored for i in ingests),
-            duplicates=sum(i.stats.duplicates for i in ingests),
-            cases=stores[0].count_cases(),
-            revisions=stores[0].count_revisions(),
+            seconds=finished - started,
+            received=[s["received"] for s in stats],
+            stored=[s["stored"] for s in stats],
+            duplicates=sum(s["duplicates"] for s in stats),
+            cases=store.count_cases(),
+            revisions=store.count_revisions(),
+            connect_skew_s=max(connected) - min(connected),
         )
     finally:
-        await _stop(tasks)
-        for store in stores:
-            store.close()
-
-
-async def _start(ingests: list[Ingest]) -> list[asyncio.Task[None]]:
-    tasks = [asyncio.create_task(ingest.run(), name=f"replica-{i}") for i, ingest in enumerate(ingests)]
-    async with asyncio.timeout(10):
-        while not all(i.stats.broker_connected for i in ingests):  # noqa: ASYNC110 (a flag, no event)
-            await asyncio.sleep(0.02)
-    return tasks
-
-
-async def _stop(tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    await asyncio.wait(tasks)
+        for r in members:
+            r.stop()
+        store.close()
 
 
 BULK_CASES = """
@@ -248,12 +361,15 @@ def run(quick: bool) -> Measured:
                 ("pg_2", pg.fresh_database(), 2),
                 ("sqlite_1", f"sqlite:///{work / 'centre.db'}", 1),
             ):
-                result = asyncio.run(ingest_run(broker.port, url, replicas, events, group=f"centre-{name}"))
-                if result.cases != events or result.revisions != events:
-                    raise RuntimeError(f"{name}: {result.cases} cases from {events} events")
+                result = ingest_run(work, broker.port, url, replicas, events, group=f"centre-{name}")
+                if result.cases != events or result.revisions != events or sum(result.stored) != events:
+                    raise RuntimeError(f"{name}: {result.cases} cases, {sum(result.stored)} stored from {events}")
                 figures[f"events_per_s_{name}"] = round(events / result.seconds / replicas, 1)
                 figures[f"events_per_s_{name}_total"] = round(events / result.seconds, 1)
                 notes[f"received_per_replica_{name}"] = ", ".join(map(str, result.received))
+                notes[f"drain_s_{name}"] = (
+                    f"{result.seconds:.2f} s, replicas subscribed {result.connect_skew_s:.2f} s apart"
+                )
         finally:
             broker.stop()
         p99, median = case_list_p99_ms(pg.fresh_database(), cases, requests)

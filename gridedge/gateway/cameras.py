@@ -22,7 +22,7 @@ from gridedge.edge.grid import GridCell, Location
 from gridedge.edge.reconnect import Backoff
 from gridedge.vision.config import CameraConfig
 from gridedge.vision.events import VisionEvent
-from gridedge.vision.worker import CameraWorker
+from gridedge.vision.worker import CameraStats, CameraWorker
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,14 @@ class CameraFeed:
         self._grid = grid
         self._location = location
         self._incidents: dict[str, tuple[str, int]] = {}
+        self._stats: dict[str, CameraStats] = {}
+
+    def stats(self) -> dict[str, CameraStats]:
+        """The latest counters each camera's worker sent (a replaced worker counts from zero again)."""
+        for w in list(self.workers):
+            if w.stats is not None:
+                self._stats[w.config.id] = w.stats
+        return dict(self._stats)
 
     def messages(self, event: VisionEvent) -> list[OutMessage]:
         key = f"{event.camera_id}/{event.zone or '-'}/{event.category}"

@@ -11,6 +11,7 @@ import typer
 import yaml
 
 from gridedge.edge.errors import ConfigError
+from gridedge.gateway.progress import tracked
 
 NOT_IN_DUMP = "no value in the answer"
 
@@ -25,16 +26,17 @@ def profile_lint(files: Annotated[list[Path], typer.Argument(help="Profile YAML 
     from gridedge.devices.registers import ModbusPlan
 
     failed = 0
-    for path in files:
-        try:
-            profile = load_profile(path)
-        except ConfigError as err:
-            typer.echo(str(err), err=True)
-            failed += 1
-            continue
-        compiled = compile_any(profile)
-        reads = f", {len(compiled.reads)} Modbus reads a poll" if isinstance(compiled, ModbusPlan) else ""
-        typer.echo(f"{path}: ok ({profile.id}, {len(profile.all_points())} points{reads})")
+    with tracked(files, "linting") as paths:
+        for path in paths:
+            try:
+                profile = load_profile(path)
+            except ConfigError as err:
+                typer.echo(str(err), err=True)
+                failed += 1
+                continue
+            compiled = compile_any(profile)
+            reads = f", {len(compiled.reads)} Modbus reads a poll" if isinstance(compiled, ModbusPlan) else ""
+            typer.echo(f"{path}: ok ({profile.id}, {len(profile.all_points())} points{reads})")
     raise typer.Exit(1 if failed else 0)
 
 

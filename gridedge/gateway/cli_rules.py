@@ -13,6 +13,7 @@ from gridedge.devices.profile import BUILTIN_PROFILES, load_profiles
 from gridedge.edge.alert import Alert
 from gridedge.edge.clock import FakeClock
 from gridedge.edge.errors import ConfigError
+from gridedge.gateway.progress import tracked
 from gridedge.rules.compiled import compile_pack, compile_rule
 from gridedge.rules.engine import RuleEngine
 from gridedge.rules.model import RuleError, RulePack, load_rule_pack, merge_packs
@@ -100,23 +101,24 @@ def replay_recording(
     clock = FakeClock()
     engine = RuleEngine(pack, clock)
     count = 0
-    for alert in replay(engine, clock, records, tail_s=tail):
-        count += 1
-        if as_json:
-            doc = {
-                "event_id": alert.event_id,
-                "seq": alert.seq,
-                "status": alert.status.value,
-                "severity": alert.severity.value,
-                "category": alert.category,
-                "dedup_key": alert.dedup_key,
-                "device_id": alert.device_id,
-                "title": alert.title,
-                "observed_at": alert.observed_at,
-            }
-            typer.echo(json.dumps(doc, ensure_ascii=False))
-        else:
-            typer.echo(_line(alert))
+    with tracked(records, "replaying") as played:
+        for alert in replay(engine, clock, played, tail_s=tail):
+            count += 1
+            if as_json:
+                doc = {
+                    "event_id": alert.event_id,
+                    "seq": alert.seq,
+                    "status": alert.status.value,
+                    "severity": alert.severity.value,
+                    "category": alert.category,
+                    "dedup_key": alert.dedup_key,
+                    "device_id": alert.device_id,
+                    "title": alert.title,
+                    "observed_at": alert.observed_at,
+                }
+                typer.echo(json.dumps(doc, ensure_ascii=False))
+            else:
+                typer.echo(_line(alert))
     counters = ", ".join(f"{k} {v}" for k, v in sorted(engine.counters.items()))
     summary = f"{len(records)} records, {count} revisions" + (f"; {counters}" if counters else "")
     typer.echo(summary + (f"; {len(bad)} bad lines" if bad else ""), err=True)

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from gridedge.edge.errors import ConfigError
+from gridedge.gateway.progress import tracked
 
 vision_app = typer.Typer(no_args_is_help=True, help="Cameras: evaluate on labelled clips, generate clips.")
 
@@ -30,16 +31,17 @@ def eval_clips(
 
     total = Score(0, 0, 0, [])
     typer.echo(f"{'clip':<28}{'tp':>4}{'fp':>4}{'fn':>4}  latency s")
-    for sidecar in _sidecars(clips):
-        try:
-            clip, events = run_clip(sidecar)
-        except ConfigError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(2) from None
-        s = score(clip.truth, events)
-        total += s
-        lat = " ".join(f"{v:.1f}" for v in s.latencies) or "-"
-        typer.echo(f"{sidecar.stem:<28}{s.true_positives:>4}{s.false_positives:>4}{s.false_negatives:>4}  {lat}")
+    with tracked(_sidecars(clips), "evaluating") as sidecars:
+        for sidecar in sidecars:
+            try:
+                clip, events = run_clip(sidecar)
+            except ConfigError as exc:
+                typer.echo(str(exc), err=True)
+                raise typer.Exit(2) from None
+            s = score(clip.truth, events)
+            total += s
+            lat = " ".join(f"{v:.1f}" for v in s.latencies) or "-"
+            typer.echo(f"{sidecar.stem:<28}{s.true_positives:>4}{s.false_positives:>4}{s.false_negatives:>4}  {lat}")
     median = f"{statistics.median(total.latencies):.1f} s" if total.latencies else "-"
     typer.echo(f"precision {total.precision:.2f}  recall {total.recall:.2f}  median time to event {median}")
 

@@ -3,8 +3,8 @@
 A collector reads them at scrape time, so the hot path pays nothing for metrics. Scrapes run on a
 worker thread while the event loop keeps counting: the collector iterates over copies (`dict(...)`,
 one atomic step under the GIL), never over a live counter. Each agent gets its
-own registry (several agents share a process in tests and benchmarks). Per-camera fps and inference
-time join when the agent runs cameras.
+own registry (several agents share a process in tests and benchmarks). Per-camera figures come
+from the latest stats each camera's worker sent (`vision.worker.CameraStats`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, ProcessCollector
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
 from gridedge.cloud_bridge.uplink import UplinkState
@@ -21,6 +21,7 @@ from gridedge.gateway.state import LocalState
 
 if TYPE_CHECKING:
     from gridedge.gateway.agent import Agent
+    from gridedge.gateway.cameras import CameraFeed
     from gridedge.gateway.telemetry import InfluxSink
 
 REJECT_PREFIX = "rejected_"
@@ -36,6 +37,7 @@ class AgentCollector(Collector):
         yield from self._readings()
         yield from self._events()
         yield from self._uplink()
+        yield from cameras(self._agent.cameras)
         if self._telemetry is not None:
             yield from self._influx(self._telemetry)
 
@@ -104,6 +106,22 @@ class AgentCollector(Collector):
         buffered = GaugeMetricFamily("gridedge_telemetry_buffered", "Telemetry points waiting to be written.")
         buffered.add_metric([], sink.buffered)
         yield buffered
+
+
+def cameras(feed: CameraFeed) -> Iterator[Metric]:
+    """Per camera: frames analysed, the analysis rate over the last interval, detector time."""
+    frames = CounterMetricFamily(
+        "gridedge_camera_frames_analysed", "Frames analysed, per camera (since its worker started).", labels=["camera"]
+    )
+    fps = GaugeMetricFamily("gridedge_camera_fps", "Frames analysed a second, over the last second.", labels=["camera"])
+    inference = SummaryMetricFamily(
+        "gridedge_camera_inference_seconds", "Object detector runs and their time, per camera.", labels=["camera"]
+    )
+    for camera, s in sorted(feed.stats().items()):
+        frames.add_metric([camera], s.frames)
+        fps.add_metric([camera], s.fps)
+        inference.add_metric([camera], count_value=s.detector_runs, sum_value=s.detector_s)
+    yield from (frames, fps, inference)
 
 
 def agent_registry(agent: Agent, state: LocalState, telemetry: InfluxSink | None) -> CollectorRegistry:

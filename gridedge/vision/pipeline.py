@@ -6,6 +6,7 @@ evaluated is what the agent does.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import cv2
@@ -48,6 +49,7 @@ class CameraPipeline:
         self._detected_at = float("-inf")
         self.frames = 0
         self.detector_runs = 0
+        self.detector_s = 0.0  # cumulative time in `detector.detect`
 
     def _setup(self, width: int, height: int) -> None:
         self._size = (width, height)
@@ -69,9 +71,12 @@ class CameraPipeline:
             self.detector_runs += 1
             self._detected_at = ts
             scale = ANALYSIS_WIDTH / w
+            started = time.perf_counter()
+            found = self.detector.detect(frame)
+            self.detector_s += time.perf_counter() - started
             self._detections = [
                 Detection(d.label, d.score, (d.box[0] * scale, d.box[1] * scale, d.box[2] * scale, d.box[3] * scale))
-                for d in self.detector.detect(frame)
+                for d in found
             ]
         events: list[VisionEvent] = []
         for zone in self._zones:

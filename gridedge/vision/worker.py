@@ -3,7 +3,8 @@
 The worker owns the source, the pipeline and the reconnect loop (jittered backoff). A stream that
 stays down `offline_after_s` is reported once as `device.offline` and resolved when frames return.
 Results go back over a bounded queue; when it is full the worker waits (its own camera pauses)
-rather than drop an incident.
+rather than drop an incident. About once a second the same queue carries a small `CameraStats`
+(frames analysed, detector runs and time), which is dropped instead when the queue is full.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import multiprocessing as mp
 import queue
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -30,6 +32,7 @@ from gridedge.vision.source import StreamLostError, frames
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 64
+STATS_INTERVAL_S = 1.0
 _CTX = mp.get_context("spawn")
 
 
@@ -51,6 +54,43 @@ class StopFlag:
         deadline = time.monotonic() + seconds
         while not self.is_set() and time.monotonic() < deadline:
             time.sleep(min(0.05, seconds))
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStats:
+    """One worker's counters since it started, and its analysis rate over the last interval."""
+
+    camera_id: str
+    frames: int
+    detector_runs: int
+    detector_s: float
+    fps: float
+    at: float
+
+
+class _StatsReporter:
+    def __init__(self, camera_id: str, pipeline: CameraPipeline, out: Any, interval: float = STATS_INTERVAL_S) -> None:
+        self._camera_id = camera_id
+        self._pipeline = pipeline
+        self._out = out
+        self._interval = interval
+        self._last = (time.monotonic(), 0)
+        self._fps = 0.0
+
+    def report(self, *, force: bool = False) -> None:
+        """Send the counters once an interval has passed, or at once if `force` (the rate then stays that of
+        the last full interval); never waits on a full queue."""
+        now = time.monotonic()
+        since, frames = self._last
+        p = self._pipeline
+        if now - since >= self._interval:
+            self._fps = (p.frames - frames) / (now - since)
+            self._last = (now, p.frames)
+        elif not force:
+            return
+        stats = CameraStats(self._camera_id, p.frames, p.detector_runs, p.detector_s, self._fps, time.time())
+        with contextlib.suppress(queue.Full):
+            self._out.put_nowait(stats)
 
 
 def _put(out: Any, event: VisionEvent, stop: StopFlag) -> None:
@@ -77,6 +117,7 @@ def run_camera(raw: dict[str, Any], out: Any, stop: StopFlag, backoff_max: float
     """Process entry point: analyse the camera until `stop` is set, reconnecting for ever."""
     config = CameraConfig.model_validate(raw)
     pipeline = CameraPipeline(config)
+    stats = _StatsReporter(config.id, pipeline, out)
     backoff = Backoff(0.2, backoff_max)
     down_since: float | None = None
     offline = False
@@ -90,7 +131,9 @@ def run_camera(raw: dict[str, Any], out: Any, stop: StopFlag, backoff_max: float
                     backoff.reset()
                 for event in pipeline.process(frame, ts):
                     _put(out, event, stop)
+                stats.report()
         except (StreamLostError, cv2.error) as exc:  # a corrupt stream is a dropped stream
+            stats.report(force=down_since is None)  # the last counts of this session
             now = time.time()
             if down_since is None:
                 down_since = now
@@ -106,6 +149,7 @@ class CameraWorker:
 
     def __init__(self, config: CameraConfig, backoff_max: float = 10.0) -> None:
         self.config = config
+        self.stats: CameraStats | None = None  # the latest the worker sent
         self._queue: Any = _CTX.Queue(QUEUE_SIZE)
         self._stop = StopFlag()
         self._process = _CTX.Process(
@@ -119,11 +163,17 @@ class CameraWorker:
         self._process.start()
 
     def get(self, timeout: float) -> VisionEvent | None:
-        try:
-            event: VisionEvent = self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        return event
+        """The next event within `timeout` seconds; stats met on the way are kept in `self.stats`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                item: VisionEvent | CameraStats = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return None
+            if isinstance(item, CameraStats):
+                self.stats = item
+                continue
+            return item
 
     @property
     def pid(self) -> int | None:

@@ -44,5 +44,6 @@ def test_dashboard_queries_metrics_the_agent_exposes(tmp_path: Path) -> None:
     exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     used = {m for e in exprs for m in re.findall(r"\b((?:gridedge|process)_[a-z_]+)", e)}
     assert used
-    for metric in used:
-        assert re.search(rf"^(# TYPE )?{metric}\b", exposed, re.MULTILINE), metric
+    for metric in used:  # a sample, or the TYPE line of a family with no samples yet (a summary's: no suffix)
+        family = re.sub(r"_(sum|count)$", "", metric)
+        assert re.search(rf"^(# TYPE )?{metric}\b|^# TYPE {family} summary", exposed, re.MULTILINE), metric

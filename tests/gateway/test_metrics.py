@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import time
+from multiprocessing import resource_tracker
 from pathlib import Path
 
+import pytest
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gridedge.edge.clock import FakeClock
 from gridedge.edge.reading import Reading
-from tests.gateway.ops_support import agent_at_rest
+from gridedge.gateway.agent import Agent
+from gridedge.simulators.scenes import CORRIDOR, EBIKE_INDOOR, Scene, write_clip
+from gridedge.vision.config import CameraConfig, ZoneConfig
+from tests.gateway.ops_support import agent_at_rest, gateway_config
 from tests.gateway.test_api import alert
 
 
@@ -40,3 +46,32 @@ def test_counters_of_every_part_are_exposed(tmp_path: Path) -> None:
     assert found[("gridedge_outbox_depth", ())] == 0
     assert found[("gridedge_uplink_state", (("state", "disconnected"),))] == 1
     assert found[("process_resident_memory_bytes", ())] > 10_000_000
+
+
+@pytest.fixture(scope="module")
+def _resource_tracker() -> None:
+    """Start Python's resource tracker (it outlives a camera worker) before the leak check looks."""
+    resource_tracker.ensure_running()
+
+
+@pytest.mark.usefixtures("_resource_tracker")
+def test_a_camera_fed_by_a_clip_shows_frames_fps_and_detector_time(tmp_path: Path) -> None:
+    scene = Scene("empty", "corridor", 4.0, (), {"corridor": CORRIDOR}, {"corridor": EBIKE_INDOOR}, fps=10.0)
+    video = write_clip(scene, tmp_path / "clips")
+    zone = ZoneConfig(name="corridor", polygon=list(CORRIDOR), category=EBIKE_INDOOR)
+    camera = CameraConfig(id="cam-1", source=str(video), zones=[zone], analyse_fps=5.0)
+    agent = Agent(gateway_config(tmp_path).model_copy(update={"cameras": [camera]}))
+    try:
+        worker = agent.cameras.workers[0]
+        with worker:
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and (worker.stats is None or worker.stats.frames < 8):
+                worker.get(timeout=0.2)  # what the agent's camera task does; stats are kept on the way
+        found = scrape(agent.ops.registry)
+    finally:
+        agent.outbox.close()
+    cam = (("camera", "cam-1"),)
+    assert found[("gridedge_camera_frames_analysed_total", cam)] >= 8
+    assert 2.0 <= found[("gridedge_camera_fps", cam)] <= 7.0  # analysing at 5 of the clip's 10 frames a second
+    assert found[("gridedge_camera_inference_seconds_count", cam)] == 0  # class-agnostic: no detector runs
+    assert found[("gridedge_camera_inference_seconds_sum", cam)] == 0.0

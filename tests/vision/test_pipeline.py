@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from gridedge.simulators.scenes import OUTSIDE_SHOP, PAVEMENT
@@ -37,3 +39,21 @@ def test_a_still_scene_wakes_the_detector_only_to_recheck_and_motion_wakes_it_at
     moved[100:300, 200:260] = 30  # someone walks in
     pipeline.process(moved, 10.0)
     assert detector.calls == still_calls + 1
+
+
+class SlowDetector(CountingDetector):
+    def detect(self, frame: Image) -> list[Detection]:
+        time.sleep(0.01)
+        return super().detect(frame)
+
+
+def test_the_pipeline_counts_frames_detector_runs_and_detector_time() -> None:
+    detector = SlowDetector()
+    zone = ZoneConfig(name="pavement", polygon=list(PAVEMENT), category=OUTSIDE_SHOP)
+    pipeline = CameraPipeline(CameraConfig(id="cam", zones=[zone]), detector)
+    frame = np.full((360, 640, 3), 140, np.uint8)
+    for i in range(12):
+        pipeline.process(frame, i / 5)
+    assert pipeline.frames == 12
+    assert pipeline.detector_runs == detector.calls >= 1
+    assert 0.009 * detector.calls <= pipeline.detector_s < 0.01 * detector.calls + 0.5
