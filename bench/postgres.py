@@ -19,16 +19,24 @@ import psycopg
 
 from gridedge.gateway.broker import free_port
 
-BIN = Path("/usr/local/bin")
 START_TIMEOUT_S = 30
 
 
+def _bin_dir() -> Path | None:
+    """Where initdb lives: a source build in /usr/local/bin, Debian's package under /usr/lib/postgresql."""
+    candidates = [Path("/usr/local/bin"), *sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)]
+    found = next((d for d in candidates if (d / "initdb").exists()), None)
+    on_path = shutil.which("initdb")
+    return found or (Path(on_path).parent if on_path else None)
+
+
 def available() -> bool:
-    return (BIN / "initdb").exists() or shutil.which("initdb") is not None
+    return _bin_dir() is not None
 
 
 def _exe(name: str) -> str:
-    return str(BIN / name) if (BIN / name).exists() else name
+    bin_dir = _bin_dir()
+    return str(bin_dir / name) if bin_dir is not None else name
 
 
 class PostgresCluster:
