@@ -3,6 +3,8 @@ PostgreSQL database: every event becomes exactly one case, and both replicas did
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -15,11 +17,14 @@ pytestmark = pytest.mark.integration
 EVENTS = 10_000
 
 
-async def test_two_replicas_make_ten_thousand_cases_none_twice(broker: Mosquitto, pg: PostgresCluster) -> None:
+def test_two_replicas_make_ten_thousand_cases_none_twice(
+    broker: Mosquitto, pg: PostgresCluster, tmp_path: Path
+) -> None:
+    """Each replica is its own `gridedge center` process, as deployed."""
     url = pg.fresh_database()
-    result = await ingest_run(broker.port, url, replicas=2, count=EVENTS, limit_s=90)
+    result = ingest_run(tmp_path, broker.port, url, replicas=2, count=EVENTS, limit_s=90)
     assert (result.cases, result.revisions) == (EVENTS, EVENTS)
-    assert result.stored + result.duplicates == EVENTS
+    assert sum(result.stored) + result.duplicates == EVENTS
     assert sum(result.received) >= EVENTS
     assert all(r > EVENTS // 10 for r in result.received), f"one replica idled: {result.received}"
     engine = create_engine(url)
