@@ -9,15 +9,14 @@ from typing import Any
 import aiomqtt
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from gridedge.center.service import run_center
-from gridedge.center.settings import ApiToken, CenterConfig, HttpConfig, demo_officer
 from gridedge.devices.profile import Liveness
 from gridedge.edge.broker import BrokerConfig
 from gridedge.gateway.agent import Agent
 from gridedge.gateway.demo import demo_gateway_config
 from gridedge.simulators.smoke_alarm import Action, SmokeAlarmFleet, Step
+from tests.centre_stack import AUTH, centre_config
 from tests.servers import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
@@ -61,14 +60,7 @@ async def running(broker: Mosquitto, tmp_path: Path) -> AsyncIterator[Running]:
         }
     )
     agent = Agent(config)
-    token = "smoke-test-token-0123456789abcdef"
-    centre = CenterConfig(
-        broker=url,
-        database=f"sqlite:///{tmp_path / 'centre.db'}",
-        http=HttpConfig(port=port),
-        officers=[demo_officer()],
-        api_tokens=[ApiToken(officer=demo_officer().username, token=SecretStr(token))],
-    )
+    centre = centre_config(url, tmp_path, port)
     fleet = SmokeAlarmFleet(url, KEYS, heartbeat_s=0.5, script=SCRIPT)
     stop = asyncio.Event()
     ready = asyncio.Event()
@@ -78,9 +70,7 @@ async def running(broker: Mosquitto, tmp_path: Path) -> AsyncIterator[Running]:
         tg.create_task(agent.run(stop))
         await asyncio.sleep(0.3)  # the agent subscribes before the first scripted step
         simulator = tg.create_task(fleet.run())
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}
-        ) as http:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=AUTH) as http:
             try:
                 yield Running(http, agent, url)
             finally:

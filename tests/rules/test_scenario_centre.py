@@ -15,10 +15,8 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from pydantic import SecretStr
 
 from gridedge.center.service import run_center
-from gridedge.center.settings import ApiToken, CenterConfig, HttpConfig, demo_officer
 from gridedge.devices.inventory import DeviceEntry
 from gridedge.devices.profile import Liveness
 from gridedge.edge.broker import BrokerConfig
@@ -28,6 +26,7 @@ from gridedge.gateway.demo import demo_gateway_config
 from gridedge.rules.model import BUILTIN_PACKS
 from gridedge.simulators.ir_sensor import IrAction, IrSensorFleet, IrStep
 from gridedge.simulators.smoke_alarm import Action, SmokeAlarmFleet, Step
+from tests.centre_stack import AUTH, centre_config
 from tests.servers import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
@@ -84,14 +83,7 @@ async def centre_cases(broker: Mosquitto, tmp_path: Path) -> AsyncIterator[httpx
     )
     agent = Agent(config)
     port = free_port()
-    token = "rules-scenario-token-0123456789abcdef"
-    centre = CenterConfig(
-        broker=url,
-        database=f"sqlite:///{tmp_path / 'centre.db'}",
-        http=HttpConfig(port=port),
-        officers=[demo_officer()],
-        api_tokens=[ApiToken(officer=demo_officer().username, token=SecretStr(token))],
-    )
+    centre = centre_config(url, tmp_path, port)
     alarms = SmokeAlarmFleet(url, ALARMS, heartbeat_s=0.5, script=SMOKE_SCRIPT)
     shopfront = IrSensorFleet(url, ["IR-0001"], heartbeat_s=0.5, script=IR_SCRIPT)
     stop, ready = asyncio.Event(), asyncio.Event()
@@ -101,7 +93,7 @@ async def centre_cases(broker: Mosquitto, tmp_path: Path) -> AsyncIterator[httpx
         tg.create_task(agent.run(stop))
         await asyncio.sleep(0.3)  # the agent subscribes before the first scripted step
         simulators = [tg.create_task(alarms.run()), tg.create_task(shopfront.run())]
-        auth = {"Authorization": f"Bearer {token}"}
+        auth = AUTH
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=auth) as http:
             try:
                 yield http
