@@ -31,6 +31,7 @@ class Measured:
 
 SCENARIOS: dict[str, str] = {
     "e2e": "bench.scenarios.e2e",
+    "ingest": "bench.scenarios.ingest",
     "decode": "bench.scenarios.decode",
     "modbus": "bench.scenarios.modbus",
     "rules": "bench.scenarios.rules",

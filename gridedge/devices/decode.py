@@ -7,11 +7,13 @@ a named problem, so one broken field does not hide the good ones beside it.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
+
+import orjson
 
 from gridedge.devices.profile import MqttTransport, Point, PointType, Profile
 from gridedge.edge.reading import Quality, Reading
@@ -32,6 +34,11 @@ def compile_path(path: str) -> tuple[PathStep, ...]:
 _MISSING = object()
 
 
+def _FINITE(x: float) -> bool:  # noqa: N802 - reads as a predicate at the call site
+    """Finite and representable as a float, without raising on huge ints (those go to `convert`)."""
+    return -1e300 < x < 1e300
+
+
 def _get(doc: Any, steps: tuple[PathStep, ...]) -> Any:
     for step in steps:
         if isinstance(step, int):
@@ -43,10 +50,45 @@ def _get(doc: Any, steps: tuple[PathStep, ...]) -> Any:
     return doc
 
 
+class Fast(Enum):
+    """Which values of a point need no checks beyond their JSON type (the common case, decoded inline);
+    anything else goes through `convert`."""
+
+    NONE = 0
+    BOOL = 1  # a JSON true/false for a bool point
+    NUMBER = 2  # a JSON number for an unscaled float point, inside its range
+    STRING = 3  # a JSON string for a string point without enum
+    INT = 4  # a JSON integer for an unscaled int point, inside its range
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledPoint:
     point: Point
     steps: tuple[PathStep, ...]
+    key: str | None = None  # steps[0] when the path is one or two object keys (most payloads)
+    subkey: str | None = None  # steps[1] then
+    fast: Fast = Fast.NONE
+    low: float = -math.inf
+    high: float = math.inf
+
+
+def compile_point(point: Point) -> CompiledPoint:
+    steps = compile_path(point.path or "")
+    plain = point.enum is None and point.scale == 1.0 and point.offset == 0.0
+    fast = Fast.NONE
+    if plain:
+        fast = {
+            PointType.BOOL: Fast.BOOL,
+            PointType.FLOAT: Fast.NUMBER,
+            PointType.INT: Fast.INT,
+            PointType.STRING: Fast.STRING,
+        }[point.type]
+    low = point.min if point.min is not None else -math.inf
+    high = point.max if point.max is not None else math.inf
+    key = subkey = None
+    if len(steps) <= 2 and all(isinstance(step, str) for step in steps):
+        key, subkey = str(steps[0]), (str(steps[1]) if len(steps) == 2 else None)
+    return CompiledPoint(point, steps, key, subkey, fast, low, high)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +112,7 @@ def compile_profile(profile: Profile) -> CompiledProfile:
     return CompiledProfile(
         profile=profile,
         transport=transport,
-        points=tuple(CompiledPoint(p, compile_path(p.path or "")) for p in profile.all_points()),
+        points=tuple(compile_point(p) for p in profile.all_points()),
         ts_steps=compile_path(ts.path) if ts else None,
         ts_path=ts.path if ts else "",
         ts_divisor=1000.0 if ts and ts.unit == "ms" else 1.0,
@@ -110,12 +152,12 @@ def convert(raw: Any, point: Point) -> tuple[Any, str | None]:
     return (int(value) if kind is PointType.INT else float(value)), None
 
 
-def decode_json(payload: bytes, compiled: CompiledProfile, device_id: str, received_at: float) -> Decoded:
+def decode_json(payload: bytes, compiled: CompiledProfile, device_id: str, received_at: float) -> Decoded:  # noqa: PLR0912 - the ingest hot path, inlined on purpose (see docs/performance.md)
     if len(payload) > compiled.max_payload_bytes:
         return Decoded([], [f"payload of {len(payload)} bytes exceeds {compiled.max_payload_bytes}"])
     try:
-        doc = json.loads(payload)
-    except (UnicodeDecodeError, ValueError) as exc:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
         return Decoded([], [f"not JSON: {exc}"])
     if not isinstance(doc, dict):
         return Decoded([], [f"expected a JSON object, got {type(doc).__name__}"])
@@ -131,11 +173,24 @@ def decode_json(payload: bytes, compiled: CompiledProfile, device_id: str, recei
 
     readings: list[Reading] = []
     for cp in compiled.points:
-        raw = _get(doc, cp.steps)
+        if cp.key is None:
+            raw = _get(doc, cp.steps)
+        else:
+            raw = doc.get(cp.key, _MISSING)
+            if cp.subkey is not None and raw is not _MISSING:
+                raw = raw.get(cp.subkey, _MISSING) if type(raw) is dict else _MISSING
         if raw is _MISSING:
             continue  # devices send only what changed, or different messages carry different points
         p = cp.point
-        value, why = convert(raw, p)
+        kind, why = type(raw), None
+        if (cp.fast is Fast.BOOL and kind is bool) or (cp.fast is Fast.STRING and kind is str):
+            value = raw
+        elif cp.fast is Fast.NUMBER and (kind is float or kind is int) and cp.low <= raw <= cp.high and _FINITE(raw):
+            value = float(raw)
+        elif cp.fast is Fast.INT and kind is int and cp.low <= raw <= cp.high:
+            value = raw
+        else:
+            value, why = convert(raw, p)
         if why is None:
             readings.append(Reading(device_id, p.name, value, ts, p.unit, p.role))
         else:

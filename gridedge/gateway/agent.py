@@ -11,14 +11,17 @@ import asyncio
 import itertools
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from gridedge.cloud_bridge.message import OutMessage, event_message
 from gridedge.cloud_bridge.outbox import Outbox
+from gridedge.cloud_bridge.writer import OutboxWriter
 from gridedge.devices.binding import DeviceBinding
 from gridedge.edge.alert import Alert, Origin, to_grid_event
 from gridedge.edge.clock import Clock, SystemClock
 from gridedge.edge.errors import ConfigError
+from gridedge.edge.event import Severity
 from gridedge.edge.reading import Reading
 from gridedge.gateway.bridge import AgentCommands, make_uplink
 from gridedge.gateway.cameras import CameraFeed
@@ -63,6 +66,8 @@ class Agent:
         self._register_devices(bindings)
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(config.state_dir / "outbox.db", bound=config.uplink.outbox.bound())
+        self.writer = OutboxWriter(self.outbox, self._stored)  # group commit: the rules never wait for the disk
+        self._failed: BaseException | None = None
         self.commands = AgentCommands(self)  # downlink commands from the centre: gateway/bridge.py
         self.uplink = make_uplink(self, self.commands)
         self.readings: asyncio.Queue[list[Reading]] = asyncio.Queue(maxsize=READING_QUEUE_BATCHES)
@@ -91,8 +96,10 @@ class Agent:
                 await stop.wait()
                 for task in workers:
                     task.cancel()
+                await self.writer.drain()
                 await uplink
         finally:
+            await self.writer.drain()
             self.outbox.close()
 
     async def _decide(self) -> None:
@@ -103,12 +110,16 @@ class Agent:
             readings = list(itertools.chain.from_iterable(batch))
             self.counters["readings"] += len(readings)
             self.ops.on_readings(readings)
-            await self._emit(self.engine.process(readings))
+            self._emit(self.engine.process(readings))  # stored by the writer while we decide on
+            if self._failed is not None:
+                raise self._failed
 
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(TICK_S)
             await self._emit(self.engine.tick())
+            if self._failed is not None:
+                raise self._failed
 
     # -- rule hot reload ---------------------------------------------------------------------------
     async def _watch_rules(self) -> None:
@@ -163,9 +174,8 @@ class Agent:
         log.info("profiles and inventory reloaded: %d devices", len(bindings))
         return True
 
-    async def _durable(self, messages: list[OutMessage]) -> None:
-        """Durable before anything else sees it: the outbox write completes before the uplink is told."""
-        dropped = await asyncio.to_thread(self.outbox.put_many, messages)
+    def _stored(self, dropped: Counter[Severity]) -> None:
+        """After each outbox transaction: durable before anything else sees it, so the uplink hears now."""
         if dropped:  # the full-outbox policy gave way; the uplink's status says so at once
             log.warning("outbox full: dropped %s", dict(dropped))
             self.uplink.notify_status()
@@ -173,16 +183,26 @@ class Agent:
 
     async def _emit_camera(self, messages: list[OutMessage]) -> None:
         """A camera incident: its snapshot, then its event."""
-        await self._durable(messages)
+        await self.writer.put(messages)
         self.counters["camera_events"] += 1
 
-    async def _emit(self, alerts: list[Alert]) -> None:
-        """Alerts become grid events in the outbox; the log line comes after the commit."""
-        if not alerts:
-            return
+    def _emit(self, alerts: list[Alert]) -> asyncio.Future[None]:
+        """Alerts become grid events in the outbox (await the result to wait until they are stored);
+        the log lines and the local view follow the commit."""
         messages = [event_message(to_grid_event(a, self.origins[a.device_id])) for a in alerts]
-        await self._durable(messages)
-        self.counters["events"] += len(messages)
+        stored = self.writer.put(messages) if messages else asyncio.get_running_loop().create_future()
+        if not messages:
+            stored.set_result(None)
+            return stored
+        stored.add_done_callback(lambda done: self._emitted(alerts, done))
+        return stored
+
+    def _emitted(self, alerts: Sequence[Alert], stored: asyncio.Future[None]) -> None:
+        if stored.cancelled() or stored.exception() is not None:
+            self._failed = self._failed or (stored.exception() or asyncio.CancelledError())
+            log.critical("outbox write failed, the agent stops: %s", self._failed)
+            return
+        self.counters["events"] += len(alerts)
         for a in alerts:
             log.info("event %s seq %d %s %s: %s", a.event_id, a.seq, a.status.value, a.category, a.title)
         self.ops.on_alerts(alerts)

@@ -37,7 +37,7 @@ def mosquitto_binary() -> str | None:
     )
 
 
-def mosquitto_conf(port: int, workdir: Path, persistence: bool = False) -> str:
+def mosquitto_conf(port: int, workdir: Path, persistence: bool = False, max_queued: int = 200_000) -> str:
     """The settings every GridEdge deployment should have (see docs): no Nagle delay, queues sized for
     bursts of QoS 1 messages instead of the silent 1000-message default. With `persistence`, sessions
     and queued messages survive a broker restart."""
@@ -46,7 +46,7 @@ def mosquitto_conf(port: int, workdir: Path, persistence: bool = False) -> str:
         f"listener {port} 127.0.0.1\n"
         "allow_anonymous true\n"
         "set_tcp_nodelay true\n"
-        "max_queued_messages 200000\n"
+        f"max_queued_messages {max_queued}\n"
         "max_inflight_messages 1000\n"
         f"{saved}"
         "user root\n"
@@ -59,6 +59,7 @@ class MosquittoProcess:
     port: int
     workdir: Path
     persistence: bool = False
+    max_queued: int = 200_000  # messages held per client before Mosquitto drops QoS 0 ones
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -70,7 +71,7 @@ class MosquittoProcess:
         if binary is None:
             raise RuntimeError("mosquitto is not installed (apt-get install mosquitto)")
         conf = self.workdir / "mosquitto.conf"
-        conf.write_text(mosquitto_conf(self.port, self.workdir, self.persistence))
+        conf.write_text(mosquitto_conf(self.port, self.workdir, self.persistence, self.max_queued))
         self.process = subprocess.Popen([binary, "-c", str(conf)])  # noqa: S603 - fixed binary, our own config
         for _ in range(int(timeout / 0.02)):
             if port_open(self.port):

@@ -25,6 +25,9 @@ class CompiledRule:
     schedule: CompiledSchedule | None
     wanted: frozenset[str]  # window aggregates the condition or clear reads
     narrowed: Narrowing | None  # filter beyond the role or point index
+    # Decided by the reading's value alone (no window, counter or schedule): a repeated value decides
+    # exactly as the last one did, so the engine skips it. Most readings are heartbeats repeating.
+    steady: bool = False
 
 
 def _narrowing(m: Match | None) -> Narrowing | None:
@@ -58,6 +61,7 @@ def compile_rule(rule: Rule) -> CompiledRule:
         schedule=CompiledSchedule(rule.schedule) if rule.schedule else None,
         wanted=names - {"value", "point", "role", "unit", "device", "site"},
         narrowed=_narrowing(rule.match),
+        steady=rule.window_s is None and rule.occurrences is None and rule.schedule is None,
     )
 
 

@@ -212,6 +212,7 @@ class RuleEngine:
                 track.window = Window(track.cr.rule.window_s) if track.cr.rule.window_s else None
                 track.occurrences = self._occurrences(track.cr)
                 track.pending_since, track.raw, track.holds = None, False, False
+                track.last = None  # the changed rule decides the next reading afresh, even a repeat
                 self._pending.pop(key, None)
             else:
                 track.cr = new[key[0]]
@@ -234,8 +235,14 @@ class RuleEngine:
         if last is not None:
             if reading.ts < last.ts:
                 return "out_of_order"
-            if reading.ts == last.ts and reading.value == last.value:
-                return "duplicate"
+            if reading.value == last.value:
+                if reading.ts == last.ts:
+                    return "duplicate"
+                if cr.steady:  # the same value decides the same: nothing changes but what was seen last
+                    track.last = reading
+                    if track.member:
+                        self._incidents[track.incident_key].evidence.append(reading)
+                    return ""
         track.last = reading
         names: dict[str, Any] = {
             "value": reading.value,

@@ -35,12 +35,16 @@ def annotate(
     label: str,
     ts: float,
     people: Sequence[Box] = (),
+    box_labels: Sequence[str] = (),
 ) -> bytes:
-    """A JPEG of `frame` with the zone outline, the object boxes, the label and UTC time; `people` blurred."""
+    """A JPEG of `frame` with the zone outline, the object boxes (each with its label, e.g. its track id
+    and how long it has stood there), the label and UTC time; `people` blurred."""
     img = blur(frame, people)
     cv2.polylines(img, [zone], isClosed=True, color=(0, 200, 255), thickness=2)
-    for x0, y0, x1, y1 in boxes:
+    for i, (x0, y0, x1, y1) in enumerate(boxes):
         cv2.rectangle(img, (x0, y0), (x1, y1), (0, 0, 255), 2)
+        if i < len(box_labels):
+            cv2.putText(img, box_labels[i], (x0, max(12, y0 - 5)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 255), 1)
     stamp = datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     for text, y in ((label, 22), (stamp, 46)):
         cv2.putText(img, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)

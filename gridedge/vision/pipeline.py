@@ -21,6 +21,7 @@ from gridedge.vision.events import VisionEvent
 from gridedge.vision.evidence import Box, annotate
 from gridedge.vision.motion import Mask, MotionGate, Stillness
 from gridedge.vision.static_objects import StaticObjects, blobs
+from gridedge.vision.tracker import Track, Tracker
 from gridedge.vision.zones import polygon_px, stands_in, zone_mask
 
 ANALYSIS_WIDTH = 320
@@ -34,6 +35,8 @@ class _Zone:
     mask: Mask
     dwell: Dwell
     boxes: list[tuple[int, int, int, int]]
+    tracker: Tracker
+    tracks: list[Track]
 
 
 class CameraPipeline:
@@ -53,7 +56,9 @@ class CameraPipeline:
 
     def _setup(self, width: int, height: int) -> None:
         self._size = (width, height)
-        self._zones = [_Zone(z, zone_mask(z.polygon, width, height), Dwell(), []) for z in self.config.zones]
+        self._zones = [
+            _Zone(z, zone_mask(z.polygon, width, height), Dwell(), [], Tracker(), []) for z in self.config.zones
+        ]
 
     def process(self, frame: Image, ts: float) -> list[VisionEvent]:
         """Analyse one frame taken at `ts` (seconds); return the revisions it causes."""
@@ -81,6 +86,7 @@ class CameraPipeline:
         events: list[VisionEvent] = []
         for zone in self._zones:
             zone.boxes = self._occupants(zone, static)
+            zone.tracks = zone.tracker.update(zone.boxes, ts)
             started = zone.dwell.since
             zone.dwell, status = step(
                 zone.dwell,
@@ -126,7 +132,9 @@ class CameraPipeline:
         if self.config.blur_people:  # moving regions stand in for people when no person detector runs
             people += [_scaled(b.box, k) for b in blobs(moving, 50)]
             people += [_scaled(d.box, k) for d in self._detections if d.label == "person"]
-        snapshot = annotate(frame, polygon_px(cfg.polygon, w, h), boxes, label=title, ts=ts, people=people)
+        labels = [f"#{t.id} {(ts - t.first_seen) / 60:.0f} min" for t in zone.tracks]
+        zone_px = polygon_px(cfg.polygon, w, h)
+        snapshot = annotate(frame, zone_px, boxes, label=title, ts=ts, people=people, box_labels=labels)
         return VisionEvent(
             camera_id=self.config.id,
             status=status,

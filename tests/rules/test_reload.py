@@ -36,3 +36,22 @@ def test_a_removed_rule_resolves_its_incidents_and_a_changed_one_keeps_them() ->
     clock.advance(1)
     (resolved,) = eng.process([Reading("P-1", "port1.temperature", 64.0, clock.t, None, "temperature")])
     assert (resolved.event_id, resolved.seq) == (hot.event_id, 2)  # judged by the new threshold
+
+
+def test_a_steady_value_is_judged_again_by_a_changed_rule() -> None:
+    """Repeated values are skipped by value-only rules; a reload must not let the skip hide a new threshold."""
+    eng, clock = engine(pack(HOT))
+    temperature = [Reading("P-1", "port1.temperature", 55.0, clock.t + i, None, "temperature") for i in range(3)]
+    assert eng.process(temperature[:2]) == []
+    eng.reload(pack(HOT.replace("value > 60", "value > 50")))
+    (fired,) = eng.process(temperature[2:])
+    assert fired.status.value == "firing"
+
+
+def test_repeated_values_keep_an_open_incident_open_and_a_change_resolves_it() -> None:
+    eng, clock = engine(pack(HOT))
+    hot = [Reading("P-1", "port1.temperature", 70.0, clock.t + i, None, "temperature") for i in range(50)]
+    (fired,) = eng.process(hot)
+    (resolved,) = eng.process([Reading("P-1", "port1.temperature", 20.0, clock.t + 60, None, "temperature")])
+    assert (resolved.event_id, resolved.seq, resolved.status.value) == (fired.event_id, 2, "resolved")
+    assert [r.ts for r in resolved.readings][-2:] == [clock.t + 49, clock.t + 60]  # repeats are evidence too

@@ -8,13 +8,13 @@ counted by reason, and never stops the messages of other devices.
 from __future__ import annotations
 
 import logging
+import ssl
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
-import aiomqtt
-
 from gridedge.devices.binding import DeviceBinding
 from gridedge.devices.decode import CompiledProfile, decode_json
+from gridedge.devices.drivers.mqtt_wire import MqttWireError, SubscriberSession
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.clock import Clock
 from gridedge.edge.reading import Reading
@@ -39,19 +39,27 @@ class MqttRouter:
         self.subscriptions = sorted({c.transport.subscription() for _, c in mine})
 
     def route(self, topic: str, payload: bytes, received_at: float) -> list[Reading]:
-        self.counters["messages"] += 1
-        target = self._by_topic.get(topic)
-        if target is None:
-            self.counters["rejected_unknown_device"] += 1
-            log.warning("topic %s: no device in the inventory publishes here; message dropped", topic)
-            return []
-        device_id, compiled = target
-        decoded = decode_json(payload, compiled, device_id, received_at)
-        if decoded.problems:
-            self.counters["rejected_fields"] += len(decoded.problems)
-            log.warning("device %s (topic %s): %s", device_id, topic, "; ".join(decoded.problems))
-        self.counters["readings"] += len(decoded.readings)
-        return decoded.readings
+        return self.route_batch([(topic, payload)], received_at)
+
+    def route_batch(self, messages: Sequence[tuple[str, bytes]], received_at: float) -> list[Reading]:
+        """The readings of these messages, in order; bad ones are logged and counted, never raised."""
+        readings: list[Reading] = []
+        by_topic = self._by_topic
+        for topic, payload in messages:
+            target = by_topic.get(topic)
+            if target is None:
+                self.counters["rejected_unknown_device"] += 1
+                log.warning("topic %s: no device in the inventory publishes here; message dropped", topic)
+                continue
+            device_id, compiled = target
+            decoded = decode_json(payload, compiled, device_id, received_at)
+            if decoded.problems:
+                self.counters["rejected_fields"] += len(decoded.problems)
+                log.warning("device %s (topic %s): %s", device_id, topic, "; ".join(decoded.problems))
+            readings += decoded.readings
+        self.counters["messages"] += len(messages)
+        self.counters["readings"] += len(readings)
+        return readings
 
 
 class MqttDriver:
@@ -76,21 +84,27 @@ class MqttDriver:
         def down(_: BaseException) -> None:
             self.connected = False
 
-        await keep_connected(self._session, f"southbound broker {self._broker.url}", (aiomqtt.MqttError,), on_down=down)
+        await keep_connected(self._session, f"southbound broker {self._broker.url}", (MqttWireError,), on_down=down)
 
     async def _session(self) -> None:
         b = self._broker
-        async with aiomqtt.Client(
-            **b.connect_args(),
-            identifier=self._client_id,
+        session = SubscriberSession(
+            b.host,
+            b.port,
+            self._client_id,
+            username=b.username,
+            password=b.password.get_secret_value() if b.password else None,
+            tls=ssl.create_default_context() if b.tls else None,
             clean_session=False,  # messages sent while we were away are kept by the broker for us
-        ) as client:
-            for topic in self.router.subscriptions:
-                await client.subscribe(topic, qos=1)
+        )
+        try:
+            await session.open(self.router.subscriptions, qos=1)
             self.connected = True
             log.info("southbound: subscribed to %s on %s", ", ".join(self.router.subscriptions), b.url)
-            async for message in client.messages:
-                payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
-                readings = self.router.route(message.topic.value, payload, self._clock.now())
+            while True:
+                readings = self.router.route_batch(await session.receive(), self._clock.now())
                 if readings:
-                    await self._sink(readings)
+                    await self._sink(readings)  # waits while the rules are behind: back-pressure
+                session.ack()  # QoS 1: the broker forgets them only once they are ours
+        finally:
+            await session.close()
