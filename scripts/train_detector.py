@@ -56,6 +56,33 @@ def model_config(work: Path, width: float) -> Path:
     return path
 
 
+def export(weights: Path, data: Path, args: argparse.Namespace, epochs: int) -> dict[str, object]:
+    """Validate `weights` on the held-out images, export ONNX at 320 and 640 (class names in the
+    metadata), and write metrics.json beside them."""
+    from ultralytics import YOLO
+
+    model = YOLO(str(weights))
+    metrics = model.val(data=str(data), imgsz=args.imgsz, device="cpu", plots=False)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for size in (320, 640):
+        onnx_path = Path(YOLO(str(weights)).export(format="onnx", imgsz=size, opset=17, simplify=False))
+        shutil.copy(onnx_path, args.out / f"gridedge-scenes-{size}.onnx")
+    summary: dict[str, object] = {
+        "classes": list(CLASSES),
+        "trained_imgsz": args.imgsz,
+        "train_images": args.images,
+        "val_images": args.val,
+        "width": args.width,
+        "epochs": epochs,
+        "parameters": sum(p.numel() for p in model.model.parameters()),
+        "map50": round(float(metrics.box.map50), 4),
+        "map50_95": round(float(metrics.box.map), 4),
+        "map50_95_per_class": {name: round(float(metrics.box.maps[i]), 4) for i, name in enumerate(CLASSES)},
+    }
+    (args.out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=1500)
@@ -66,12 +93,23 @@ def main() -> None:
     parser.add_argument("--width", type=float, default=0.125, help="channel multiplier (yolov8n is 0.25)")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "gridedge-train")
     parser.add_argument("--out", type=Path, default=Path("models/gridedge-scenes"))
+    parser.add_argument(
+        "--export-only",
+        type=Path,
+        metavar="WEIGHTS",
+        help="validate and export this checkpoint (a stopped run's best.pt)",
+    )
+    parser.add_argument("--epochs-done", type=int, default=0, help="with --export-only: epochs the checkpoint saw")
     args = parser.parse_args()
 
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_CONFIG_DIR", str(args.work / "yolo-config"))
     from ultralytics import YOLO  # AGPL-3.0, only in the training environment
 
+    data = args.work / "data" / "data.yaml"
+    if args.export_only:
+        print(json.dumps(export(args.export_only, data, args, args.epochs_done)))  # noqa: T201
+        return
     data = make_dataset(args.work / "data", args.images, args.val)
     model = YOLO(str(model_config(args.work, args.width)))  # from scratch: no weights are downloaded
     model.train(
@@ -89,23 +127,8 @@ def main() -> None:
         amp=False,
         pretrained=False,
     )
-    metrics = model.val(data=str(data), imgsz=args.imgsz, device="cpu", plots=False)
-    onnx_path = Path(model.export(format="onnx", imgsz=args.imgsz, opset=17, simplify=False, dynamic=False))
-    args.out.mkdir(parents=True, exist_ok=True)
-    shutil.copy(onnx_path, args.out / f"gridedge-scenes-{args.imgsz}.onnx")
-    summary = {
-        "classes": list(CLASSES),
-        "imgsz": args.imgsz,
-        "train_images": args.images,
-        "val_images": args.val,
-        "minutes": args.minutes,
-        "width": args.width,
-        "epochs": int(getattr(model.trainer, "epoch", -1)) + 1,
-        "map50": round(float(metrics.box.map50), 4),
-        "map50_95": round(float(metrics.box.map), 4),
-    }
-    (args.out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps(summary))  # noqa: T201
+    weights = args.work / "runs" / "scenes" / "weights" / "best.pt"
+    print(json.dumps(export(weights, data, args, int(model.trainer.epoch) + 1)))  # noqa: T201
 
 
 if __name__ == "__main__":
