@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 import orjson
@@ -34,11 +33,6 @@ def compile_path(path: str) -> tuple[PathStep, ...]:
 _MISSING = object()
 
 
-def _FINITE(x: float) -> bool:  # noqa: N802 - reads as a predicate at the call site
-    """Finite and representable as a float, without raising on huge ints (those go to `convert`)."""
-    return -1e300 < x < 1e300
-
-
 def _get(doc: Any, steps: tuple[PathStep, ...]) -> Any:
     for step in steps:
         if isinstance(step, int):
@@ -50,24 +44,17 @@ def _get(doc: Any, steps: tuple[PathStep, ...]) -> Any:
     return doc
 
 
-class Fast(Enum):
-    """Which values of a point need no checks beyond their JSON type (the common case, decoded inline);
-    anything else goes through `convert`."""
-
-    NONE = 0
-    BOOL = 1  # a JSON true/false for a bool point
-    NUMBER = 2  # a JSON number for an unscaled float point, inside its range
-    STRING = 3  # a JSON string for a string point without enum
-    INT = 4  # a JSON integer for an unscaled int point, inside its range
-
-
 @dataclass(frozen=True, slots=True)
 class CompiledPoint:
     point: Point
     steps: tuple[PathStep, ...]
     key: str | None = None  # steps[0] when the path is one or two object keys (most payloads)
     subkey: str | None = None  # steps[1] then
-    fast: Fast = Fast.NONE
+    # The common values decoded inline, with no check beyond their JSON type and the range; anything
+    # else (scale, enum, a wrong type) goes through `convert`, which says what is wrong.
+    exact: type | None = None  # bool or str: a JSON value of exactly this type is the value
+    number: bool = False  # an unscaled float point: a JSON int or float in range
+    integer: bool = False  # an unscaled int point: a JSON int in range
     low: float = -math.inf
     high: float = math.inf
 
@@ -75,20 +62,15 @@ class CompiledPoint:
 def compile_point(point: Point) -> CompiledPoint:
     steps = compile_path(point.path or "")
     plain = point.enum is None and point.scale == 1.0 and point.offset == 0.0
-    fast = Fast.NONE
-    if plain:
-        fast = {
-            PointType.BOOL: Fast.BOOL,
-            PointType.FLOAT: Fast.NUMBER,
-            PointType.INT: Fast.INT,
-            PointType.STRING: Fast.STRING,
-        }[point.type]
+    exact = {PointType.BOOL: bool, PointType.STRING: str}.get(point.type) if plain else None
+    number = plain and point.type is PointType.FLOAT
+    integer = plain and point.type is PointType.INT
     low = point.min if point.min is not None else -math.inf
     high = point.max if point.max is not None else math.inf
     key = subkey = None
     if len(steps) <= 2 and all(isinstance(step, str) for step in steps):
         key, subkey = str(steps[0]), (str(steps[1]) if len(steps) == 2 else None)
-    return CompiledPoint(point, steps, key, subkey, fast, low, high)
+    return CompiledPoint(point, steps, key, subkey, exact, number, integer, low, high)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,11 +165,11 @@ def decode_json(payload: bytes, compiled: CompiledProfile, device_id: str, recei
             continue  # devices send only what changed, or different messages carry different points
         p = cp.point
         kind, why = type(raw), None
-        if (cp.fast is Fast.BOOL and kind is bool) or (cp.fast is Fast.STRING and kind is str):
+        if kind is cp.exact:
             value = raw
-        elif cp.fast is Fast.NUMBER and (kind is float or kind is int) and cp.low <= raw <= cp.high and _FINITE(raw):
-            value = float(raw)
-        elif cp.fast is Fast.INT and kind is int and cp.low <= raw <= cp.high:
+        elif cp.number and (kind is float or kind is int) and cp.low <= raw <= cp.high and -1e300 < raw < 1e300:
+            value = float(raw)  # the bounds keep huge ints and inf/nan for `convert` to name
+        elif cp.integer and kind is int and cp.low <= raw <= cp.high:
             value = raw
         else:
             value, why = convert(raw, p)

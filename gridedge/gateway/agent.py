@@ -34,7 +34,8 @@ from gridedge.rules.model import BUILTIN_PACKS, RuleError, RulePack, load_rule_p
 
 log = logging.getLogger(__name__)
 
-READING_QUEUE_BATCHES = 1000
+READING_QUEUE_BATCHES = 64  # driver batches (a socket read or a poll each): the rest waits in the broker
+DECIDE_READINGS = 2048  # per turn of the event loop: a few ms, so the uplink is never kept waiting long
 TICK_S = 1.0
 RULES_POLL_S = 2.0  # how often the rule pack files are checked for changes (hot reload)
 DEVICES_POLL_S = 2.0  # how often profiles and the inventory file are checked for changes (hot reload)
@@ -105,14 +106,17 @@ class Agent:
     async def _decide(self) -> None:
         while True:
             batch = [await self.readings.get()]
-            while not self.readings.empty() and len(batch) < 256:
+            size = len(batch[0])
+            while size < DECIDE_READINGS and not self.readings.empty():
                 batch.append(self.readings.get_nowait())
+                size += len(batch[-1])
             readings = list(itertools.chain.from_iterable(batch))
             self.counters["readings"] += len(readings)
             self.ops.on_readings(readings)
             self._emit(self.engine.process(readings))  # stored by the writer while we decide on
             if self._failed is not None:
                 raise self._failed
+            await asyncio.sleep(0)  # a full queue never yields: let the uplink have its turn
 
     async def _tick(self) -> None:
         while True:

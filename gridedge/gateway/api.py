@@ -240,18 +240,23 @@ def _control_routes(api: APIRouter, agent: Agent) -> None:
 
     @api.get("/api/cameras", tags=["cameras"])
     def cameras() -> list[Camera]:
-        """The configured cameras; each one's latest frame is at .../frame.jpg once the agent keeps frames."""
+        """The configured cameras; each one's latest frame, zones drawn, is at .../frame.jpg."""
         return [Camera(id=c.id) for c in agent.config.cameras]
 
     @api.get(
         "/api/cameras/{camera_id}/frame.jpg",
         tags=["cameras"],
         response_class=Response,
-        responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "No such camera"}},
+        responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "No such camera, or no frame yet"}},
     )
     def camera_frame(camera_id: str) -> Response:
-        """Latest frame with its zones drawn."""
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {camera_id!r}")
+        """Latest frame with its zones drawn (refreshed every few seconds while the camera streams)."""
+        if camera_id not in {c.id for c in agent.config.cameras}:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {camera_id!r}")
+        frame = agent.cameras.frame(camera_id)
+        if frame is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"camera {camera_id!r} has sent no frame yet")
+        return Response(frame, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 async def _call(agent: object, method: str, *args: Any) -> Any:

@@ -66,6 +66,7 @@ class CameraFeed:
         self._location = location
         self._incidents: dict[str, tuple[str, int]] = {}
         self._stats: dict[str, CameraStats] = {}
+        self._frames: dict[str, bytes] = {}  # kept across a replaced worker
 
     def stats(self) -> dict[str, CameraStats]:
         """The latest counters each camera's worker sent (a replaced worker counts from zero again)."""
@@ -73,6 +74,13 @@ class CameraFeed:
             if w.stats is not None:
                 self._stats[w.config.id] = w.stats
         return dict(self._stats)
+
+    def frame(self, camera_id: str) -> bytes | None:
+        """The latest preview (JPEG, zones drawn) the camera's worker sent, if any yet."""
+        for w in self.workers:
+            if w.config.id == camera_id and w.frame is not None:
+                self._frames[camera_id] = w.frame
+        return self._frames.get(camera_id)
 
     def messages(self, event: VisionEvent) -> list[OutMessage]:
         key = f"{event.camera_id}/{event.zone or '-'}/{event.category}"

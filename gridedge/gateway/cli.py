@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -64,7 +65,17 @@ def agent(
         the_agent = Agent(load_gateway_config(config))
     except ConfigError as err:
         _fail(err)
+    _tune_gc()
     _run_until_signal(the_agent.run)
+
+
+def _tune_gc() -> None:
+    """Everything made at start-up lives as long as the process: keep it out of the collector's scans
+    (`freeze`), and collect the young generation every 20,000 allocations instead of 700. Each device
+    message makes about ten short-lived objects, so at the default the collector ran every 70
+    messages and, profiled, cost a third of the ingest path."""
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 @app.command()

@@ -54,3 +54,25 @@ def annotate(
         if ok and len(jpeg) <= MAX_BYTES:
             return jpeg.tobytes()
     raise ValueError("snapshot does not fit the evidence size limit")
+
+
+PREVIEW_WIDTH = 640
+
+
+def preview(frame: Image, zones: Sequence[tuple[str, Sequence[tuple[float, float]]]]) -> bytes:
+    """The installer page's view of a camera: the frame at 640 wide with every zone outlined and named,
+    so zones can be checked against the street. It stays on the gateway, behind the local API's token."""
+    h, w = frame.shape[:2]
+    small = cv2.resize(frame, (PREVIEW_WIDTH, round(h * PREVIEW_WIDTH / w)), interpolation=cv2.INTER_AREA)
+    sh, sw = small.shape[:2]
+    for name, polygon in zones:
+        points = np.array([[round(x * sw), round(y * sh)] for x, y in polygon], np.int32)
+        cv2.polylines(small, [points], isClosed=True, color=(0, 200, 255), thickness=2)
+        x, y = points.min(axis=0)
+        cv2.putText(
+            small, name, (int(x) + 4, int(y) + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 200, 255), 1, cv2.LINE_AA
+        )
+    ok, jpeg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 70])
+    if not ok:
+        raise ValueError("cannot encode the preview")
+    return jpeg.tobytes()

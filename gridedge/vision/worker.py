@@ -25,7 +25,9 @@ import cv2
 from gridedge.edge.event import EventStatus
 from gridedge.edge.reconnect import Backoff
 from gridedge.vision.config import CameraConfig
+from gridedge.vision.detector.base import Image
 from gridedge.vision.events import CAMERA_OFFLINE, VisionEvent
+from gridedge.vision.evidence import preview
 from gridedge.vision.pipeline import CameraPipeline
 from gridedge.vision.source import StreamLostError, frames
 
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 64
 STATS_INTERVAL_S = 1.0
+FRAME_EVERY_S = 5.0  # how often the installer page's preview of a camera is refreshed
 _CTX = mp.get_context("spawn")
 
 
@@ -66,20 +69,23 @@ class CameraStats:
     detector_s: float
     fps: float
     at: float
+    frame: bytes | None = None  # every FRAME_EVERY_S: the latest frame with its zones, for the installer page
 
 
 class _StatsReporter:
     def __init__(self, camera_id: str, pipeline: CameraPipeline, out: Any, interval: float = STATS_INTERVAL_S) -> None:
         self._camera_id = camera_id
+        self._zones = pipeline.config.zones
+        self._frame_at = float("-inf")
         self._pipeline = pipeline
         self._out = out
         self._interval = interval
         self._last = (time.monotonic(), 0)
         self._fps = 0.0
 
-    def report(self, *, force: bool = False) -> None:
+    def report(self, *, force: bool = False, frame: Image | None = None) -> None:
         """Send the counters once an interval has passed, or at once if `force` (the rate then stays that of
-        the last full interval); never waits on a full queue."""
+        the last full interval), with a preview of `frame` every FRAME_EVERY_S; never waits on a full queue."""
         now = time.monotonic()
         since, frames = self._last
         p = self._pipeline
@@ -88,7 +94,10 @@ class _StatsReporter:
             self._last = (now, p.frames)
         elif not force:
             return
-        stats = CameraStats(self._camera_id, p.frames, p.detector_runs, p.detector_s, self._fps, time.time())
+        shot = None
+        if frame is not None and now - self._frame_at >= FRAME_EVERY_S:
+            shot, self._frame_at = preview(frame, [(z.name, z.polygon) for z in self._zones]), now
+        stats = CameraStats(self._camera_id, p.frames, p.detector_runs, p.detector_s, self._fps, time.time(), shot)
         with contextlib.suppress(queue.Full):
             self._out.put_nowait(stats)
 
@@ -131,7 +140,7 @@ def run_camera(raw: dict[str, Any], out: Any, stop: StopFlag, backoff_max: float
                     backoff.reset()
                 for event in pipeline.process(frame, ts):
                     _put(out, event, stop)
-                stats.report()
+                stats.report(frame=frame)
         except (StreamLostError, cv2.error) as exc:  # a corrupt stream is a dropped stream
             stats.report(force=down_since is None)  # the last counts of this session
             now = time.time()
@@ -150,6 +159,7 @@ class CameraWorker:
     def __init__(self, config: CameraConfig, backoff_max: float = 10.0) -> None:
         self.config = config
         self.stats: CameraStats | None = None  # the latest the worker sent
+        self.frame: bytes | None = None  # the latest preview it sent (JPEG)
         self._queue: Any = _CTX.Queue(QUEUE_SIZE)
         self._stop = StopFlag()
         self._process = _CTX.Process(
@@ -172,6 +182,7 @@ class CameraWorker:
                 return None
             if isinstance(item, CameraStats):
                 self.stats = item
+                self.frame = item.frame or self.frame
                 continue
             return item
 

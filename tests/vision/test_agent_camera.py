@@ -9,6 +9,8 @@ import hashlib
 from pathlib import Path
 
 import aiomqtt
+import cv2
+import numpy as np
 import pytest
 
 from gridedge.edge.broker import BrokerConfig
@@ -54,3 +56,6 @@ async def test_an_ebike_seen_by_a_camera_reaches_the_broker_as_one_event_with_it
     snapshot = bytes(evidence.payload)
     assert str(evidence.topic) == f"gridedge/v1/evidence/gw-demo-01/{event.evidence.snapshot.sha256}"
     assert hashlib.sha256(snapshot).hexdigest() == event.evidence.snapshot.sha256
+    preview = agent.cameras.frame("cam-lift-3")  # what the installer page shows, zones drawn
+    assert preview is not None
+    assert cv2.imdecode(np.frombuffer(preview, np.uint8), cv2.IMREAD_COLOR).shape[1] == 640
