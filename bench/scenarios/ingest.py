@@ -270,26 +270,33 @@ def burst(port: int, consumer: Consumer, count: int) -> dict[str, float]:
     }
 
 
-def held(port: int, consumer: Consumer, rate: float, step_s: float, mix: FleetMix = MIX) -> tuple[bool, float, int]:
-    """Offer `rate` messages/s for `step_s`: (held?, alarms' p99 latency ms, alarms lost)."""
-    count = int(rate * step_s)
-    messages = _stream(count, rate, seed=int(rate), not_before_ms=time.time() * 1000 + 1500, mix=mix)
+def offer_paced(port: int, messages: list[FleetMessage], rate: float) -> float:
+    """Write `messages` at `rate` from the first one's own timestamp on, in 5 ms slices (each slice
+    sends what is due by its end, so the rate holds at any value); returns how many ms late it began
+    (making a long step's stream can outlast the lead time), to take off the latencies."""
     packets = _packets(messages)
     start_ms = int(messages[0].payload.split(b'"ts":')[1].split(b",")[0])
-    alarms = sum(m.alarm for m in messages)
-    outcome = consumer.watcher.reset()
     blaster = Blaster(port, "bench-paced")
-    slice_s = 0.005
-    per_slice = max(1, int(rate * slice_s))
     while time.time() * 1000 < start_ms:
         time.sleep(0.001)
-    late_ms = time.time() * 1000 - start_ms  # making a long step's stream can outlast the lead time
-    t0 = time.monotonic()
-    for n, i in enumerate(range(0, len(packets), per_slice)):
-        time.sleep(max(0.0, t0 + n * slice_s - time.monotonic()))
-        blaster.send(packets[i : i + per_slice])
-    _wait_for(outcome, alarms, quiet_s=2)
+    late_ms = time.time() * 1000 - start_ms
+    t0, sent, slice_s = time.monotonic(), 0, 0.005
+    while sent < len(packets):
+        due = min(len(packets), int((time.monotonic() - t0 + slice_s) * rate))
+        blaster.send(packets[sent:due])
+        sent = due
+        time.sleep(slice_s)
     blaster.close()
+    return late_ms
+
+
+def held(port: int, consumer: Consumer, rate: float, step_s: float, mix: FleetMix = MIX) -> tuple[bool, float, int]:
+    """Offer `rate` messages/s for `step_s`: (held?, alarms' p99 latency ms, alarms lost)."""
+    messages = _stream(int(rate * step_s), rate, seed=int(rate), not_before_ms=time.time() * 1000 + 1500, mix=mix)
+    alarms = sum(m.alarm for m in messages)
+    outcome = consumer.watcher.reset()
+    late_ms = offer_paced(port, messages, rate)
+    _wait_for(outcome, alarms, quiet_s=2)
     in_order = [lat * 1000 - late_ms for _, lat in sorted(outcome.arrived)]
     lost = alarms - len(in_order)
     if len(in_order) < 6:

@@ -23,26 +23,8 @@ import yaml
 from bench.harness import Measured
 from bench.load import Blaster
 from bench.scenarios.e2e import _percentile, _revisions, _wait_for_revisions, _wait_healthy
-from bench.scenarios.ingest import MIX, _packets, _stream, agent
+from bench.scenarios.ingest import MIX, _packets, _stream, agent, offer_paced
 from gridedge.gateway.broker import MosquittoProcess, free_port
-
-
-def _paced(port: int, rate: float, seconds: float) -> int:
-    """Offer `rate` messages/s for `seconds`, each alarm stamped as it is sent; returns alarms sent."""
-    messages = _stream(int(rate * seconds), rate, seed=int(rate), not_before_ms=time.time() * 1000 + 1000)
-    packets = _packets(messages)
-    start_ms = int(messages[0].payload.split(b'"ts":')[1].split(b",")[0])
-    blaster = Blaster(port, "bench-latency")
-    slice_s = 0.005
-    per_slice = max(1, int(rate * slice_s))
-    while time.time() * 1000 < start_ms:
-        time.sleep(0.001)
-    t0 = time.monotonic()
-    for n, i in enumerate(range(0, len(packets), per_slice)):
-        time.sleep(max(0.0, t0 + n * slice_s - time.monotonic()))
-        blaster.send(packets[i : i + per_slice])
-    blaster.close()
-    return sum(m.alarm for m in messages)
 
 
 def run(quick: bool) -> Measured:
@@ -74,7 +56,11 @@ def run(quick: bool) -> Measured:
                 figures["saturation_readings_per_s"] = saturation
                 for share in (10, 50):
                     stored = len(_revisions(work))
-                    alarms = _paced(broker.port, saturation * share / 100, seconds)
+                    rate = saturation * share / 100
+                    at = time.time() * 1000 + 1000
+                    stream = _stream(int(rate * seconds), rate, seed=share, not_before_ms=at)
+                    offer_paced(broker.port, stream, rate)
+                    alarms = sum(m.alarm for m in stream)
                     timed = _wait_for_revisions(work, stored + 2 * alarms, 120)[stored:]
                     latencies = [(received - observed) * 1000 for observed, received in timed]
                     figures[f"p50_ms_at_{share}pct"] = _percentile(latencies, 50)

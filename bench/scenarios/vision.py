@@ -87,7 +87,9 @@ def _h264(clip: Path) -> tuple[Path, str]:
 
 def _analysed(port: int, token: str) -> dict[str, float]:
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {token}"}).text
-    return {m[1]: float(m[2]) for m in re.finditer(r'gridedge_camera_frames_analysed\{camera="([^"]+)"\} (\S+)', text)}
+    return {
+        m[1]: float(m[2]) for m in re.finditer(r'gridedge_camera_frames_analysed_total\{camera="([^"]+)"\} (\S+)', text)
+    }
 
 
 def _camera_run(work: Path, clip: Path, cameras: int, seconds: float) -> tuple[float, float]:
