@@ -110,7 +110,7 @@ async def measure(work: Path, broker: MosquittoProcess, database: Path, events: 
 
 
 def run(quick: bool) -> Measured:
-    events = 10_000 if quick else 100_000
+    events = 10_000 if quick else 50_000
     with tempfile.TemporaryDirectory(prefix="gridedge-replay-") as tmp:
         work = Path(tmp)
         broker = MosquittoProcess(free_port(), work)

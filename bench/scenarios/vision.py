@@ -14,7 +14,7 @@
 - `cameras_at_5fps`: a real run. The agent runs as deployed (its own process, each camera in its own
   worker) with N cameras, each fed a 1280x720 H.264 file at its real 25 fps (every frame decoded, 5
   analysed, the 320 detector on 1 thread when the gate opens), while the fleet's smoke alarms send
-  SENSOR_RATE messages/s with alarms among them. N rises (0, 1, 2, 3, 4, 6, 8, ...) until a camera
+  SENSOR_RATE messages/s with alarms among them. N rises (0, 1, 2, 4, 6, 8, ...) until a camera
   analyses under MIN_FPS frames/s (read from the agent's /metrics) or the alarms' p99 latency exceeds
   twice the camera-less run's plus 10 ms; the figure is the last N that passed, and
   `alarm_p99_ms_at_0` / `alarm_p99_ms_at_max` show the latency beside it.
@@ -48,8 +48,8 @@ from gridedge.vision.detector import make_detector
 from gridedge.vision.detector.base import Image
 from gridedge.vision.pipeline import CameraPipeline
 
-QUICK_S, FULL_S = 6.0, 30.0
-CAMERA_CLIP_S = 40.0  # longer than a camera run: a file source that ends reconnects, a gap in its fps
+QUICK_S, FULL_S = 6.0, 15.0
+CAMERA_CLIP_S = 30.0  # longer than a camera run: a file source that ends reconnects, a gap in its fps
 REPEATS = 30
 SOURCE_FPS = 25.0
 ANALYSED_FPS = 5.0
@@ -57,7 +57,7 @@ SIZE = (1280, 720)
 SENSOR_RATE = 500.0  # smoke-alarm and IR messages/s beside the cameras
 SENSOR_MIX = FleetMix(alarm_share=0.05)  # enough alarms in a short run for a p99
 MIN_FPS = 4.5  # of the 5 asked for
-CAMERA_RUN_S = 12.0
+CAMERA_RUN_S = 10.0
 
 
 def _models() -> list[Path]:
@@ -129,7 +129,7 @@ def cameras_at_5fps(clip: Path, seconds: float, figures: dict[str, float], notes
     _, baseline = _camera_run(Path(tempfile.mkdtemp(dir=clip.parent)), clip, 0, seconds)
     figures["alarm_p99_ms_at_0"] = baseline
     log, best = [f"0 cameras: alarm p99 {baseline:.1f} ms"], 0
-    for n in (1, 2, 3, 4, 6, 8, 10, 12, 16):
+    for n in (1, 2, 4, 6, 8, 12, 16):
         fps, p99 = _camera_run(Path(tempfile.mkdtemp(dir=clip.parent)), clip, n, seconds)
         ok = fps >= MIN_FPS and p99 <= max(2 * baseline, baseline + 10)
         log.append(f"{n}: slowest camera {fps:.2f} fps, alarm p99 {p99:.1f} ms{'' if ok else ' (not sustained)'}")

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
 
 from gridedge.edge.event import EventStatus
 from gridedge.simulators.scenes import EBIKE_INDOOR, OUTSIDE_SHOP
 from gridedge.vision.clips import run_clip, score
+from gridedge.vision.source import StreamLostError, frames
 
 DWELL_S = 15.0
 
@@ -36,3 +42,22 @@ def test_an_ebike_entering_a_corridor_is_reported(clips: Path) -> None:
     s = score(clip.truth, events)
     assert (s.true_positives, s.false_positives, s.false_negatives) == (1, 0, 0)
     assert s.latencies[0] <= DWELL_S + 5
+
+
+def test_a_25_fps_file_is_analysed_at_exactly_the_asked_rate(tmp_path: Path) -> None:
+    """Frames are picked on a fixed grid: `now + period` drifted a frame late each time (4.4 of 5 fps)."""
+    video = tmp_path / "grid.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 25.0, (64, 48))
+    for i in range(25):
+        writer.write(np.full((48, 64, 3), i * 10 % 255, np.uint8))
+    writer.release()
+    ticks = itertools.count()
+    analysed: list[float] = []
+
+    def play() -> None:
+        for ts, _ in frames(str(video), 5.0, lambda: False, clock=lambda: 1.7e9 + next(ticks) / 25):
+            analysed.append(ts)
+
+    with pytest.raises(StreamLostError, match="ended"):
+        play()
+    assert [round(ts - 1.7e9, 3) for ts in analysed] == [0.0, 0.2, 0.4, 0.6, 0.8]
