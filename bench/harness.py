@@ -107,6 +107,15 @@ def run_scenarios(name: str, quick: bool = False) -> int:
     if unknown:
         print(f"unknown scenario {unknown[0]!r}; known: all, {', '.join(SCENARIOS)}", file=sys.stderr)
         return 2
+    if len(names) == 1:
+        run_one(names[0], quick)
+        return 0
+    # `all`: each scenario in a fresh process, so none inherits another's threads, heap or imports.
+    failed = []
     for n in names:
-        run_one(n, quick)
-    return 0
+        args = [sys.executable, "-m", "gridedge", "bench", n, *(["--quick"] if quick else [])]
+        if subprocess.run(args, check=False).returncode != 0:
+            failed.append(n)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0

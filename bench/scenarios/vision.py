@@ -57,7 +57,7 @@ SIZE = (1280, 720)
 SENSOR_RATE = 500.0  # smoke-alarm and IR messages/s beside the cameras
 SENSOR_MIX = FleetMix(alarm_share=0.05)  # enough alarms in a short run for a p99
 MIN_FPS = 4.5  # of the 5 asked for
-CAMERA_RUN_S = 10.0
+CAMERA_RUN_S = 8.0
 
 
 def _models() -> list[Path]:

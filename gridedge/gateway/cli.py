@@ -101,6 +101,9 @@ def demo(
     ] = None,
     duration: Annotated[float | None, typer.Option(help="Stop cleanly after this many seconds.")] = None,
     http_port: Annotated[int, typer.Option(help="Port of the centre's web page.")] = 8080,
+    fleet: Annotated[
+        float, typer.Option(help="Also simulate a block of 200 devices at this many messages/s (evening peak 3x).")
+    ] = 0.0,
     log_level: LogLevel = "info",
 ) -> None:
     """Run broker, simulated smoke alarms, the agent and the centre together."""
@@ -109,7 +112,7 @@ def demo(
     _logging(log_level)
 
     async def main(stop: asyncio.Event) -> None:
-        demo_task = asyncio.create_task(run_demo(broker, duration, http_port))
+        demo_task = asyncio.create_task(run_demo(broker, duration, http_port, fleet))
         stop_task = asyncio.create_task(stop.wait())
         await asyncio.wait({demo_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
         stop_task.cancel()

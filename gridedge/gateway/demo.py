@@ -23,6 +23,7 @@ from gridedge.edge.grid import GridCell, GridUnit, Location
 from gridedge.gateway.agent import Agent
 from gridedge.gateway.broker import free_port, local_broker, port_open
 from gridedge.gateway.settings import GatewayConfig, Identity, Southbound, Uplink
+from gridedge.simulators.fleet import Fleet, FleetMix, inventory, publish
 from gridedge.simulators.smoke_alarm import Action, SmokeAlarmFleet, Step
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ async def _broker(url: str | None, workdir: Path) -> AsyncIterator[BrokerConfig]
         yield BrokerConfig.model_validate(started)
 
 
-async def run_demo(broker_url: str | None, duration: float | None, http_port: int) -> None:
+async def run_demo(broker_url: str | None, duration: float | None, http_port: int, fleet_rate: float = 0.0) -> None:
     stop = asyncio.Event()
     with tempfile.TemporaryDirectory(prefix="gridedge-demo-") as tmp:
         workdir = Path(tmp)
@@ -83,7 +84,14 @@ async def run_demo(broker_url: str | None, duration: float | None, http_port: in
                 client_id="gridedge-demo-centre",
                 officers=[demo_officer()],
             )
-            agent = Agent(demo_gateway_config(broker, workdir / "agent"))
+            config = demo_gateway_config(broker, workdir / "agent")
+            if fleet_rate:  # a block's worth of simulated devices beside the scripted alarms
+                devices = [
+                    *config.inventory.devices,
+                    *Inventory.model_validate({"devices": inventory(FleetMix())}).devices,
+                ]
+                config = config.model_copy(update={"inventory": Inventory(devices=devices)})
+            agent = Agent(config)
             fleet = SmokeAlarmFleet(
                 broker, DEMO_ALARMS, heartbeat_s=DEMO_LIVENESS.heartbeat_interval_s, script=DEMO_SCRIPT
             )
@@ -93,6 +101,8 @@ async def run_demo(broker_url: str | None, duration: float | None, http_port: in
                 await centre_ready.wait()
                 tg.create_task(agent.run(stop), name="agent")
                 simulator = tg.create_task(fleet.run(), name="simulator")
+                if fleet_rate:
+                    tg.create_task(publish(Fleet(FleetMix()), broker, fleet_rate, stop), name="fleet-simulator")
                 print(
                     f"GridEdge demo running. Grid centre: http://127.0.0.1:{port}/  (broker {broker.url})", flush=True
                 )

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
+from datetime import datetime
+
+import aiomqtt
 
 from gridedge.devices.profile import BUILTIN_PROFILES, load_profiles
-from gridedge.simulators.fleet import Fleet, FleetMix, inventory
+from gridedge.edge.broker import BrokerConfig
+from gridedge.simulators.fleet import HOURLY_RATE, Fleet, FleetMix, inventory, publish
+from tests.servers import Mosquitto
 
 
 def test_the_stream_is_mostly_heartbeats_with_rare_alarms_each_cleared_by_the_next_message() -> None:
@@ -51,3 +57,28 @@ def test_the_inventory_binds_to_the_built_in_profiles_and_covers_the_stream() ->
     assert all(d["profile"] in profiles for d in devices)
     ids = {d["id"] for d in devices}
     assert {m.device for m in Fleet(mix, seed=2).stream(3_000, 0) if m.gateway == 1} <= ids
+
+
+async def test_the_publisher_sends_the_stream_to_a_real_broker_at_its_rate(broker: Mosquitto) -> None:
+    url = BrokerConfig.model_validate(broker.url)
+    got: list[str] = []
+    stop = asyncio.Event()
+    async with aiomqtt.Client(url.host, url.port, identifier="fleet-listener") as client:
+        await client.subscribe("bridge/smoke/+/up")
+        await client.subscribe("shopfront/ir/+/state")
+
+        async def listen() -> None:
+            async for message in client.messages:
+                got.append(message.topic.value)
+
+        listener = asyncio.create_task(listen())
+        sender = asyncio.create_task(publish(Fleet(FleetMix(), seed=4), url, 200.0, stop))
+        await asyncio.sleep(2.0)
+        stop.set()
+        sent = await sender
+        await asyncio.sleep(0.3)
+        listener.cancel()
+    hourly = HOURLY_RATE[datetime.now().hour] / HOURLY_RATE[12]
+    assert 0.5 * 400 * hourly < sent < 1.5 * 400 * hourly
+    assert len(got) == sent
+    assert {t.split("/")[0] for t in got} == {"bridge", "shopfront"}
