@@ -183,8 +183,8 @@ def _wait_healthy(port: int, timeout: float = 30) -> None:
 
 
 def run(quick: bool) -> Measured:
-    messages = 3_000 if quick else 30_000
-    paced_rate, paced_s = (200, 5) if quick else (500, 15)
+    messages = 3_000 if quick else 20_000
+    paced_rate, paced_s = (200, 5) if quick else (500, 10)
     with tempfile.TemporaryDirectory(prefix="gridedge-bench-") as tmp, gateway_and_centre(Path(tmp)) as publisher:
         work = Path(tmp)
         stored = 2

@@ -328,7 +328,7 @@ def sustained(port: int, consumer: Consumer, start: float, step_s: float, limit:
 
 def run(quick: bool) -> Measured:
     count = 20_000 if quick else 200_000
-    step_s, start, limit = (3.0, 10_000, 40_000) if quick else (5.0, 10_000, 100_000)
+    step_s, start, limit = (3.0, 10_000, 40_000) if quick else (4.0, 10_000, 100_000)
     if shutil.which("mosquitto_sub") is None:
         raise RuntimeError("mosquitto_sub is missing (apt-get install mosquitto-clients)")
     figures: dict[str, float] = {}

@@ -48,7 +48,7 @@ from gridedge.vision.detector import make_detector
 from gridedge.vision.detector.base import Image
 from gridedge.vision.pipeline import CameraPipeline
 
-QUICK_S, FULL_S = 6.0, 15.0
+QUICK_S, FULL_S = 6.0, 10.0
 CAMERA_CLIP_S = 30.0  # longer than a camera run: a file source that ends reconnects, a gap in its fps
 REPEATS = 30
 SOURCE_FPS = 25.0
