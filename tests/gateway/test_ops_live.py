@@ -163,8 +163,12 @@ async def test_alarms_keep_flowing_while_the_time_series_server_is_away(live: Li
         while sink.buffered:
             await asyncio.sleep(0.2)
     during = [ts for ts_list in live.sent.values() for ts in ts_list if outage_from <= ts <= outage_to]
-    stored = {(m["device"], m["point"], ts) for m, _, ts in await asyncio.to_thread(vm.samples)}
-    stored_during = {s for s in stored if outage_from <= s[2] <= outage_to}
+    stored_during: set[tuple[str, str, int]] = set()
+    async with asyncio.timeout(15):  # VictoriaMetrics makes what it accepted searchable within a second or so
+        while len(stored_during) < NUMERIC_POINTS * len(during):
+            stored = {(m["device"], m["point"], ts) for m, _, ts in await asyncio.to_thread(vm.samples)}
+            stored_during = {s for s in stored if outage_from <= s[2] <= outage_to}
+            await asyncio.sleep(0.5)
     assert len(stored_during) == NUMERIC_POINTS * len(during)
     assert sink.counters["dropped"] == 0
 
