@@ -23,11 +23,18 @@ class MotionGate:
     def __init__(self, history: int = 150, min_fraction: float = 0.001) -> None:
         self._mog = cv2.createBackgroundSubtractorMOG2(history=history, varThreshold=32, detectShadows=False)
         self._min_fraction = min_fraction
+        self.region: tuple[int, int, int, int] | None = None
 
     def changed(self, grey: Grey) -> bool:
-        """True when enough of the frame differs from the learnt background to be worth a detector run."""
+        """True when enough of the frame differs from the learnt background to be worth a detector run;
+        `region` is then the box (x0, y0, x1, y1) around everything that changed."""
         fg = self._mog.apply(grey)
-        return bool(np.count_nonzero(fg) >= self._min_fraction * fg.size)
+        if np.count_nonzero(fg) < self._min_fraction * fg.size:
+            self.region = None
+            return False
+        x, y, w, h = cv2.boundingRect(fg)
+        self.region = (x, y, x + w, y + h)
+        return True
 
 
 class Stillness:

@@ -26,7 +26,10 @@ from gridedge.vision.zones import polygon_px, stands_in, zone_mask
 
 ANALYSIS_WIDTH = 320
 STILL_FRACTION = 0.3  # of a detected box that must be still for it to count as parked
-RECHECK_S = 2.0  # with no motion, the detector still looks this often (a parked object does not move)
+RECHECK_S = 2.0  # the detector looks at the whole frame at least this often (a parked object does not move)
+CROP_MARGIN = 0.25  # around what changed, so an object only partly moving is seen whole
+MIN_CROP = 48  # analysis pixels: a detector needs some context around a small change
+CROP_AT_MOST = 0.5  # of the frame; larger changes are detected on the whole frame
 
 
 @dataclass
@@ -52,6 +55,7 @@ class CameraPipeline:
         self._detected_at = float("-inf")
         self.frames = 0
         self.detector_runs = 0
+        self.last_crop: tuple[int, int, int, int] | None = None  # frame pixels of the last partial run
         self.detector_s = 0.0  # cumulative time in `detector.detect`
 
     def _setup(self, width: int, height: int) -> None:
@@ -73,16 +77,8 @@ class CameraPipeline:
         moving = self._stillness.update(grey, ts)
         static = self._static.new_pixels(small) & self._stillness.still_for(ts, self.config.still_s)
         if self.detector is not None and (changed or ts - self._detected_at >= RECHECK_S):
-            self.detector_runs += 1
-            self._detected_at = ts
-            scale = ANALYSIS_WIDTH / w
-            started = time.perf_counter()
-            found = self.detector.detect(frame)
-            self.detector_s += time.perf_counter() - started
-            self._detections = [
-                Detection(d.label, d.score, (d.box[0] * scale, d.box[1] * scale, d.box[2] * scale, d.box[3] * scale))
-                for d in found
-            ]
+            self._detect(frame, None if ts - self._detected_at >= RECHECK_S else self._gate.region, grey.shape)
+            self._detected_at = ts if self.last_crop is None else self._detected_at
         events: list[VisionEvent] = []
         for zone in self._zones:
             zone.boxes = self._occupants(zone, static)
@@ -99,6 +95,34 @@ class CameraPipeline:
             if status is not None:
                 events.append(self._event(zone, status, frame, moving, started=started, ts=ts))
         return events
+
+    def _detect(self, frame: Image, region: tuple[int, int, int, int] | None, analysed: tuple[int, ...]) -> None:
+        """Run the detector on the part of the frame that changed (`region`, in analysis pixels, grown by
+        a margin so an object half in it is whole), or on the whole frame for a recheck or when most of
+        it changed. Detections outside a partial run's crop are kept: what stands still there is still there."""
+        assert self.detector is not None
+        h, w = frame.shape[:2]
+        k = w / analysed[1]  # analysis pixels -> frame pixels
+        crop = None
+        if region is not None:
+            x0, y0, x1, y1 = region
+            mx, my = max(CROP_MARGIN * (x1 - x0), MIN_CROP / 2), max(CROP_MARGIN * (y1 - y0), MIN_CROP / 2)
+            cx0, cy0 = max(0, int((x0 - mx) * k)), max(0, int((y0 - my) * k))
+            cx1, cy1 = min(w, int((x1 + mx) * k)), min(h, int((y1 + my) * k))
+            if (cx1 - cx0) * (cy1 - cy0) <= CROP_AT_MOST * w * h:
+                crop = (cx0, cy0, cx1, cy1)
+        self.last_crop = crop
+        ox, oy = (crop[0], crop[1]) if crop else (0, 0)
+        started = time.perf_counter()
+        found = self.detector.detect(frame[crop[1] : crop[3], crop[0] : crop[2]] if crop else frame)
+        self.detector_s += time.perf_counter() - started
+        self.detector_runs += 1
+        s = 1 / k
+        fresh = [Detection(d.label, d.score, _place(d.box, ox, oy, s)) for d in found]
+        if crop is not None:
+            inside = _place((0, 0, crop[2] - crop[0], crop[3] - crop[1]), ox, oy, s)
+            fresh += [d for d in self._detections if not _covers(inside, _ints(d.box))]
+        self._detections = fresh
 
     def _occupants(self, zone: _Zone, static: Mask) -> list[tuple[int, int, int, int]]:
         """Boxes of what occupies the zone: detections of its classes that stand still in it, or,
@@ -148,6 +172,15 @@ class CameraPipeline:
             width=w,
             height=h,
         )
+
+
+def _place(box: tuple[float, float, float, float], ox: float, oy: float, s: float) -> tuple[float, float, float, float]:
+    """A box found in a crop at (ox, oy) of the frame, in analysis pixels (`s` per frame pixel)."""
+    return (box[0] + ox) * s, (box[1] + oy) * s, (box[2] + ox) * s, (box[3] + oy) * s
+
+
+def _ints(box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+    return int(box[0]), int(box[1]), int(box[2]), int(box[3])
 
 
 def _scaled(box: tuple[float, float, float, float], k: float) -> Box:

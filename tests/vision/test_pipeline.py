@@ -57,3 +57,40 @@ def test_the_pipeline_counts_frames_detector_runs_and_detector_time() -> None:
     assert pipeline.frames == 12
     assert pipeline.detector_runs == detector.calls >= 1
     assert 0.009 * detector.calls <= pipeline.detector_s < 0.01 * detector.calls + 0.5
+
+
+class RecordingDetector(CountingDetector):
+    """Finds one 'bicycle' 10 px in from the corner of whatever it is given, and records the sizes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shapes: list[tuple[int, int]] = []
+
+    def detect(self, frame: Image) -> list[Detection]:
+        self.shapes.append((frame.shape[1], frame.shape[0]))
+        return [Detection("bicycle", 0.9, (10.0, 10.0, 30.0, 30.0))]
+
+
+def test_motion_in_a_corner_is_detected_on_that_region_and_boxes_land_where_they_are() -> None:
+    detector = RecordingDetector()
+    zone = ZoneConfig(name="pavement", polygon=list(PAVEMENT), category=OUTSIDE_SHOP)
+    pipeline = CameraPipeline(CameraConfig(id="cam", zones=[zone]), detector)
+    scene = np.full((720, 1280, 3), 140, np.uint8)
+    for i in range(20):
+        pipeline.process(scene, i / 5)
+    detector.shapes.clear()
+    moved = scene.copy()
+    moved[600:680, 1100:1180] = 20  # something small arrives bottom right
+    pipeline.process(moved, 3.9)  # within RECHECK_S of the last full look (at 2.0)
+    ((w, h),) = detector.shapes
+    assert w * h < 0.5 * 1280 * 720  # a crop around the change, not the frame
+    assert pipeline.last_crop is not None
+    x0, y0, _, _ = pipeline.last_crop
+    assert x0 <= 1100  # the change is inside the crop
+    assert y0 <= 600
+    scale = 320 / 1280  # detections are kept in analysis pixels
+    found = [d.box for d in pipeline._detections if d.box[0] >= (x0 + 10) * scale - 1]
+    assert found[0][:2] == ((x0 + 10) * scale, (y0 + 10) * scale)
+
+    pipeline.process(moved, 4.0 + RECHECK_S)  # the recheck looks at the whole frame again
+    assert detector.shapes[-1] == (1280, 720)
