@@ -1,6 +1,7 @@
 """The real agent process killed with SIGKILL in the middle of a burst of alarms, then restarted: every
 event it had made durable (it logs an event only after the outbox commit) reaches the centre once,
-and each incident's revisions are stored in order with none missing."""
+and each incident's revisions are stored in order with none missing. A third start delivers what the
+second committed while it was being stopped: durable events wait in the outbox for the next run."""
 
 from __future__ import annotations
 
@@ -62,6 +63,13 @@ async def test_the_agent_killed_mid_burst_loses_no_durable_event(tmp_path: Path,
             await eventually(lambda: logged(second_log) - before_kill <= set(stored_revisions(database)), within=60)
         finally:
             await asyncio.to_thread(publisher.close)
+            agent.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(agent.wait, 15)
+        # Events committed while the second agent was stopping wait in its outbox for the next start.
+        agent = start_agent(agent_yaml, tmp_path / "agent-3.log")
+        try:
+            await eventually(lambda: logged(first_log, second_log) <= set(stored_revisions(database)), within=60)
+        finally:
             agent.send_signal(signal.SIGTERM)
             await asyncio.to_thread(agent.wait, 15)
     stored = stored_revisions(database)
