@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -77,6 +77,18 @@ class Publisher:
         self.client.disconnect()
 
 
+def agent_settings(gateway_id: str, broker: str, state_dir: Path, devices: Sequence[object]) -> dict[str, object]:
+    """A benchmark gateway's settings: one grid cell, one broker for devices and uplink."""
+    levels = (("district", "D01"), ("street", "S01"), ("community", "C01"), ("grid", "G01"))
+    return {
+        "gateway": {"id": gateway_id, "grid": {lv: {"code": c} for lv, c in levels}, "location": {"site": "bench"}},
+        "uplink": {"broker": broker},
+        "southbound": {"mqtt": broker},
+        "state_dir": str(state_dir),
+        "inventory": {"devices": list(devices)},
+    }
+
+
 def _configs(work: Path, broker: str, http_port: int) -> tuple[Path, Path]:
     devices = [
         {
@@ -87,17 +99,7 @@ def _configs(work: Path, broker: str, http_port: int) -> tuple[Path, Path]:
         }
         for i in range(DEVICES)
     ]
-    cell = {
-        level: {"code": code}
-        for level, code in (("district", "D01"), ("street", "S01"), ("community", "C01"), ("grid", "G01"))
-    }
-    agent = {
-        "gateway": {"id": "gw-bench", "grid": cell, "location": {"site": "bench"}},
-        "uplink": {"broker": broker},
-        "southbound": {"mqtt": broker},
-        "state_dir": str(work / "agent"),
-        "inventory": {"devices": devices},
-    }
+    agent = agent_settings("gw-bench", broker, work / "agent", devices)
     centre = {"broker": broker, "database": f"sqlite:///{work / 'centre.db'}", "http": {"port": http_port}}
     (work / "agent.yaml").write_text(yaml.safe_dump(agent))
     (work / "centre.yaml").write_text(yaml.safe_dump(centre))

@@ -41,6 +41,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.harness import Measured
 from bench.load import Blaster, publish_packet
+from bench.scenarios.e2e import agent_settings
 from gridedge.gateway.broker import MosquittoProcess, free_port
 from gridedge.simulators.fleet import IR_TOPIC, SMOKE_TOPIC, Fleet, FleetMessage, FleetMix, inventory
 
@@ -200,18 +201,7 @@ def nodered(port: int, work: Path) -> Iterator[Consumer]:
 @contextmanager
 def agent(port: int, work: Path, extra: dict[str, object] | None = None) -> Iterator[Consumer]:
     """The agent as its own process on the fleet's devices (plus `extra` settings, e.g. cameras)."""
-    broker = f"mqtt://127.0.0.1:{port}"
-    cell = {
-        lv: {"code": c} for lv, c in (("district", "D01"), ("street", "S01"), ("community", "C01"), ("grid", "G01"))
-    }
-    config = {
-        "gateway": {"id": "gw-ingest", "grid": cell, "location": {"site": "bench"}},
-        "uplink": {"broker": broker},
-        "southbound": {"mqtt": broker},
-        "state_dir": str(work / "agent"),
-        "inventory": {"devices": inventory(MIX)},
-        **(extra or {}),
-    }
+    config = agent_settings("gw-ingest", f"mqtt://127.0.0.1:{port}", work / "agent", inventory(MIX)) | (extra or {})
     (work / "agent.yaml").write_text(yaml.safe_dump(config))
     level = os.environ.get("GRIDEDGE_BENCH_LOG", "error")
     command = [sys.executable, "-m", "gridedge", "agent", "--config", str(work / "agent.yaml"), "--log-level", level]

@@ -8,9 +8,14 @@ import numpy as np
 
 from gridedge.simulators.scenes import OUTSIDE_SHOP, PAVEMENT
 from gridedge.vision.config import CameraConfig, ZoneConfig
-from gridedge.vision.detector import Detection
+from gridedge.vision.detector import Detection, Detector
 from gridedge.vision.detector.base import Image
 from gridedge.vision.pipeline import RECHECK_S, CameraPipeline
+
+
+def _pavement_camera(detector: Detector) -> CameraPipeline:
+    zone = ZoneConfig(name="pavement", polygon=list(PAVEMENT), category=OUTSIDE_SHOP)
+    return CameraPipeline(CameraConfig(id="cam", zones=[zone]), detector)
 
 
 class CountingDetector:
@@ -25,8 +30,7 @@ class CountingDetector:
 
 def test_a_still_scene_wakes_the_detector_only_to_recheck_and_motion_wakes_it_at_once() -> None:
     detector = CountingDetector()
-    zone = ZoneConfig(name="pavement", polygon=list(PAVEMENT), category=OUTSIDE_SHOP)
-    pipeline = CameraPipeline(CameraConfig(id="cam", zones=[zone]), detector)
+    pipeline = _pavement_camera(detector)
     rng = np.random.default_rng(0)
     scene = np.full((360, 640, 3), 140, np.uint8)
     frames = [(i / 5, np.clip(scene + rng.integers(-2, 3, scene.shape), 0, 255).astype(np.uint8)) for i in range(100)]
@@ -49,8 +53,7 @@ class SlowDetector(CountingDetector):
 
 def test_the_pipeline_counts_frames_detector_runs_and_detector_time() -> None:
     detector = SlowDetector()
-    zone = ZoneConfig(name="pavement", polygon=list(PAVEMENT), category=OUTSIDE_SHOP)
-    pipeline = CameraPipeline(CameraConfig(id="cam", zones=[zone]), detector)
+    pipeline = _pavement_camera(detector)
     frame = np.full((360, 640, 3), 140, np.uint8)
     for i in range(12):
         pipeline.process(frame, i / 5)
@@ -73,8 +76,7 @@ class RecordingDetector(CountingDetector):
 
 def test_motion_in_a_corner_is_detected_on_that_region_and_boxes_land_where_they_are() -> None:
     detector = RecordingDetector()
-    zone = ZoneConfig(name="pavement", polygon=list(PAVEMENT), category=OUTSIDE_SHOP)
-    pipeline = CameraPipeline(CameraConfig(id="cam", zones=[zone]), detector)
+    pipeline = _pavement_camera(detector)
     scene = np.full((720, 1280, 3), 140, np.uint8)
     for i in range(20):
         pipeline.process(scene, i / 5)
