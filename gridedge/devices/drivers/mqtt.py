@@ -7,6 +7,7 @@ counted by reason, and never stops the messages of other devices.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from collections import Counter
@@ -14,15 +15,16 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from gridedge.devices.binding import DeviceBinding
 from gridedge.devices.decode import CompiledProfile, decode_json
-from gridedge.devices.drivers.mqtt_wire import MqttWireError, SubscriberSession
+from gridedge.devices.drivers.mqtt_wire import MAX_PACKET, MalformedPacketError, MqttWireError, SubscriberSession
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.clock import Clock
 from gridedge.edge.reading import Reading
-from gridedge.edge.reconnect import keep_connected
+from gridedge.edge.reconnect import Backoff, keep_connected
 
 log = logging.getLogger(__name__)
 
-ReadingSink = Callable[[list[Reading]], Awaitable[None]]
+ReadingSink = Callable[[list[Reading]], Awaitable["asyncio.Future[None] | None"]]
+"""Takes a batch of readings; returns None (taken over for good) or a future done once committed."""
 
 
 class MqttRouter:
@@ -61,8 +63,28 @@ class MqttRouter:
         self.counters["readings"] += len(readings)
         return readings
 
+    def route_retained(self, messages: Sequence[tuple[str, bytes]], received_at: float) -> list[Reading]:
+        """Retained messages are the last state the broker kept for a topic, sent because we
+        subscribed: maybe hours old. Their readings count only with the device's own timestamp (the
+        rules judge them by it); without one, their age is unknown and they are counted and dropped,
+        so a stale alarm or a dead device's last heartbeat is never taken for news."""
+        readings = self.route_batch(messages, received_at)
+        stamped = [r for r in readings if r.ts is not received_at]
+        if len(stamped) < len(readings):
+            self.counters["rejected_retained_unstamped"] += len({r.device_id for r in readings if r.ts is received_at})
+            self.counters["readings"] -= len(readings) - len(stamped)
+        return stamped
+
 
 class MqttDriver:
+    """The southbound MQTT session, reconnecting with backoff; readings go to `sink`.
+
+    At least once into the rules: the sink may return a future that completes once the readings'
+    effects are committed (decided, their events in the outbox); the messages that carried them are
+    acknowledged to the broker only then, in order. A sink that returns None has taken them over
+    for good, and they are acknowledged at once.
+    """
+
     def __init__(
         self,
         broker: BrokerConfig,
@@ -70,23 +92,44 @@ class MqttDriver:
         sink: ReadingSink,
         clock: Clock,
         client_id: str,
+        *,
+        keepalive: int = 30,
+        max_packet: int = MAX_PACKET,
+        backoff: Backoff | None = None,
     ) -> None:
         self._broker = broker
         self.router = router
         self._sink = sink
         self._clock = clock
         self._client_id = client_id
+        self._keepalive = keepalive
+        self._max_packet = max_packet
+        self._backoff = backoff
+        self._had_session = False
         self.connected = False
+        self.reconnects = 0
+        self.last_error: str | None = None
 
-    async def run(self) -> None:
-        """Receive until cancelled, reconnecting with backoff."""
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Receive until cancelled (or `stop` is set), reconnecting with backoff."""
 
-        def down(_: BaseException) -> None:
+        def down(exc: BaseException) -> None:
             self.connected = False
+            self.reconnects += 1
+            self.last_error = str(exc)
+            if isinstance(exc, MalformedPacketError):
+                self.router.counters["rejected_malformed_packet"] += 1
 
-        await keep_connected(self._session, f"southbound broker {self._broker.url}", (MqttWireError,), on_down=down)
+        await keep_connected(
+            lambda: self._session(stop),
+            f"southbound broker {self._broker.url}",
+            (MqttWireError,),
+            backoff=self._backoff,
+            stop=stop,
+            on_down=down,
+        )
 
-    async def _session(self) -> None:
+    async def _session(self, stop: asyncio.Event | None) -> None:
         b = self._broker
         session = SubscriberSession(
             b.host,
@@ -96,15 +139,46 @@ class MqttDriver:
             password=b.password.get_secret_value() if b.password else None,
             tls=ssl.create_default_context() if b.tls else None,
             clean_session=False,  # messages sent while we were away are kept by the broker for us
+            keepalive=self._keepalive,
+            max_packet=self._max_packet,
         )
         try:
             await session.open(self.router.subscriptions, qos=1)
+            self._check_session(session.session_present)
             self.connected = True
             log.info("southbound: subscribed to %s on %s", ", ".join(self.router.subscriptions), b.url)
-            while True:
-                readings = self.router.route_batch(await session.receive(), self._clock.now())
-                if readings:
-                    await self._sink(readings)  # waits while the rules are behind: back-pressure
-                session.ack()  # QoS 1: the broker forgets them only once they are ours
+            while stop is None or not stop.is_set():
+                delivery = await session.receive()
+                now = self._clock.now()
+                for topic in delivery.oversize:
+                    self.router.counters["rejected_oversize"] += 1
+                    log.warning("topic %s: message over %d bytes; acknowledged and dropped", topic, self._max_packet)
+                readings = self.router.route_retained(delivery.retained, now) if delivery.retained else []
+                readings += self.router.route_batch(delivery.messages, now)
+                committed = await self._sink(readings) if readings else None  # waits while the rules are behind
+                if committed is None:
+                    session.settle(delivery.token)
+                else:
+                    committed.add_done_callback(_settle_when_committed(session, delivery.token))
         finally:
+            self.connected = False
             await session.close()
+
+    def _check_session(self, present: bool) -> None:
+        """A broker that lost our session (restarted without persistence, or expired it) also lost
+        what it was holding for us: say so, it is the one gap at-least-once cannot cover."""
+        if self._had_session and not present:
+            self.router.counters["broker_session_lost"] += 1
+            log.warning(
+                "southbound broker %s had lost this gateway's session: messages queued meanwhile are gone",
+                self._broker.url,
+            )
+        self._had_session = True
+
+
+def _settle_when_committed(session: SubscriberSession, token: int) -> Callable[[asyncio.Future[None]], None]:
+    def settle(committed: asyncio.Future[None]) -> None:
+        if not committed.cancelled() and committed.exception() is None:
+            session.settle(token)  # else never acknowledged: the broker sends them again
+
+    return settle
