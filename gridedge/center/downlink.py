@@ -3,8 +3,9 @@ that raised it can be told, so the site's own display or siren knows the centre 
 
 The workflow depends only on the `Downlink` protocol. With `command_key_file` configured (the city's
 command secret, hex, as the cloud bridge's credentials step writes it), the service wires
-`MqttDownlink`: it signs each ack with that gateway's key (edge/command.py) and publishes it at QoS 1
-on `gridedge/v1/cmd/{gateway_id}/ack`. Acks are advice to the site, never part of the case: they wait
+`MqttDownlink`: it signs each ack with that gateway's key (edge/command.py) when it publishes it (not
+when it is queued, so an outage of the broker does not make it stale) at QoS 1 on
+`gridedge/v1/cmd/{gateway_id}/ack`. Acks are advice to the site, never part of the case: they wait
 in a bounded queue, and when it is full the oldest is dropped and counted (the case is already stored).
 """
 
@@ -69,7 +70,7 @@ class MqttDownlink:
         self._secret = city_secret
         self._client_id = client_id
         self._clock = clock or SystemClock()
-        self._queue: deque[Command] = deque()
+        self._queue: deque[Ack] = deque()
         self._waiting = asyncio.Event()
         self.sent = 0
         self.dropped = 0
@@ -83,7 +84,7 @@ class MqttDownlink:
         if len(self._queue) >= QUEUE_BOUND:
             self._queue.popleft()
             self.dropped += 1
-        self._queue.append(self.command(ack))
+        self._queue.append(ack)
         self._waiting.set()
 
     async def run(self) -> None:
@@ -98,7 +99,7 @@ class MqttDownlink:
         ) as client:
             while True:
                 while self._queue:
-                    command = self._queue[0]
+                    command = self.command(self._queue[0])  # signed now: its freshness starts on the wire
                     await client.publish(command.topic, command.to_json(), qos=1)
                     self._queue.popleft()
                     self.sent += 1

@@ -1,15 +1,19 @@
 """Who may publish and read what on the broker: Mosquitto ACLs generated from the list of accounts.
 
 The topic tree is built so that an ACL is a prefix (DESIGN.md, Topics):
-- a gateway may write events only under its own grid cell and gateway id, its evidence and its
-  status; it may read only its own command topics and write only their replies;
+- a gateway may write events only under its gateway id and the grid cells it serves: its own and
+  every cell a device of its inventory is in (`grids`, filled from `inventory` by the CLI), its
+  evidence and its status; it may read only its own command topics and write only their replies;
 - a centre may read the events under its jurisdiction's prefix, and the status and evidence of the
   gateways inside it; it may send commands only to those gateways and read their replies.
 Mosquitto denies whatever no line allows. Under MQTT 3.1.1 a denied publication is acknowledged and
-dropped (the publisher cannot tell); under MQTT 5 the PUBACK says "not authorized".
+dropped (the publisher cannot tell); under MQTT 5 (the uplink's default) the PUBACK says "not
+authorized", and the gateway counts it and keeps the event set aside in its outbox.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from pydantic import Field
 
@@ -18,9 +22,24 @@ from gridedge.edge.grid import Code
 from gridedge.edge.topics import ROOT, command_topic, event_topic, status_topic
 
 
+Cell = tuple[Code, Code, Code, Code]
+
+
 class GatewayAccount(StrictModel):
     id: Code = Field(description="Gateway id; also its MQTT user name.")
-    grid: tuple[Code, Code, Code, Code] = Field(description="District, street, community and grid code it serves.")
+    grid: Cell = Field(description="District, street, community and grid code it serves.")
+    grids: list[Cell] = Field(
+        default_factory=list, description="Other grid cells its devices are in (each device's `grid`)."
+    )
+    inventory: Path | None = Field(
+        default=None,
+        description="The gateway's inventory file (relative to this file): the grid cell of every device in "
+        "it is added to `grids`, so the ACL covers every cell the gateway publishes to.",
+    )
+
+    def cells(self) -> list[Cell]:
+        """Every grid cell it may publish events under, its own first."""
+        return [self.grid, *sorted(set(self.grids) - {self.grid})]
 
 
 class CentreAccount(StrictModel):
@@ -30,7 +49,9 @@ class CentreAccount(StrictModel):
     )
 
     def covers(self, gateway: GatewayAccount) -> bool:
-        return gateway.grid[: len(self.jurisdiction)] == self.jurisdiction
+        """Some of the gateway's events are in this jurisdiction: the centre sees its status and evidence
+        and may command it."""
+        return any(cell[: len(self.jurisdiction)] == self.jurisdiction for cell in gateway.cells())
 
 
 class Accounts(StrictModel):
@@ -41,7 +62,7 @@ class Accounts(StrictModel):
 def gateway_acl(gateway: GatewayAccount) -> list[str]:
     return [
         f"user {gateway.id}",
-        f"topic write {event_topic(gateway.grid, gateway.id)}",
+        *(f"topic write {event_topic(cell, gateway.id)}" for cell in gateway.cells()),
         f"topic write {ROOT}/evidence/{gateway.id}/+",
         f"topic write {status_topic(gateway.id)}",
         f"topic read {command_topic(gateway.id, '+')}",

@@ -57,7 +57,9 @@ class OutboxSettings(StrictModel):
 class UplinkSettings(StrictModel):
     broker: BrokerConfig = Field(default_factory=BrokerConfig, description="The city's broker.")
     protocol: Literal["3.1.1", "5"] = Field(
-        default="3.1.1", description="MQTT version; 5 reports refusals per message."
+        default="5",
+        description="MQTT version. 5 (default) reports a refused publication, which is counted and kept "
+        "in the outbox; under 3.1.1 a broker acknowledges and drops what its ACL refuses.",
     )
     tls: TlsSettings | None = Field(
         default=None, description="TLS settings; TLS is on with these or an mqtts:// broker."

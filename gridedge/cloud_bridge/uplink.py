@@ -14,10 +14,11 @@ cancellation, and the last will `offline` (lost) when the gateway vanishes witho
 While online it is repeated every `heartbeat_s` (and at once after the full-outbox policy dropped
 something) with the queue depth, what was dropped and what the broker refused.
 
-MQTT 5: a broker may refuse one publication in its PUBACK (reason code >= 0x80, e.g. "not
-authorized"). Such a message is refused for good, so it is set aside in the outbox with the reason
-rather than retried forever in front of everything behind it. Under MQTT 3.1.1 Mosquitto acknowledges
-and silently drops a publication its ACL refuses: use MQTT 5 to see refusals.
+MQTT 5 (the default): a broker may refuse one publication in its PUBACK (reason code >= 0x80, e.g.
+"not authorized"). Such a message is refused for good, so it is set aside in the outbox with the
+reason rather than retried forever in front of everything behind it, and counted (`refused`, and the
+status's `set_aside`). Under MQTT 3.1.1 Mosquitto acknowledges and silently drops a publication its
+ACL refuses, which is why 3.1.1 is only for brokers that cannot speak 5.
 
 Latency: Nagle's algorithm is off on the client socket (TCP_NODELAY); the broker needs
 `set_tcp_nodelay true` too (deploy/mosquitto/mosquitto.conf).
@@ -79,8 +80,9 @@ class Uplink:
     `await asyncio.to_thread(outbox.put_many, messages)`, then `uplink.notify()`; run `uplink.run(stop)`
     as a named task; close the outbox only after `run` has returned.
 
-    `state`, `published` (messages acknowledged by the broker), `reconnects` (attempts made after a
-    failure) and `last_error` are read by health checks and metrics; only the uplink writes them.
+    `state`, `published` (messages acknowledged by the broker), `refused` (messages the broker refused,
+    set aside in the outbox), `reconnects` (attempts made after a failure) and `last_error` are read
+    by health checks and metrics; only the uplink writes them.
     """
 
     def __init__(
@@ -96,7 +98,7 @@ class Uplink:
         timeout: float = 10.0,
         backoff: Backoff | None = None,
         clock: Clock | None = None,
-        protocol: Literal["3.1.1", "5"] = "3.1.1",
+        protocol: Literal["3.1.1", "5"] = "5",
         tls: ssl.SSLContext | None = None,
         heartbeat_s: float = 30.0,
         downlink: Downlink | None = None,
@@ -123,6 +125,7 @@ class Uplink:
 
         self.state = UplinkState.DISCONNECTED
         self.published = 0
+        self.refused = 0
         self.reconnects = 0
         self.last_error: str | None = None
 
@@ -283,6 +286,7 @@ class Uplink:
             log.error("broker refused outbox message %d: %s; set aside", row_id, why)
             await asyncio.to_thread(self._outbox.set_aside, [row_id], why)
         if refused:
+            self.refused += len(refused)
             self.notify_status()
         acked = [i for i, why in answered if why is None]
         if acked:

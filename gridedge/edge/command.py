@@ -9,7 +9,10 @@ publish there (a leaked centre account, a misconfigured ACL) from commanding a g
   UTF-8), so the name, the gateway, the arguments, the time and the nonce are all covered;
 - a command older (or further in the future) than `max_age_s` is refused, and a nonce seen within
   that window is refused as a replay. So the replay cache needs only the window's nonces, and its
-  bound (`ReplayGuard.capacity`) caps how many commands a gateway accepts per window.
+  bound (`ReplayGuard.capacity`) caps how many commands a gateway accepts per window;
+- the format is strict: at most `MAX_COMMAND_BYTES`, a signature of exactly 64 lower-case hex digits
+  (anything else, a non-ASCII one included, is malformed before any comparison), a hex nonce, a
+  finite time. Whatever the bytes, `verify` returns a command or raises CommandError, nothing else.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from gridedge.edge.topics import command_topic
 
 MAX_AGE_S = 60.0
 """How far a command's `issued_at` may be from the gateway's clock, either way."""
+MAX_COMMAND_BYTES = 1 << 20
+"""Largest command taken in (a pushed inventory or rule pack is tens of KiB)."""
 
 
 class CommandName(StrEnum):
@@ -47,6 +52,7 @@ class Refusal(StrEnum):
     """Why a command was refused; also the `reason` of its reply."""
 
     MALFORMED = "malformed"
+    OVERSIZE = "oversize"
     UNSIGNED = "unsigned"
     BAD_SIGNATURE = "bad_signature"
     WRONG_TOPIC = "wrong_topic"
@@ -67,11 +73,15 @@ class Command(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: CommandName
-    gateway_id: str = Field(min_length=1)
+    gateway_id: str = Field(min_length=1, max_length=64)
     args: dict[str, Any] = Field(default_factory=dict)
-    issued_at: float = Field(description="Unix seconds, by the centre's clock.")
-    nonce: str = Field(min_length=16, max_length=64, description="Random hex, unique per command.")
-    signature: str = Field(default="", description="Hex HMAC-SHA256 of the canonical JSON of the other fields.")
+    issued_at: float = Field(allow_inf_nan=False, description="Unix seconds, by the centre's clock.")
+    nonce: str = Field(pattern=r"^[0-9a-f]{16,64}$", description="Random hex, unique per command.")
+    signature: str = Field(
+        default="",
+        pattern=r"^([0-9a-f]{64})?$",
+        description="Lower-case hex HMAC-SHA256 of the canonical JSON of the other fields; empty: unsigned.",
+    )
 
     @property
     def topic(self) -> str:
@@ -117,6 +127,17 @@ class ReplayGuard:
         self.max_age_s = max_age_s
         self._seen: OrderedDict[str, float] = OrderedDict()  # nonce -> when first seen, oldest first
 
+    def remember(self, seen: list[tuple[str, float]], now: float) -> None:
+        """Take back nonces seen before a restart (oldest first); expired ones are left out."""
+        horizon = now - 2 * self.max_age_s
+        for nonce, at in sorted(seen, key=lambda s: s[1]):
+            if at >= horizon and nonce not in self._seen and len(self._seen) < self.capacity:
+                self._seen[nonce] = at
+
+    def seen(self) -> list[tuple[str, float]]:
+        """The nonces held, oldest first."""
+        return list(self._seen.items())
+
     def admit(self, nonce: str, now: float) -> None:
         """Remember `nonce`, or raise CommandError if it was seen or there is no room."""
         horizon = now - 2 * self.max_age_s  # a command is fresh for max_age_s either side of its issue
@@ -135,16 +156,24 @@ class ReplayGuard:
 def verify(key: bytes, topic: str, payload: bytes, *, now: float, replays: ReplayGuard) -> Command:
     """The command in `payload` received on `topic`, or CommandError saying why not.
 
-    Checked in this order, so nothing unauthenticated reaches the replay cache: shape, signature,
-    topic (the signed gateway and name must be the topic's), freshness, then the nonce.
+    Checked in this order, so nothing unauthenticated reaches the replay cache: size, shape,
+    signature, topic (the signed gateway and name must be the topic's), freshness, then the nonce.
     """
+    if len(payload) > MAX_COMMAND_BYTES:
+        raise CommandError(Refusal.OVERSIZE, f"{len(payload)} bytes, more than {MAX_COMMAND_BYTES}")
     try:
         command = Command.model_validate_json(payload)
     except ValidationError as err:
-        raise CommandError(Refusal.MALFORMED, str(err.errors(include_url=False)[0]["msg"])) from None
+        first = err.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise CommandError(Refusal.MALFORMED, f"{where}: {first['msg']}" if where else first["msg"]) from None
     if not command.signature:
         raise CommandError(Refusal.UNSIGNED, "no signature")
-    if not hmac.compare_digest(command.signature, _mac(key, command)):
+    try:
+        expected = _mac(key, command)
+    except (ValueError, TypeError) as err:  # e.g. a string the canonical form cannot encode
+        raise CommandError(Refusal.MALFORMED, f"cannot be put in canonical form: {err}") from None
+    if not hmac.compare_digest(command.signature.encode(), expected.encode()):  # bytes: never a TypeError
         raise CommandError(Refusal.BAD_SIGNATURE, "signature does not match")
     if topic != command.topic:
         raise CommandError(Refusal.WRONG_TOPIC, f"signed for {command.topic}, received on {topic}")

@@ -142,7 +142,10 @@ def make_uplink(agent: Agent, commands: AgentCommands) -> Uplink:
     settings = agent.config.uplink
     key = settings.command_key()
     gateway_id = agent.config.gateway.id
-    downlink = Downlink(gateway_id, key, commands.table(), clock=agent.clock) if key is not None else None
+    downlink = None
+    if key is not None:  # the nonces it admitted are kept beside the outbox: a restart reopens no replay window
+        nonces = agent.config.state_dir / "command-nonces"
+        downlink = Downlink(gateway_id, key, commands.table(), replay_file=nonces, clock=agent.clock)
     return Uplink(
         agent.outbox,
         settings.broker,

@@ -62,3 +62,13 @@ def test_the_cli_writes_hashed_passwords_acls_and_derived_command_keys(tmp_path:
     )
     assert again.exit_code == 0
     assert (out / "secrets" / "gw-xc-0001.password").read_text().strip() == secret  # nobody rotated by a rerun
+
+
+def test_a_gateway_may_write_under_every_cell_its_devices_are_in_and_their_centres_see_it() -> None:
+    gw = GatewayAccount(id="gw-3", grid=("D01", "S01", "C01", "G01"), grids=[("D02", "S04", "C01", "G02")])
+    assert gateway_acl(gw)[1:3] == [
+        "topic write gridedge/v1/events/D01/S01/C01/G01/gw-3",
+        "topic write gridedge/v1/events/D02/S04/C01/G02/gw-3",
+    ]
+    d02 = centre_acl(CentreAccount(name="centre-d02", jurisdiction=("D02",)), [gw])
+    assert "topic write gridedge/v1/cmd/gw-3/+" in d02  # it may acknowledge the cases it gets from gw-3

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.integration
 OTHER = "gw-other"
 ACCOUNTS = Accounts(
     gateways=[
-        GatewayAccount(id=GATEWAY, grid=("d1", "s1", "c1", "g1")),
+        GatewayAccount(id=GATEWAY, grid=("d1", "s1", "c1", "g1"), grids=[("d1", "s2", "c5", "g7")]),
         GatewayAccount(id=OTHER, grid=("d1", "s1", "c1", "g2")),
     ],
     centres=[CentreAccount(name="centre-d1", jurisdiction=("d1",))],
@@ -61,7 +61,7 @@ def uplink(
     user: str,
     secret: str,
     *,
-    protocol: Literal["3.1.1", "5"] = "3.1.1",
+    protocol: Literal["3.1.1", "5"] = "5",
     tls: ssl.SSLContext | None = None,
     downlink: Downlink | None = None,
 ) -> Uplink:
@@ -116,8 +116,31 @@ async def test_a_gateway_cannot_publish_as_another_and_the_centre_never_stores_i
     if protocol == "5":  # MQTT 5 says "not authorized" in the PUBACK: kept aside, not lost, not retried
         assert outbox.set_aside_count() == 1
         assert up.published == 2
+        assert up.refused == 1
     else:  # MQTT 3.1.1: Mosquitto acknowledges and drops it; the publisher cannot tell
         assert outbox.set_aside_count() == 0
+
+
+def in_cell(event_id: str, cell: tuple[str, str, str, str]) -> OutMessage:
+    body = json.loads(make_event(event_id).to_json())
+    for level, code in zip(("district", "street", "community", "grid"), cell, strict=True):
+        body["grid"][level]["code"] = code
+    return OutMessage(topic=event_topic(cell, GATEWAY), payload=json.dumps(body).encode(), severity=Severity.MAJOR)
+
+
+async def test_the_acl_covers_every_cell_of_the_inventory_and_a_refusal_is_seen_counted_and_kept(
+    acl_broker: int, creds: Path, outbox: Outbox
+) -> None:
+    outbox.put_many(
+        [
+            in_cell("evt-home", ("d1", "s1", "c1", "g1")),
+            in_cell("evt-device-cell", ("d1", "s2", "c5", "g7")),  # a device of its inventory is there
+            in_cell("evt-elsewhere", ("d9", "s9", "c9", "g9")),  # nobody allowed it to speak for d9
+        ]
+    )
+    up = uplink(outbox, acl_broker, GATEWAY, password(creds, GATEWAY))  # MQTT 5, the default
+    await run_until(up, lambda: outbox.depth() == 0)
+    assert (up.published, up.refused, outbox.set_aside_count()) == (2, 1, 1)
 
 
 async def test_commands_are_answered_and_replayed_or_unsigned_ones_refused(
