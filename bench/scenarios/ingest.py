@@ -16,10 +16,16 @@ the broker's own ceiling and a Node-RED flow, every one fed the same bytes in th
   figure is the highest rate held; each step's p99 is in the notes.
 Mosquitto has `max_queued_messages` raised so it never drops for a slow consumer (loss is counted
 anyway) and `set_tcp_nodelay`. Node-RED 5 runs on its own Node from the npm registry (bench/nodered).
+
+- southbound_client_*: the agent's own MQTT subscriber (devices/drivers/mqtt_wire.py) against the
+  maintained libraries it could be replaced by (paho-mqtt, aiomqtt), each alone in this process,
+  draining the same backlog of QoS 1 fleet messages that the broker queued for its persistent
+  session, acknowledging each: messages / (connect -> last message). Client only, no decoding.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -35,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import aiomqtt
 import paho.mqtt.client as mqtt
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
@@ -42,6 +49,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from bench.harness import Measured
 from bench.load import Blaster, publish_packet
 from bench.scenarios.e2e import agent_settings
+from gridedge.devices.drivers.mqtt_wire import SubscriberSession
 from gridedge.gateway.broker import MosquittoProcess, free_port
 from gridedge.simulators.fleet import IR_TOPIC, SMOKE_TOPIC, Fleet, FleetMessage, FleetMix, inventory
 
@@ -318,6 +326,95 @@ def sustained(port: int, consumer: Consumer, start: float, step_s: float, limit:
     return best, log
 
 
+# -- the southbound client alone, against the maintained libraries -------------------------------------
+def _backlog(port: int, client_id: str, count: int) -> None:
+    """Let `client_id` subscribe with a persistent session and leave; queue `count` QoS 1 messages for it."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+    client.connect("127.0.0.1", port)
+    client.subscribe([(t, 1) for t in TOPICS])
+    client.loop(1.0)
+    client.disconnect()
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-backlog")
+    publisher.max_inflight_messages_set(1000)
+    publisher.max_queued_messages_set(0)
+    publisher.connect("127.0.0.1", port)
+    publisher.loop_start()
+    infos = [publisher.publish(m.topic, m.payload, qos=1) for m in _stream(count, 50_000, seed=7)]
+    infos[-1].wait_for_publish(300)
+    publisher.loop_stop()
+    publisher.disconnect()
+
+
+def _drain_own(port: int, client_id: str, count: int) -> float:
+    async def drain() -> float:
+        started = time.monotonic()
+        session = SubscriberSession("127.0.0.1", port, client_id)
+        await session.open(TOPICS)
+        got = 0
+        while got < count:
+            delivery = await session.receive()
+            got += len(delivery.messages)
+            session.settle(delivery.token)
+        elapsed = time.monotonic() - started
+        await session.close()
+        return elapsed
+
+    return asyncio.run(drain())
+
+
+def _drain_paho(port: int, client_id: str, count: int) -> float:
+    done, got = threading.Event(), [0]
+
+    def on_message(_c: object, _u: object, _m: mqtt.MQTTMessage) -> None:
+        got[0] += 1
+        if got[0] == count:
+            done.set()
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+    client.on_message = on_message
+    client.max_inflight_messages_set(1000)
+    started = time.monotonic()
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    done.wait(300)
+    elapsed = time.monotonic() - started
+    client.loop_stop()
+    client.disconnect()
+    return elapsed
+
+
+def _drain_aiomqtt(port: int, client_id: str, count: int) -> float:
+    async def drain() -> float:
+        started = time.monotonic()
+        async with aiomqtt.Client("127.0.0.1", port, identifier=client_id, clean_session=False) as client:
+            got = 0
+            async for _ in client.messages:
+                got += 1
+                if got == count:
+                    break
+            return time.monotonic() - started
+
+    return asyncio.run(drain())
+
+
+def southbound_clients(port: int, count: int) -> dict[str, float]:
+    """Messages/s each client drains from the same backlog (best of two tries each, interleaved)."""
+    drains: dict[str, Callable[[int, str, int], float]] = {
+        "own": _drain_own,
+        "paho": _drain_paho,
+        "aiomqtt": _drain_aiomqtt,
+    }
+    best = dict.fromkeys(drains, 0.0)
+    for attempt in range(2):
+        for name, drain in drains.items():
+            client_id = f"bench-sub-{name}-{attempt}"
+            _backlog(port, client_id, count)
+            best[name] = max(best[name], count / drain(port, client_id, count))
+    figures = {f"southbound_client_{name}_per_s": rate for name, rate in best.items()}
+    figures["southbound_client_own_ratio_to_best_library"] = best["own"] / max(best["paho"], best["aiomqtt"])
+    return figures
+
+
 def run(quick: bool) -> Measured:
     count = 20_000 if quick else 200_000
     step_s, start, limit = (3.0, 10_000, 40_000) if quick else (4.0, 10_000, 100_000)
@@ -331,6 +428,7 @@ def run(quick: bool) -> Measured:
         broker.start()
         try:
             figures["broker_ceiling_per_s"] = ceiling_per_s(broker.port, _stream(count, 50_000, seed=1))
+            figures |= southbound_clients(broker.port, count // 4)
             consumers: list[tuple[str, Callable[[int, Path], AbstractContextManager[Consumer]]]]
             consumers = [("gridedge", agent)]
             if nodered_installed():
