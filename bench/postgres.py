@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from gridedge.gateway.broker import free_port
+from gridedge.devtools.broker import free_port
 
 START_TIMEOUT_S = 30
 

@@ -39,10 +39,10 @@ from bench.harness import Measured
 from bench.postgres import postgres_cluster
 from gridedge.center.accounts import Accounts
 from gridedge.center.store import CaseStore
+from gridedge.devtools.broker import MosquittoProcess, free_port
 from gridedge.edge.event import EventStatus, Evidence, EvidenceReading, GridEvent, Severity, Source
 from gridedge.edge.grid import GridCell, GridUnit, Location
 from gridedge.edge.topics import event_topic
-from gridedge.gateway.broker import MosquittoProcess, free_port
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 GRIDS = [("D01", f"S{s:02d}", f"C{c:02d}", f"G{g:02d}") for s in range(1, 6) for c in range(1, 5) for g in range(1, 6)]

@@ -29,7 +29,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import create_engine, text
 
 from bench.harness import Measured
-from gridedge.gateway.broker import MosquittoProcess, free_port
+from gridedge.devtools.broker import MosquittoProcess, free_port
 
 DEVICES = 200
 TOGGLE_EVERY = 50

@@ -26,7 +26,7 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.harness import Measured
-from gridedge.gateway.broker import MosquittoProcess, free_port
+from gridedge.devtools.broker import MosquittoProcess, free_port
 
 DEVICES = 1_000
 READINGS_PER_MESSAGE = 7

@@ -42,7 +42,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from bench.harness import Measured
 from bench.load import Blaster, publish_packet
 from bench.scenarios.e2e import agent_settings
-from gridedge.gateway.broker import MosquittoProcess, free_port
+from gridedge.devtools.broker import MosquittoProcess, free_port
 from gridedge.simulators.fleet import IR_TOPIC, SMOKE_TOPIC, Fleet, FleetMessage, FleetMix, inventory
 
 NODERED = Path(__file__).parents[1] / "nodered"

@@ -24,7 +24,7 @@ from bench.harness import Measured
 from bench.load import Blaster
 from bench.scenarios.e2e import _percentile, _revisions, _wait_for_revisions, _wait_healthy
 from bench.scenarios.ingest import MIX, _packets, _stream, agent, offer_paced
-from gridedge.gateway.broker import MosquittoProcess, free_port
+from gridedge.devtools.broker import MosquittoProcess, free_port
 
 
 def run(quick: bool) -> Measured:

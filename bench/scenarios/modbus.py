@@ -23,9 +23,9 @@ from gridedge.devices.drivers.modbus import ModbusBusDriver, polled_devices
 from gridedge.devices.inventory import Inventory
 from gridedge.devices.profile import BUILTIN_PROFILES, load_profiles
 from gridedge.devices.registers import plan_reads
+from gridedge.devtools.broker import free_port
 from gridedge.edge.clock import SystemClock
 from gridedge.edge.reading import Reading
-from gridedge.gateway.broker import free_port
 
 PILES = 10
 POINTS = 84

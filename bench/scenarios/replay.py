@@ -25,10 +25,10 @@ import yaml
 
 from bench.harness import Measured
 from gridedge.cloud_bridge import Outbox, Uplink, event_message
+from gridedge.devtools.broker import MosquittoProcess, free_port
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.event import EventStatus, Evidence, EvidenceReading, GridEvent, Severity, Source
 from gridedge.edge.grid import GridCell, GridUnit, Location
-from gridedge.gateway.broker import MosquittoProcess, free_port
 
 REVISIONS = 2
 """Per incident: raised, then cleared (many revisions per incident is not what an outage holds)."""

@@ -39,7 +39,7 @@ import httpx
 
 from bench.harness import Measured
 from bench.scenarios import ingest
-from gridedge.gateway.broker import MosquittoProcess, free_port
+from gridedge.devtools.broker import MosquittoProcess, free_port
 from gridedge.simulators.fleet import FleetMix
 from gridedge.simulators.scenes import goods_left, scene_frames
 from gridedge.vision.clips import file_frames
