@@ -21,7 +21,7 @@ from gridedge.edge.event import Severity
 from gridedge.gateway.bridge import AgentCommands, make_uplink
 from gridedge.gateway.cameras import CameraFeed
 from gridedge.gateway.ops import Operations
-from gridedge.gateway.pipeline import Pipeline
+from gridedge.gateway.pipeline import Pipeline, load_rules
 from gridedge.gateway.readmodel import GatewayReadModel
 from gridedge.gateway.settings import GatewayConfig
 from gridedge.gateway.southbound import load_bindings
@@ -36,9 +36,10 @@ class Agent:
         self.clock = clock or SystemClock()
         gw = config.gateway
         bindings = load_bindings(config)
+        rules = load_rules(config.rule_packs)  # a bad file fails here, before anything is opened
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(config.state_dir / "outbox.db", bound=config.uplink.outbox.bound())
-        self.pipeline = Pipeline(config, bindings, self.outbox, self.clock, self._stored)
+        self.pipeline = Pipeline(config, bindings, rules, self.outbox, clock=self.clock, on_stored=self._stored)
         self.commands = AgentCommands(self.pipeline, self.outbox, config)  # downlink commands from the centre
         self.uplink = make_uplink(config, self.outbox, self.commands, self.clock)
         self.cameras = CameraFeed(config.cameras, gw.id, gw.grid, gw.location)

@@ -76,7 +76,9 @@ class Pipeline:
         self,
         config: GatewayConfig,
         bindings: list[DeviceBinding],
+        rules: RulePack,
         outbox: Outbox,
+        *,
         clock: Clock,
         on_stored: Callable[[Counter[Severity]], None],
     ) -> None:
@@ -85,7 +87,7 @@ class Pipeline:
         self.clock = clock
         self.counters: Counter[str] = Counter()
         self.origins = origins(config, bindings)
-        self.engine = RuleEngine(load_rules(config.rule_packs), clock)
+        self.engine = RuleEngine(rules, clock)
         self._register_devices(bindings)
         self.outbox = outbox
         self.writer = OutboxWriter(outbox, on_stored)  # group commit: the rules never wait for the disk
