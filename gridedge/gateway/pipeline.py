@@ -211,7 +211,8 @@ class Pipeline:
 
     # -- read side ----------------------------------------------------------------------------------
     def driver_counters(self) -> dict[str, Mapping[str, int]]:
-        """Copies (one atomic step under the GIL): a scrape on a worker thread never sees a live counter."""
+        """Per driver, for /metrics (the Modbus buses' counters, `southbound.buses`, belong here too).
+        Copies (one atomic step under the GIL): a scrape on a worker thread never sees a live counter."""
         return {"mqtt": dict(self.southbound.router.counters)}
 
     # -- hot reload of files ------------------------------------------------------------------------
