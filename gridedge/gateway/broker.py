@@ -38,8 +38,8 @@ def mosquitto_binary() -> str | None:
 
 
 def mosquitto_conf(port: int, workdir: Path, persistence: bool = False, max_queued: int = 200_000) -> str:
-    """The limits of the shipped broker configuration (deploy/mosquitto/mosquitto.conf): no Nagle delay, queues
-    sized for bursts of QoS 1 messages instead of the silent 1000-message default, packets up to 1 MiB. With `persistence`, sessions
+    """The settings every GridEdge deployment should have (see docs): no Nagle delay, queues sized for
+    bursts of QoS 1 messages instead of the silent 1000-message default. With `persistence`, sessions
     and queued messages survive a broker restart."""
     saved = f"persistence true\npersistence_location {workdir}/\n" if persistence else "persistence false\n"
     return (
@@ -48,7 +48,6 @@ def mosquitto_conf(port: int, workdir: Path, persistence: bool = False, max_queu
         "set_tcp_nodelay true\n"
         f"max_queued_messages {max_queued}\n"
         "max_inflight_messages 1000\n"
-        "max_packet_size 1048576\n"
         f"{saved}"
         "user root\n"
         f"log_dest file {workdir / 'mosquitto.log'}\n"
