@@ -35,6 +35,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import text
 
+from bench import settings
 from bench.harness import Measured
 from bench.postgres import postgres_cluster
 from gridedge.center.accounts import Accounts
@@ -351,9 +352,9 @@ def run(quick: bool) -> Measured:
     requests = 200 if quick else 800
     figures: dict[str, float] = {}
     notes: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="gridedge-bench-centre-") as tmp, postgres_cluster() as pg:
+    with tempfile.TemporaryDirectory(prefix="gridedge-bench-centre-") as tmp, postgres_cluster(durable=True) as pg:
         work = Path(tmp)
-        broker = MosquittoProcess(free_port(), work)
+        broker = MosquittoProcess(free_port(), work, persistence=True)
         broker.start()
         try:
             for name, url, replicas in (
@@ -380,4 +381,10 @@ def run(quick: bool) -> Measured:
         figures=figures,
         bounds=f"{events:,} events per run (120 s cap each); {cases:,} bulk cases, {requests} list requests",
         notes=notes,
+        settings={
+            "broker": settings.broker(),
+            "qos": "events published at QoS 1 (as gateways do); centre subscribes at QoS 1, acks after commit",
+            "postgresql": settings.CENTRE_POSTGRES,
+            "sqlite": settings.CENTRE_SQLITE,
+        },
     )
