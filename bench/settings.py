@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gridedge.gateway.broker import mosquitto_conf
+from gridedge.devtools.broker import mosquitto_conf
 
 SHIPPED_BROKER_CONF = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "mosquitto.conf"
 BROKER_LIMITS = ("max_queued_messages", "max_inflight_messages", "max_packet_size", "set_tcp_nodelay", "persistence")
