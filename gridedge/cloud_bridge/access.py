@@ -21,7 +21,6 @@ from gridedge.edge.config import StrictModel
 from gridedge.edge.grid import Code
 from gridedge.edge.topics import ROOT, command_topic, event_topic, status_topic
 
-
 Cell = tuple[Code, Code, Code, Code]
 
 

@@ -30,11 +30,11 @@ import yaml
 from gridedge.center.downlink import Ack, MqttDownlink
 from gridedge.center.workflow import Action
 from gridedge.cloud_bridge.downlink import Downlink
+from gridedge.devtools.broker import MosquittoProcess, free_port
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.clock import FakeClock
 from gridedge.edge.command import MAX_AGE_S, CommandName, gateway_key, sign
 from gridedge.edge.command import Command as SignedCommand
-from gridedge.gateway.broker import MosquittoProcess, free_port
 from tests.cloud_bridge.helpers import Collector, eventually
 
 pytestmark = pytest.mark.integration
