@@ -59,6 +59,7 @@ class Agent:
                 tg.create_task(self.cameras.run(stop, p.emit_camera), name="cameras")
                 workers = p.tasks(tg)
                 await stop.wait()
+                await p.stop_southbound()  # no more readings; those delivered are decided, committed, acknowledged
                 for task in workers:
                     task.cancel()
                 await p.drain()

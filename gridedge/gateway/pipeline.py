@@ -12,6 +12,7 @@ there); readings enter in `_decide` (a driver that acknowledges after the commit
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 from collections import Counter
@@ -42,6 +43,22 @@ DECIDE_READINGS = 2048  # per turn of the event loop: a few ms, so the uplink is
 TICK_S = 1.0
 RULES_POLL_S = 2.0  # how often the rule pack files are checked for changes (hot reload)
 DEVICES_POLL_S = 2.0  # how often profiles and the inventory file are checked for changes (hot reload)
+STOP_SOUTHBOUND_S = 15.0  # a clean stop waits this long for delivered readings to be committed and acknowledged
+
+Handed = tuple[list[Reading], "asyncio.Future[None] | None"]
+"""Readings handed to the rules, with the future to complete once their effects are committed."""
+
+
+def _pass_on(stored: asyncio.Future[None], waiting: list[asyncio.Future[None]]) -> None:
+    """The batch's events are durable (or failed): so are the readings that made them."""
+    failed = stored.exception() if not stored.cancelled() else asyncio.CancelledError()
+    for committed in waiting:
+        if committed.done():
+            continue
+        if failed is None:
+            committed.set_result(None)
+        else:
+            committed.set_exception(failed)
 
 
 def rule_files(paths: list[Path] | None) -> list[Path]:
@@ -91,8 +108,10 @@ class Pipeline:
         self._register_devices(bindings)
         self.outbox = outbox
         self.writer = OutboxWriter(outbox, on_stored)  # group commit: the rules never wait for the disk
-        self.readings: asyncio.Queue[list[Reading]] = asyncio.Queue(maxsize=READING_QUEUE_BATCHES)
-        self.southbound = Southbound(config, bindings, self.readings.put, clock)  # gateway/southbound.py
+        self.readings: asyncio.Queue[Handed] = asyncio.Queue(maxsize=READING_QUEUE_BATCHES)
+        self.southbound = Southbound(config, bindings, self.take, clock, self.take_committed)  # gateway/southbound.py
+        self._southbound_stop = asyncio.Event()
+        self._southbound_task: asyncio.Task[None] | None = None
         self._observers: list[PipelineObserver] = []
         self._failed: BaseException | None = None
 
@@ -101,8 +120,9 @@ class Pipeline:
 
     def tasks(self, tg: asyncio.TaskGroup) -> list[asyncio.Task[None]]:
         """Start the pipeline's tasks in `tg`; cancel them to stop, then `drain` the writer."""
+        self._southbound_task = tg.create_task(self.southbound.run(self._southbound_stop), name="southbound")
         return [
-            tg.create_task(self.southbound.run(), name="southbound"),
+            self._southbound_task,
             tg.create_task(self._watch_devices(), name="devices-reload"),
             tg.create_task(self._decide(), name="rules"),
             tg.create_task(self._tick(), name="rules-clock"),
@@ -113,18 +133,38 @@ class Pipeline:
         """Until every event handed over is in the outbox."""
         await self.writer.drain()
 
+    async def stop_southbound(self) -> None:
+        """The first step of a clean stop: read no more from the devices' broker, decide what it
+        delivered, commit it and acknowledge it (the rules must still be running)."""
+        self._southbound_stop.set()
+        if self._southbound_task is not None:
+            await asyncio.wait([self._southbound_task], timeout=STOP_SOUTHBOUND_S)
+
+    async def take(self, readings: list[Reading]) -> None:
+        """Polled readings (Modbus): a crash before they are decided costs nothing, the next poll reads again."""
+        await self.readings.put((readings, None))
+
+    async def take_committed(self, readings: list[Reading]) -> asyncio.Future[None]:
+        """Readings from a broker: the future is done once they are decided and their events committed."""
+        committed = asyncio.get_running_loop().create_future()
+        await self.readings.put((readings, committed))
+        return committed
+
     async def _decide(self) -> None:
         while True:
             batch = [await self.readings.get()]
-            size = len(batch[0])
+            size = len(batch[0][0])
             while size < DECIDE_READINGS and not self.readings.empty():
                 batch.append(self.readings.get_nowait())
-                size += len(batch[-1])
-            readings = list(itertools.chain.from_iterable(batch))
+                size += len(batch[-1][0])
+            readings = list(itertools.chain.from_iterable(r for r, _ in batch))
             self.counters["readings"] += len(readings)
             for o in self._observers:
                 o.on_readings(readings)
-            self.emit(self.engine.process(readings))  # stored by the writer while we decide on
+            stored = self.emit(self.engine.process(readings))  # stored by the writer while we decide on
+            waiting = [c for _, c in batch if c is not None]
+            if waiting:
+                stored.add_done_callback(functools.partial(_pass_on, waiting=waiting))
             if self._failed is not None:
                 raise self._failed
             await asyncio.sleep(0)  # a full queue never yields: let the uplink have its turn

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from gridedge.devices.binding import DeviceBinding, bind
 from gridedge.devices.drivers.modbus import ModbusBusDriver, polled_devices
-from gridedge.devices.drivers.mqtt import MqttDriver, MqttRouter
+from gridedge.devices.drivers.mqtt import CommittedSink, MqttDriver, MqttRouter
 from gridedge.devices.inventory import Inventory
 from gridedge.devices.profile import BUILTIN_PROFILES, load_profiles
 from gridedge.edge.clock import Clock
@@ -54,12 +54,24 @@ def device_files_stamp(config: GatewayConfig) -> Stamp:
 
 
 class Southbound:
-    def __init__(self, config: GatewayConfig, bindings: list[DeviceBinding], sink: ReadingSink, clock: Clock) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        bindings: list[DeviceBinding],
+        sink: ReadingSink,
+        clock: Clock,
+        committed_sink: CommittedSink | None = None,
+    ) -> None:
+        """`sink` takes polled readings (Modbus: the next poll reads again); `committed_sink`, when given,
+        takes MQTT readings and returns a future done once they are committed: only then are their
+        messages acknowledged to the broker (devices/drivers/mqtt.py)."""
         self._config = config
         self._sink = sink
         self._clock = clock
         self.router = MqttRouter(bindings)
-        self.mqtt = MqttDriver(config.southbound.mqtt, self.router, sink, clock, f"gridedge-agent-{config.gateway.id}")
+        self.mqtt = MqttDriver(
+            config.southbound.mqtt, self.router, committed_sink or sink, clock, f"gridedge-agent-{config.gateway.id}"
+        )
         self.buses: list[ModbusBusDriver] = []
         self._bindings = bindings
         self._changed = asyncio.Event()
@@ -80,9 +92,10 @@ class Southbound:
             if (devices := polled_devices(self._bindings, bus.name))
         ]
 
-    async def run(self) -> None:
-        """Run the drivers until cancelled; restart what a change needs restarted."""
-        mqtt = asyncio.create_task(self.mqtt.run(), name="southbound-mqtt")
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Run the drivers until cancelled, or until `stop`: then the MQTT session reads no more and
+        waits for what it handed over to be acknowledged; restart what a change needs restarted."""
+        mqtt = asyncio.create_task(self.mqtt.run(stop), name="southbound-mqtt")
         self.buses = self._bus_drivers()
         buses = [asyncio.create_task(d.run(), name=f"modbus-{d.bus.name}") for d in self.buses]
         try:
@@ -92,6 +105,8 @@ class Southbound:
                 changed.cancel()
                 for task in done - {changed}:
                     task.result()  # a driver does not end by itself: if it failed, so does the agent
+                if mqtt.done():  # stopped
+                    return
                 self._changed.clear()
                 await _cancel(buses)
                 self.buses = self._bus_drivers()
@@ -99,7 +114,7 @@ class Southbound:
                 if self._mqtt_restart:
                     self._mqtt_restart = False
                     await _cancel([mqtt])
-                    mqtt = asyncio.create_task(self.mqtt.run(), name="southbound-mqtt")
+                    mqtt = asyncio.create_task(self.mqtt.run(stop), name="southbound-mqtt")
         finally:
             await _cancel([mqtt, *buses])
 

@@ -11,11 +11,18 @@ import asyncio
 import logging
 import ssl
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
 
 from gridedge.devices.binding import DeviceBinding
 from gridedge.devices.decode import CompiledProfile, decode_json
-from gridedge.devices.drivers.mqtt_wire import MAX_PACKET, MalformedPacketError, MqttWireError, SubscriberSession
+from gridedge.devices.drivers.mqtt_wire import (
+    MAX_PACKET,
+    Delivery,
+    MalformedPacketError,
+    MqttWireError,
+    SubscriberSession,
+)
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.clock import Clock
 from gridedge.edge.reading import Reading
@@ -23,8 +30,13 @@ from gridedge.edge.reconnect import Backoff, keep_connected
 
 log = logging.getLogger(__name__)
 
+SETTLE_S = 10.0
+"""On a clean stop, how long to wait for handed-over readings to be committed and acknowledged."""
+
 ReadingSink = Callable[[list[Reading]], Awaitable["asyncio.Future[None] | None"]]
 """Takes a batch of readings; returns None (taken over for good) or a future done once committed."""
+CommittedSink = Callable[[list[Reading]], Awaitable["asyncio.Future[None]"]]
+"""Takes a batch of readings; returns a future done once their effects are committed."""
 
 
 class MqttRouter:
@@ -106,12 +118,15 @@ class MqttDriver:
         self._max_packet = max_packet
         self._backoff = backoff
         self._had_session = False
+        self.settle_s = SETTLE_S
         self.connected = False
         self.reconnects = 0
         self.last_error: str | None = None
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Receive until cancelled (or `stop` is set), reconnecting with backoff."""
+        """Receive until cancelled, reconnecting with backoff; or until `stop` is set: then read no
+        more, wait (up to `settle_s`) for what was handed over to be committed and acknowledged, and
+        say goodbye, so a clean stop leaves the broker nothing to send again."""
 
         def down(exc: BaseException) -> None:
             self.connected = False
@@ -147,22 +162,31 @@ class MqttDriver:
             self._check_session(session.session_present)
             self.connected = True
             log.info("southbound: subscribed to %s on %s", ", ".join(self.router.subscriptions), b.url)
-            while stop is None or not stop.is_set():
-                delivery = await session.receive()
-                now = self._clock.now()
-                for topic in delivery.oversize:
-                    self.router.counters["rejected_oversize"] += 1
-                    log.warning("topic %s: message over %d bytes; acknowledged and dropped", topic, self._max_packet)
-                readings = self.router.route_retained(delivery.retained, now) if delivery.retained else []
-                readings += self.router.route_batch(delivery.messages, now)
-                committed = await self._sink(readings) if readings else None  # waits while the rules are behind
-                if committed is None:
-                    session.settle(delivery.token)
-                else:
-                    committed.add_done_callback(_settle_when_committed(session, delivery.token))
+            while (delivery := await _unless_stopped(session.receive(), stop)) is not None:
+                await self._hand_over(session, delivery)
+            await self._until_settled(session)
         finally:
             self.connected = False
             await session.close()
+
+    async def _hand_over(self, session: SubscriberSession, delivery: Delivery) -> None:
+        now = self._clock.now()
+        for topic in delivery.oversize:
+            self.router.counters["rejected_oversize"] += 1
+            log.warning("topic %s: message over %d bytes; acknowledged and dropped", topic, self._max_packet)
+        readings = self.router.route_retained(delivery.retained, now) if delivery.retained else []
+        readings += self.router.route_batch(delivery.messages, now)
+        committed = await self._sink(readings) if readings else None  # waits while the rules are behind
+        if committed is None:
+            session.settle(delivery.token)
+        else:
+            committed.add_done_callback(_settle_when_committed(session, delivery.token))
+
+    async def _until_settled(self, session: SubscriberSession) -> None:
+        if not await session.all_settled(self.settle_s):
+            log.warning(
+                "southbound: stopping with %d batches not committed; the broker sends them again", session.unsettled
+            )
 
     def _check_session(self, present: bool) -> None:
         """A broker that lost our session (restarted without persistence, or expired it) also lost
@@ -182,3 +206,22 @@ def _settle_when_committed(session: SubscriberSession, token: int) -> Callable[[
             session.settle(token)  # else never acknowledged: the broker sends them again
 
     return settle
+
+
+async def _unless_stopped(receiving: Coroutine[Any, Any, Delivery], stop: asyncio.Event | None) -> Delivery | None:
+    """The next delivery, or None once `stop` is set (nothing is lost: a receive cut short had read nothing)."""
+    if stop is None:
+        return await receiving
+    if stop.is_set():
+        receiving.close()
+        return None
+    task = asyncio.ensure_future(receiving)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    return task.result() if not task.cancelled() else None

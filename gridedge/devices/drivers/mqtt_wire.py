@@ -287,6 +287,8 @@ class SubscriberSession:
         self._early = Frames()  # messages a persistent session delivered before the SUBACK
         self._unsettled: deque[tuple[int, list[bytes]]] = deque()  # (token, packet ids), delivery order
         self._settled: set[int] = set()
+        self._none_unsettled = asyncio.Event()
+        self._none_unsettled.set()
         self._token = 0
         self._last_sent = self._last_heard = time.monotonic()
         self._next_id = 0
@@ -334,8 +336,24 @@ class SubscriberSession:
             done, acks = self._unsettled.popleft()
             self._settled.discard(done)
             ids += acks
+        if not self._unsettled:
+            self._none_unsettled.set()
         if ids and self._writer is not None and not self._writer.is_closing():
             self._send(b"".join(b"\x40\x02" + pid for pid in ids))
+
+    @property
+    def unsettled(self) -> int:
+        """Batches delivered and not yet acknowledged."""
+        return len(self._unsettled)
+
+    async def all_settled(self, wait_s: float) -> bool:
+        """Wait up to `wait_s` until every batch delivered was settled (and so acknowledged)."""
+        try:
+            async with asyncio.timeout(wait_s):
+                await self._none_unsettled.wait()
+        except TimeoutError:
+            return False
+        return True
 
     def ack(self) -> None:
         """Settle every batch delivered so far."""
@@ -362,6 +380,7 @@ class SubscriberSession:
     def _deliver(self, frames: Frames) -> Delivery:
         self._token += 1
         self._unsettled.append((self._token, frames.acks))
+        self._none_unsettled.clear()
         return Delivery(frames.messages, frames.retained, frames.oversize, self._token)
 
     def _check_connack(self, body: bytes) -> None:
