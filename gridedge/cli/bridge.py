@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,7 +15,8 @@ bridge_app = typer.Typer(no_args_is_help=True, help="Broker credentials, ACLs an
 @bridge_app.command("credentials")
 def credentials(
     accounts: Annotated[
-        Path, typer.Argument(help="YAML listing gateways (id, grid) and centres (name, jurisdiction).")
+        Path,
+        typer.Argument(help="YAML listing gateways (id, grid, grids, inventory) and centres (name, jurisdiction)."),
     ],
     out: Annotated[Path, typer.Option(help="Directory for passwd, acl, secrets/ and keys/.")] = Path("broker-auth"),
 ) -> None:
@@ -25,7 +26,7 @@ def credentials(
     from gridedge.edge.config import load_yaml
 
     try:
-        written = write_credentials(load_yaml(accounts, Accounts), out)
+        written = write_credentials(with_inventory_cells(load_yaml(accounts, Accounts), accounts.parent), out)
     except ConfigError as err:
         typer.echo(str(err), err=True)
         raise typer.Exit(2) from None
@@ -34,3 +35,24 @@ def credentials(
         raise typer.Exit(1) from None
     typer.echo(f"wrote {written.passwd} and {written.acl} for {len(written.users)} accounts")
     typer.echo(f"passwords in {out / 'secrets'}, gateway command keys in {out / 'keys'}: hand each to its owner only")
+
+
+if TYPE_CHECKING:
+    from gridedge.cloud_bridge.access import Accounts
+
+
+def with_inventory_cells(accounts: Accounts, base: Path) -> Accounts:
+    """Each gateway's `grids` plus the grid cell of every device in its `inventory` file (relative to
+    `base`), so its ACL lets it publish wherever its devices are."""
+    from gridedge.devices.inventory import Inventory
+    from gridedge.edge.config import load_yaml
+
+    gateways = []
+    for gateway in accounts.gateways:
+        if gateway.inventory is None:
+            gateways.append(gateway)
+            continue
+        inventory = load_yaml(base / gateway.inventory, Inventory)
+        cells = {d.grid.codes() for d in inventory.devices if d.grid is not None}
+        gateways.append(gateway.model_copy(update={"grids": sorted(set(gateway.grids) | cells)}))
+    return accounts.model_copy(update={"gateways": gateways})

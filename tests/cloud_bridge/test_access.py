@@ -72,3 +72,23 @@ def test_a_gateway_may_write_under_every_cell_its_devices_are_in_and_their_centr
     ]
     d02 = centre_acl(CentreAccount(name="centre-d02", jurisdiction=("D02",)), [gw])
     assert "topic write gridedge/v1/cmd/gw-3/+" in d02  # it may acknowledge the cases it gets from gw-3
+
+
+def test_the_cli_allows_a_gateway_every_cell_its_inventory_names(tmp_path: Path) -> None:
+    (tmp_path / "gw-3-inventory.yaml").write_text(
+        "devices:\n"
+        "  - {id: SA-1, profile: generic-smoke-alarm, location: {site: shed}}\n"
+        "  - id: SA-2\n"
+        "    profile: generic-smoke-alarm\n"
+        "    location: {site: next street}\n"
+        "    grid: {district: {code: D01}, street: {code: S07}, community: {code: C02}, grid: {code: G09}}\n"
+    )
+    (tmp_path / "accounts.yaml").write_text(
+        "gateways:\n  - {id: gw-3, grid: [D01, S01, C01, G01], inventory: gw-3-inventory.yaml}\n"
+    )
+    out = tmp_path / "auth"
+    result = CliRunner().invoke(app, ["bridge", "credentials", str(tmp_path / "accounts.yaml"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    acl = (out / "acl").read_text()
+    assert "topic write gridedge/v1/events/D01/S01/C01/G01/gw-3\n" in acl
+    assert "topic write gridedge/v1/events/D01/S07/C02/G09/gw-3\n" in acl
