@@ -129,6 +129,10 @@ class Uplink:
         self.reconnects = 0
         self.last_error: str | None = None
 
+    def command_refusals(self) -> dict[str, int]:
+        """Downlink commands refused, per reason (a copy; empty without a command key)."""
+        return dict(self._downlink.refusals) if self._downlink is not None else {}
+
     def notify(self) -> None:
         """New messages are in the outbox: send them now, not at the next poll. Call from the event loop."""
         self._wake.set()

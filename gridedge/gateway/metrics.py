@@ -92,6 +92,17 @@ class AgentCollector(Collector):
         reconnects = CounterMetricFamily("gridedge_uplink_reconnects", "Uplink reconnection attempts after a failure.")
         reconnects.add_metric([], uplink.reconnects)
         yield reconnects
+        refused = CounterMetricFamily(
+            "gridedge_uplink_refused", "Events the city broker refused (MQTT 5), set aside in the outbox."
+        )
+        refused.add_metric([], uplink.refused)
+        yield refused
+        commands = CounterMetricFamily(
+            "gridedge_commands_refused", "Downlink commands refused, per reason.", labels=["reason"]
+        )
+        for reason, n in sorted(uplink.command_refusals().items()):
+            commands.add_metric([reason], n)
+        yield commands
         southbound = GaugeMetricFamily("gridedge_southbound_connected", "1 while the southbound broker is connected.")
         southbound.add_metric([], 1.0 if self._read.southbound_connected() else 0.0)
         yield southbound

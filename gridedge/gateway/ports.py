@@ -47,7 +47,16 @@ class UplinkStatus(Protocol):
     def reconnects(self) -> int: ...
 
     @property
+    def refused(self) -> int:
+        """Publications the broker refused (MQTT 5), set aside in the outbox."""
+        ...
+
+    @property
     def last_error(self) -> str | None: ...
+
+    def command_refusals(self) -> Mapping[str, int]:
+        """Downlink commands refused, per reason."""
+        ...
 
 
 class CameraPort(Protocol):

@@ -113,9 +113,13 @@ def metrics(api_port: int) -> str:
         return str(response.read().decode())
 
 
-def rejected(text: str, reason: str) -> float:
-    prefix = f'gridedge_readings_rejected_total{{driver="mqtt",reason="{reason}"}} '
+def counted(text: str, metric: str, labels: str) -> float:
+    prefix = f"{metric}{{{labels}}} "
     return sum(float(line.removeprefix(prefix)) for line in text.splitlines() if line.startswith(prefix))
+
+
+def rejected(text: str, reason: str) -> float:
+    return counted(text, "gridedge_readings_rejected_total", f'driver="mqtt",reason="{reason}"')
 
 
 async def publish(port: int, topic: str, payload: bytes, *, retain: bool = False) -> None:
@@ -134,7 +138,8 @@ async def test_retained_poison_commands_are_refused_with_a_reason_and_the_agent_
     for name, (payload, _) in POISON.items():
         await publish(broker.port, cmd(name), payload, retain=True)
     good = sign(KEY, CommandName.PING, GW, now=time.time())
-    config, log = agent_config(tmp_path, broker.port, free_port()), tmp_path / "agent.log"
+    api_port = free_port()
+    config, log = agent_config(tmp_path, broker.port, api_port), tmp_path / "agent.log"
     async with (
         Collector(broker.port, f"gridedge/v1/cmd/{GW}/+/reply", persistent=False) as seen,
         running_agent(config, log) as agent,
@@ -148,7 +153,11 @@ async def test_retained_poison_commands_are_refused_with_a_reason_and_the_agent_
         await publish(broker.port, good.topic, good.to_json())  # the agent still obeys a good command
         await seen.wait_until(lambda: replies(seen)["ping"]["nonce"] == good.nonce, within=15)
         assert replies(seen)["ping"]["ok"] is True
+        text = await asyncio.to_thread(metrics, api_port)
         assert agent.poll() is None
+    for reason in ("malformed", "oversize", "bad_signature"):
+        expected = sum(r == reason for _, r in POISON.values())
+        assert counted(text, "gridedge_commands_refused_total", f'reason="{reason}"') >= expected, reason
     assert "Traceback" not in log.read_text()
 
 
