@@ -22,21 +22,40 @@ from gridedge.center.views import CaseDetail, CaseView, GridCount, RevisionView,
 from gridedge.edge.categories import CATEGORIES
 
 
-def login_page(error: str = "") -> str:
-    return render("login.html", title="登录 Log in", officer=None, error=error)
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who looks at a page, and the CSRF token every form of theirs carries (see web.csrf_token)."""
+
+    officer: Officer
+    csrf: str
 
 
-def error_page(officer: Officer | None, heading: str, message: str) -> str:
-    """Any refusal the console shows (not found, bad input, not allowed), styled and with navigation."""
-    return render("error.html", title=heading, officer=officer, heading=heading, message=message)
-
-
-def case_list_page(officer: Officer, params: Mapping[str, str], cases: Sequence[CaseView], stats: StatsView) -> str:
-    categories = {code: f"{name} {code}" for code, name in CATEGORIES.items()}
+def _page(template: str, title: str, viewer: Viewer | None, **context: object) -> str:
     return render(
+        template,
+        title=title,
+        officer=viewer.officer if viewer else None,
+        csrf=viewer.csrf if viewer else "",
+        **context,
+    )
+
+
+def login_page(csrf: str, error: str = "") -> str:
+    """`csrf` is the login cookie's value: the login form is protected before any session exists."""
+    return render("login.html", title="登录 Log in", officer=None, csrf=csrf, error=error)
+
+
+def error_page(viewer: Viewer | None, heading: str, message: str) -> str:
+    """Any refusal the console shows (not found, bad input, not allowed), styled and with navigation."""
+    return _page("error.html", heading, viewer, heading=heading, message=message)
+
+
+def case_list_page(viewer: Viewer, params: Mapping[str, str], cases: Sequence[CaseView], stats: StatsView) -> str:
+    categories = {code: f"{name} {code}" for code, name in CATEGORIES.items()}
+    return _page(
         "cases.html",
-        title="案件 Cases",
-        officer=officer,
+        "案件 Cases",
+        viewer,
         params=params,
         categories=categories,
         cases=cases,
@@ -59,7 +78,7 @@ class TimelineEntry:
 
 
 def case_page(
-    officer: Officer, detail: CaseDetail, *, units: Sequence[Unit], suggested_unit: str | None, error: str = ""
+    viewer: Viewer, detail: CaseDetail, *, units: Sequence[Unit], suggested_unit: str | None, error: str = ""
 ) -> str:
     c = detail.case
     g = c.grid
@@ -80,10 +99,10 @@ def case_page(
         + [TimelineEntry(s.at, step=s) for s in detail.steps],
         key=lambda e: e.at,
     )
-    return render(
+    return _page(
         "case.html",
-        title=c.title,
-        officer=officer,
+        c.title,
+        viewer,
         detail=detail,
         facts=facts,
         latest=detail.revisions[-1].event if detail.revisions else None,
@@ -124,16 +143,16 @@ def grid_tree(counts: Sequence[GridCount]) -> list[GridNode]:
     return [nodes[k] for k in sorted(children[()])]
 
 
-def grid_page(officer: Officer, counts: Sequence[GridCount]) -> str:
-    return render("grid.html", title="网格 Grid", officer=officer, tree=grid_tree(counts))
+def grid_page(viewer: Viewer, counts: Sequence[GridCount]) -> str:
+    return _page("grid.html", "网格 Grid", viewer, tree=grid_tree(counts))
 
 
-def figures_page(officer: Officer, figures: Sequence[Figure], since: str, until: str) -> str:
+def figures_page(viewer: Viewer, figures: Sequence[Figure], since: str, until: str) -> str:
     export = {k: v for k, v in (("since", since), ("until", until)) if v}
-    return render(
+    return _page(
         "figures.html",
-        title="考核 Figures",
-        officer=officer,
+        "考核 Figures",
+        viewer,
         figures=figures,
         since=since,
         until=until,

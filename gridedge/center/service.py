@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 READY_POLL_S = 0.02
 GRACEFUL_HTTP_SHUTDOWN_S = 5
+HOUSEKEEPING_S = 600.0
+"""How often expired sessions and tokens are deleted."""
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -59,11 +61,19 @@ async def run_center(
     store = CaseStore(config.database, config.policy)
     try:
         await asyncio.to_thread(store.migrate)
-        await asyncio.to_thread(seed_accounts, config, Accounts(store.engine))
+        accounts = Accounts(store.engine)
+        await asyncio.to_thread(seed_accounts, config, accounts)
         feed = ChangeFeed()
         ingest = Ingest(config, store, on_stored=lambda _events: feed.publish())
         commands = _command_channel(config) if downlink is None else None
-        app = create_app(store, stats=ingest.stats, feed=feed, downlink=downlink or commands)
+        app = create_app(
+            store,
+            stats=ingest.stats,
+            feed=feed,
+            downlink=downlink or commands,
+            secure_cookies=config.http.secure_cookies,
+            accounts=accounts,
+        )
         server = embedded_server(app, GRACEFUL_HTTP_SHUTDOWN_S)
         with _listen(config.http) as sock:
             host, port = sock.getsockname()[:2]
@@ -72,6 +82,7 @@ async def run_center(
                 asyncio.create_task(ingest.run(), name="center-ingest"),
                 asyncio.create_task(server.serve(sockets=[sock]), name="center-http"),
                 asyncio.create_task(escalate_forever(store, feed, config.escalation_check_s), name="center-escalation"),
+                asyncio.create_task(housekeeping_forever(accounts, HOUSEKEEPING_S), name="center-housekeeping"),
             ]
             if commands is not None:
                 tasks.append(asyncio.create_task(commands.run(), name="center-downlink"))
@@ -111,7 +122,21 @@ def seed_accounts(config: CenterConfig, accounts: Accounts) -> None:
     for token in config.api_tokens:
         if accounts.officer(token.officer) is None:
             raise ValueError(f"api_tokens: no officer {token.officer!r} for token {token.label!r}")
-        accounts.register(token.officer, token.token.get_secret_value(), kind="api", label=token.label)
+    accounts.sync_config_tokens((t.officer, t.token.get_secret_value(), t.label) for t in config.api_tokens)
+
+
+async def housekeeping_forever(accounts: Accounts, every_s: float, clock: Clock | None = None) -> None:
+    """Delete expired sessions and tokens, so a stolen old cookie is not even a row any more."""
+    clock = clock or SystemClock()
+    while True:
+        try:
+            purged = await asyncio.to_thread(accounts.purge_expired, clock.now())
+        except SQLAlchemyError:
+            log.exception("purging expired sessions failed; next round in %.0f s", every_s)
+        else:
+            if purged:
+                log.info("purged %d expired sessions and tokens", purged)
+        await asyncio.sleep(every_s)
 
 
 async def escalate_forever(store: CaseStore, feed: ChangeFeed, every_s: float, clock: Clock | None = None) -> None:

@@ -20,6 +20,9 @@ class HttpConfig(StrictModel):
     """Address the officers' console and API listen on; 0.0.0.0 to serve the whole network."""
     port: int = Field(default=8080, ge=0, le=65535)
     """TCP port of the console and API; 0 picks a free one (the log names it)."""
+    secure_cookies: bool = True
+    """Send the login cookie over HTTPS only (serve the console behind a TLS proxy). Turn off only for
+    plain HTTP on one machine, as the demo does."""
 
 
 class OfficerSeed(StrictModel):

@@ -274,14 +274,20 @@ class CaseStore:
         return len(rows)
 
     def evidence(self, scope: Sequence[str], sha256: str) -> bytes:
-        """A snapshot, if a case in scope came from the gateway that published it; else CaseNotFoundError."""
-        with Session(self.engine) as session:
-            blob = session.get(EvidenceBlob, sha256)
-            if blob is not None:
-                mine = select(Case.event_id).where(*place_filter(scope), Case.gateway_id == blob.gateway_id).limit(1)
-                if session.execute(mine).first() is not None:
-                    return blob.content
-        raise CaseNotFoundError(f"no snapshot {sha256} in your jurisdiction")
+        """A snapshot, if a revision of a case in scope names it and the gateway of that case published
+        it; else CaseNotFoundError. Decided per case, so a gateway serving two grids leaks nothing."""
+        stmt = (
+            select(EvidenceBlob.content)
+            .join(Revision, Revision.snapshot_sha256 == EvidenceBlob.sha256)
+            .join(Case, Case.event_id == Revision.event_id)
+            .where(EvidenceBlob.sha256 == sha256, EvidenceBlob.gateway_id == Case.gateway_id, *place_filter(scope))
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            content = conn.execute(stmt).scalar_one_or_none()
+        if content is None:
+            raise CaseNotFoundError(f"no snapshot {sha256} in your jurisdiction")
+        return content
 
     # reads, always within a scope
 
@@ -305,25 +311,40 @@ class CaseStore:
             return conn.execute(stmt).scalar_one()
 
     def case(self, scope: Sequence[str], event_id: str) -> Case:
+        stmt = select(Case).where(Case.event_id == event_id, *place_filter(scope))
         with Session(self.engine) as session:
-            case = session.get(Case, event_id)
-        if case is None or tuple(_codes(case)[: len(scope)]) != tuple(scope):
+            case = session.scalars(stmt).one_or_none()
+        if case is None:
             raise CaseNotFoundError(f"no case {event_id} in your jurisdiction")
         return case
 
-    def revisions(self, event_id: str) -> list[Revision]:
-        stmt = select(Revision).where(Revision.event_id == event_id).order_by(Revision.seq)
+    def revisions(self, scope: Sequence[str], event_id: str) -> list[Revision]:
+        """The case's revisions; none when the case is outside `scope` (the jurisdiction is in the query)."""
+        stmt = (
+            select(Revision)
+            .join(Case, Case.event_id == Revision.event_id)
+            .where(Revision.event_id == event_id, *place_filter(scope))
+            .order_by(Revision.seq)
+        )
         with Session(self.engine) as session:
             return list(session.scalars(stmt))
 
-    def steps(self, event_id: str) -> list[CaseStep]:
-        stmt = select(CaseStep).where(CaseStep.event_id == event_id).order_by(CaseStep.at, CaseStep.id)
+    def steps(self, scope: Sequence[str], event_id: str) -> list[CaseStep]:
+        stmt = (
+            select(CaseStep)
+            .join(Case, Case.event_id == CaseStep.event_id)
+            .where(CaseStep.event_id == event_id, *place_filter(scope))
+            .order_by(CaseStep.at, CaseStep.id)
+        )
         with Session(self.engine) as session:
             return list(session.scalars(stmt))
 
-    def count_revisions(self) -> int:
+    def count_revisions(self, scope: Sequence[str] = ()) -> int:
+        stmt = select(func.count()).select_from(Revision)
+        if scope:
+            stmt = stmt.join(Case, Case.event_id == Revision.event_id).where(*place_filter(scope))
         with self.engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(Revision)).scalar_one()
+            return conn.execute(stmt).scalar_one()
 
     def open_counts(self, scope: Sequence[str]) -> list[tuple[tuple[str, ...], tuple[str, ...], int, int]]:
         """Per grid in scope: (codes, names, open cases, overdue-marked cases), for the grid tree view."""
@@ -421,5 +442,6 @@ def _revision_row(e: GridEvent, received_at: float) -> dict[str, object]:
         "device_id": e.source.device_id or e.source.camera_id,
         "observed_at": e.observed_at.timestamp(),
         "received_at": received_at,
+        "snapshot_sha256": e.evidence.snapshot.sha256 if e.evidence.snapshot else None,
         "payload": e.to_json().decode(),
     }

@@ -194,7 +194,7 @@ async def test_snapshots_are_kept_by_hash_and_served_with_their_cases(broker: Mo
     jpeg = b"\xff\xd8\xff\xe0 a tiny annotated snapshot \xff\xd9"
     sha = hashlib.sha256(jpeg).hexdigest()
     wrong = hashlib.sha256(b"something else").hexdigest()
-    event = make_event()
+    event = make_event(snapshot=jpeg)  # a snapshot is served through a case that names it
     async with running(centre_config(broker, tmp_path)) as http:
         await publish(
             broker,
