@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from gridedge.center.ingest import Ingest
 from gridedge.center.settings import CenterConfig
-from gridedge.center.store import CaseStore
+from gridedge.center.store import CaseStore, Outcome
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.event import GridEvent
 from tests.center.events import make_event, topic_of
@@ -26,7 +26,7 @@ class FlakyStore(CaseStore):
         super().__init__(url)
         self.failures_left = 1
 
-    def add_many(self, events: Sequence[GridEvent], received_at: float) -> list[bool]:
+    def add_many(self, events: Sequence[GridEvent], received_at: float) -> list[Outcome]:
         if self.failures_left:
             self.failures_left -= 1
             raise OperationalError("INSERT", {}, Exception("database is locked"))

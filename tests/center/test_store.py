@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from gridedge.center.access import AccessDeniedError, Officer, Role
-from gridedge.center.store import CaseNotFoundError, CaseQuery, CaseStore
+from gridedge.center.store import CaseNotFoundError, CaseQuery, CaseStore, Outcome
 from gridedge.center.workflow import Action, CaseState, WorkflowError
 from gridedge.edge.clock import FakeClock
 from gridedge.edge.event import EventStatus, Severity
@@ -42,7 +42,10 @@ def test_categories_that_are_never_small_start_higher_with_their_own_limits(any_
 def test_a_duplicate_revision_is_stored_once(any_store: CaseStore) -> None:
     assert any_store.add(make_event(), received_at=1000.0)
     assert not any_store.add(make_event(), received_at=1001.0)
-    assert any_store.add_many([make_event(seq=2), make_event(seq=2)], received_at=1002.0) == [True, False]
+    assert any_store.add_many([make_event(seq=2), make_event(seq=2)], received_at=1002.0) == [
+        Outcome.NEW,
+        Outcome.DUPLICATE,
+    ]
     assert any_store.count_revisions() == 2
     case = any_store.case(CITY, "evt-0000001")
     assert (case.seq, case.opened_at, case.updated_at) == (2, 1000.0, 1002.0)
