@@ -9,6 +9,7 @@ account ends that officer's sessions; disabling also stops their API tokens (the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import secrets
@@ -33,8 +34,13 @@ TOKEN_ID_LEN = 16
 """A token is named in pages and the CLI by this many hex digits of its hash (never by the secret)."""
 SESSION, API, CONFIG = "session", "api", "config"
 _hasher = PasswordHasher()
-_UNKNOWN_USER_HASH = _hasher.hash("no such officer")
-"""Verified against when the username is unknown or disabled, so a login takes as long either way."""
+
+
+@functools.cache
+def _unknown_user_hash() -> str:
+    """Verified against when the username is unknown or disabled, so a login takes as long either way.
+    Made at the first such login, not at import: a hash costs 64 MiB and a tenth of a second."""
+    return _hasher.hash("no such officer")
 
 
 def _digest(secret: str) -> str:
@@ -167,7 +173,7 @@ class Accounts:
             row = session.get(OfficerRow, username)
         usable = row is not None and not row.disabled
         try:
-            self._hasher.verify(row.password_hash if row is not None and usable else _UNKNOWN_USER_HASH, password)
+            self._hasher.verify(row.password_hash if row is not None and usable else _unknown_user_hash(), password)
         except (VerificationError, InvalidHashError):
             return None
         return _officer(row) if row is not None and usable else None
