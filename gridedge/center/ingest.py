@@ -29,6 +29,7 @@ from gridedge.center.admission import AdmissionError, Reason, admit
 from gridedge.center.settings import CenterConfig
 from gridedge.center.stats import IngestStats
 from gridedge.center.store import CaseStore, DeadLetterRow, Outcome
+from gridedge.edge.broker import tls_context
 from gridedge.edge.clock import Clock, SystemClock
 from gridedge.edge.errors import GridEdgeError
 from gridedge.edge.event import GridEvent
@@ -104,7 +105,7 @@ class Ingest:
         client = aiomqtt.Client(
             **broker.connect_args(),
             identifier=self._config.client_id,
-            tls_params=aiomqtt.TLSParameters() if broker.tls else None,
+            tls_context=tls_context(broker, self._config.tls),
             **session,
         )
         # aiomqtt does not expose paho's manual ack; its paho client is the one place to switch it on.

@@ -88,7 +88,7 @@ def _command_channel(config: CenterConfig) -> MqttDownlink | None:
         secret = bytes.fromhex(path.read_text().strip())
     except (OSError, ValueError) as err:
         raise ValueError(f"command_key_file {path}: cannot read a hex key ({err})") from None
-    return MqttDownlink(config.broker, secret, f"{config.client_id}-cmd")
+    return MqttDownlink(config.broker, secret, f"{config.client_id}-cmd", tls=config.tls)
 
 
 def seed_accounts(config: CenterConfig, accounts: Accounts) -> None:
