@@ -20,6 +20,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from gridedge.center.access import AccessDeniedError, Officer
 from gridedge.center.accounts import Accounts
+from gridedge.center.admin_pages import admin_routes
 from gridedge.center.downlink import Downlink, NoDownlink
 from gridedge.center.figures import Figure, to_csv
 from gridedge.center.headers import SecurityHeaders
@@ -201,4 +202,5 @@ def create_app(
             await asyncio.sleep(STREAM_MIN_INTERVAL_S)
 
     console_routes(app, centre)
+    admin_routes(app, centre)
     return app

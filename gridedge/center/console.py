@@ -30,7 +30,7 @@ class Viewer:
     csrf: str
 
 
-def _page(template: str, title: str, viewer: Viewer | None, **context: object) -> str:
+def page(template: str, title: str, viewer: Viewer | None, **context: object) -> str:
     return render(
         template,
         title=title,
@@ -47,12 +47,12 @@ def login_page(csrf: str, error: str = "") -> str:
 
 def error_page(viewer: Viewer | None, heading: str, message: str) -> str:
     """Any refusal the console shows (not found, bad input, not allowed), styled and with navigation."""
-    return _page("error.html", heading, viewer, heading=heading, message=message)
+    return page("error.html", heading, viewer, heading=heading, message=message)
 
 
 def case_list_page(viewer: Viewer, params: Mapping[str, str], cases: Sequence[CaseView], stats: StatsView) -> str:
     categories = {code: f"{name} {code}" for code, name in CATEGORIES.items()}
-    return _page(
+    return page(
         "cases.html",
         "案件 Cases",
         viewer,
@@ -99,7 +99,7 @@ def case_page(
         + [TimelineEntry(s.at, step=s) for s in detail.steps],
         key=lambda e: e.at,
     )
-    return _page(
+    return page(
         "case.html",
         c.title,
         viewer,
@@ -144,12 +144,12 @@ def grid_tree(counts: Sequence[GridCount]) -> list[GridNode]:
 
 
 def grid_page(viewer: Viewer, counts: Sequence[GridCount]) -> str:
-    return _page("grid.html", "网格 Grid", viewer, tree=grid_tree(counts))
+    return page("grid.html", "网格 Grid", viewer, tree=grid_tree(counts))
 
 
 def figures_page(viewer: Viewer, figures: Sequence[Figure], since: str, until: str) -> str:
     export = {k: v for k, v in (("since", since), ("until", until)) if v}
-    return _page(
+    return page(
         "figures.html",
         "考核 Figures",
         viewer,
