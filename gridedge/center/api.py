@@ -192,13 +192,14 @@ def create_app(
 
     @app.get("/api/stream", response_class=EventSourceResponse)
     async def stream(officer: ApiOfficer) -> AsyncIterator[ServerSentEvent]:
-        """One notice now and one after each change; the data is the feed's version number."""
+        """One notice now and one after each change in the officer's subtree; the data counts this
+        stream's notices (not the city's changes, which are none of a grid officer's business)."""
         feed = centre.feed
-        seen = feed.version
-        yield ServerSentEvent(data={"version": seen}, retry=STREAM_RETRY_MS)
-        while (latest := await feed.next_version(seen)) is not None:
-            seen = latest
-            yield ServerSentEvent(data={"version": seen})
+        seen, notices = feed.version, 0
+        yield ServerSentEvent(data={"version": notices}, retry=STREAM_RETRY_MS)
+        while (latest := await feed.next_version(seen, officer.jurisdiction)) is not None:
+            seen, notices = latest, notices + 1
+            yield ServerSentEvent(data={"version": notices})
             await asyncio.sleep(STREAM_MIN_INTERVAL_S)
 
     console_routes(app, centre)

@@ -44,7 +44,7 @@ async def run_center(
         accounts = Accounts(store.engine)
         await asyncio.to_thread(seed_accounts, config, accounts)
         feed = ChangeFeed()
-        ingest = Ingest(config, store, on_stored=lambda _events: feed.publish())
+        ingest = Ingest(config, store, on_stored=lambda events: feed.publish(e.grid.codes() for e in events))
         commands = _command_channel(config) if downlink is None else None
         app = create_app(
             store,

@@ -102,7 +102,7 @@ class Centre:
             comment=request.comment,
             unit=request.unit or None,
         )
-        self.feed.publish()
+        self.feed.publish([(case.district_code, case.street_code, case.community_code, case.grid_code)])
         if request.action in ACK_ACTIONS:
             await self.downlink.send(Ack(case.gateway_id, case.event_id, request.action, officer.username))
         return case

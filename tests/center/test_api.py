@@ -231,5 +231,5 @@ def test_the_change_stream_announces_the_current_version(store: CaseStore) -> No
         response = client.get("/api/stream")
     assert response.headers["content-type"].startswith("text/event-stream")
     lines = response.text.splitlines()
-    assert [json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data: ")] == [{"version": 1}]
+    assert [json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data: ")] == [{"version": 0}]
     assert "retry: 2000" in lines
