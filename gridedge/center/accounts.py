@@ -289,7 +289,7 @@ class Accounts:
             self._audit(conn, actor, action, target, **detail)
 
     def audit_log(self, *, limit: int = 200, offset: int = 0) -> list[AuditRecord]:
-        stmt = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit).offset(offset)
+        stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit).offset(offset)  # newest first
         with Session(self._engine) as session:
             return [AuditRecord(a.at, a.actor, a.action, a.target, a.detail) for a in session.scalars(stmt)]
 

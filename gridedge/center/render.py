@@ -35,6 +35,11 @@ def isotime(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def isodatetime(epoch_s: float) -> str:
+    """For `<time datetime=...>`, which console.js turns into the officer's local time."""
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat()
+
+
 def payload_head(payload: bytes, limit: int = 300) -> str:
     """The start of a refused payload as readable text: UTF-8 where it is, escapes where it is not."""
     text = payload[:limit].decode("utf-8", errors="backslashreplace")
@@ -51,7 +56,12 @@ _ENV = Environment(
     keep_trailing_newline=True,
 )
 _ENV.filters.update(
-    percent=percent, duration=duration, step_times=step_times, isotime=isotime, payload_head=payload_head
+    percent=percent,
+    duration=duration,
+    step_times=step_times,
+    isotime=isotime,
+    isodatetime=isodatetime,
+    payload_head=payload_head,
 )
 _ENV.globals.update(
     severity_labels=labels.SEVERITY_LABELS,
