@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 READY_POLL_S = 0.02
 GRACEFUL_HTTP_SHUTDOWN_S = 5
 HOUSEKEEPING_S = 600.0
-"""How often expired sessions and tokens are deleted."""
+"""How often expired sessions and tokens, and old dead letters, are deleted."""
+DEAD_LETTER_KEEP_S = 30 * 86400.0
 
 
 async def run_center(
@@ -62,7 +63,7 @@ async def run_center(
                 asyncio.create_task(ingest.run(), name="center-ingest"),
                 asyncio.create_task(server.serve(sockets=[sock]), name="center-http"),
                 asyncio.create_task(escalate_forever(store, feed, config.escalation_check_s), name="center-escalation"),
-                asyncio.create_task(housekeeping_forever(accounts, HOUSEKEEPING_S), name="center-housekeeping"),
+                asyncio.create_task(housekeeping_forever(accounts, store, HOUSEKEEPING_S), name="center-housekeeping"),
             ]
             if commands is not None:
                 tasks.append(asyncio.create_task(commands.run(), name="center-downlink"))
@@ -105,17 +106,22 @@ def seed_accounts(config: CenterConfig, accounts: Accounts) -> None:
     accounts.sync_config_tokens((t.officer, t.token.get_secret_value(), t.label) for t in config.api_tokens)
 
 
-async def housekeeping_forever(accounts: Accounts, every_s: float, clock: Clock | None = None) -> None:
-    """Delete expired sessions and tokens, so a stolen old cookie is not even a row any more."""
+async def housekeeping_forever(
+    accounts: Accounts, store: CaseStore, every_s: float, clock: Clock | None = None
+) -> None:
+    """Delete expired sessions and tokens (a stolen old cookie is not even a row any more) and dead
+    letters older than DEAD_LETTER_KEEP_S (junk from a broken gateway does not fill the disk)."""
     clock = clock or SystemClock()
     while True:
+        now = clock.now()
         try:
-            purged = await asyncio.to_thread(accounts.purge_expired, clock.now())
+            sessions = await asyncio.to_thread(accounts.purge_expired, now)
+            letters = await asyncio.to_thread(store.purge_dead_letters, now - DEAD_LETTER_KEEP_S)
         except SQLAlchemyError:
-            log.exception("purging expired sessions failed; next round in %.0f s", every_s)
+            log.exception("housekeeping failed; next round in %.0f s", every_s)
         else:
-            if purged:
-                log.info("purged %d expired sessions and tokens", purged)
+            if sessions or letters:
+                log.info("purged %d expired sessions and tokens, %d old dead letters", sessions, letters)
         await asyncio.sleep(every_s)
 
 
