@@ -54,3 +54,13 @@ def test_the_stylesheet_and_scripts_are_served_by_the_centre(app_client: TestCli
     assert page.index('src="/static/console.js"') < page.index('src="/static/cases.js"')
     assert "<script>" not in page  # no inline script: the content security policy forbids them all
     assert "script-src 'self';" in app_client.get("/").headers["content-security-policy"]
+
+
+def test_a_comment_with_control_characters_is_refused_with_the_reason(app_client: TestClient) -> None:
+    login(app_client, "comm1")
+    page = post_form(app_client, "/cases/evt-smoke-01/actions", {"action": "verify", "comment": "ok\x00not"})
+    assert page.status_code == 409
+    assert "control character U+0000" in page.text
+    api = app_client.post("/api/cases/evt-smoke-01/actions", json={"action": "verify", "comment": "x" * 2001})
+    assert api.status_code == 422
+    assert app_client.get("/api/cases/evt-smoke-01").json()["case"]["state"] == "reported"
