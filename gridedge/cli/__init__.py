@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import typer
 
-from gridedge.center.admin_cli import center_admin_app
 from gridedge.cli.agent import agent
 from gridedge.cli.bench import bench
 from gridedge.cli.bridge import bridge_app
 from gridedge.cli.center import center
+from gridedge.cli.center_admin import center_admin_app
 from gridedge.cli.demo import demo
 from gridedge.cli.doctor import doctor
 from gridedge.cli.profile import profile_app

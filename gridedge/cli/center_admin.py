@@ -2,6 +2,7 @@
 the first admin and for scripts. The same `Accounts` calls as the admin pages, audited as `cli`.
 
 Each command opens the case store the config file names (migrating it first, as the centre does).
+The centre is imported inside the commands: `gridedge agent` never loads it.
 """
 
 from __future__ import annotations
