@@ -6,14 +6,17 @@ acknowledged, and ingest keeps flowing; the original case is unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import subprocess
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
+from bench import postgres
 from gridedge.center.tables import Case, DeadLetter, Revision
 from gridedge.edge.topics import evidence_topic
 from tests.center.events import make_event, topic_of
@@ -139,3 +142,32 @@ async def test_a_gateway_cannot_revise_another_gateways_event(broker: Mosquitto,
             assert set(session.scalars(select(Revision.gateway_id))) == {"gw-01"}
     finally:
         engine.dispose()
+
+
+def _pg_ctl(cluster: PostgresCluster, *args: str) -> None:
+    """Stop or start the test's own PostgreSQL (the options are the cluster's own, as it started)."""
+    data = cluster.root / "data"
+    options = f"-p {cluster.port} -k {cluster.root / 'sock'} -h 127.0.0.1 -c max_connections=200"
+    command = [postgres._exe("pg_ctl"), "-D", str(data), "-l", str(cluster.root / "postgres.log"), "-o", options]
+    subprocess.run([*command, "-w", *args], check=True, capture_output=True, **postgres._as_owner())
+
+
+async def test_a_database_outage_is_waited_out_and_nothing_is_lost(broker: Mosquitto) -> None:
+    if not postgres.available():
+        pytest.skip("PostgreSQL binaries (initdb, postgres) are not installed")
+    first, during = make_event("evt-before-out"), make_event("evt-during-out")
+    with postgres.postgres_cluster(durable=True) as cluster:  # fsync on: a stop -m immediate loses no commit
+        url = cluster.fresh_database()
+        async with running(centre_config(broker.port, url)) as base, httpx.AsyncClient(base_url=base) as http:
+            await logged_in(http, "admin", ADMIN_PASSWORD)
+            await publish(broker.port, (topic_of(first), first.to_json()))
+            await eventually(lambda: _stored(http, 1))
+            _pg_ctl(cluster, "-m", "immediate", "stop")
+            await publish(broker.port, (topic_of(during), during.to_json()))
+            await asyncio.sleep(2)  # ingest retries with backoff; the message stays unacknowledged
+            health = (await http.get("/api/health")).json()
+            assert health["broker_connected"] is True
+            _pg_ctl(cluster, "start")
+            await eventually(lambda: _stored(http, 2), within=30)
+            ids = {c["event_id"] for c in (await http.get("/api/cases?status=all")).json()}
+            assert ids == {first.event_id, during.event_id}
