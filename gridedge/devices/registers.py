@@ -12,7 +12,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gridedge.devices.decode import Decoded, convert
+from gridedge.devices.decode import ComputedPoint, Converter, Decoded, Out, aliases, compute, computed_points, converter
 from gridedge.devices.profile import (
     MAX_BITS_PER_READ,
     MAX_REGISTERS_PER_READ,
@@ -48,6 +48,7 @@ class Slot:
     words: int
     bit_table: bool
     plain: bool  # a whole uint16, byte order big: decoded without `register_value`
+    convert: Converter  # `convert`, or with a value map first
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,8 @@ class ModbusPlan:
     transport: ModbusTransport
     reads: tuple[Read, ...]
     slots: tuple[Slot, ...]
+    computed: tuple[ComputedPoint, ...] = ()  # points computed from the registers' points
+    names: dict[str, str] | None = None  # point name -> expression name, for what they read
 
 
 class ReadFailed(str):
@@ -73,8 +76,9 @@ def plan_reads(profile: Profile) -> ModbusPlan:
     transport = profile.transport
     if not isinstance(transport, ModbusTransport):
         raise TypeError(f"profile {profile.id!r} is not a Modbus profile")
+    effective = profile.effective_points()
     points = sorted(
-        ((p, p.modbus) for p in profile.all_points() if p.modbus is not None),
+        ((p, p.modbus) for p in effective if p.modbus is not None),
         key=lambda pr: (list(Table).index(pr[1].table), pr[1].address),
     )
     reads: list[Read] = []
@@ -93,10 +97,12 @@ def plan_reads(profile: Profile) -> ModbusPlan:
         else:
             reads.append(Read(reg.table, reg.address, reg.words))
         plain = reg.data_type is DataType.UINT16 and reg.bit is None and reg.byte_order == "big"
-        slots.append(
-            Slot(point, reg, len(reads) - 1, reg.address - reads[-1].address, reg.words, reg.table.holds_bits, plain)
-        )
-    return ModbusPlan(profile, transport, tuple(reads), tuple(slots))
+        at = reg.address - reads[-1].address
+        slots.append(Slot(point, reg, len(reads) - 1, at, reg.words, reg.table.holds_bits, plain, converter(point)))
+    computed = computed_points(effective)
+    return ModbusPlan(
+        profile, transport, tuple(reads), tuple(slots), computed, aliases(effective) if computed else None
+    )
 
 
 _FLOAT = struct.Struct(">f")
@@ -151,12 +157,14 @@ def decode_registers(plan: ModbusPlan, answers: Sequence[Answer], device_id: str
         if not isinstance(answer, ReadFailed):
             raw, why = _raw(answer, slot)
             if why is None:
-                value, why = convert(raw, p)
+                value, why = slot.convert(raw, p)
                 if why is None:
                     readings.append(Reading(device_id, p.name, value, ts, p.unit, p.role))
                     continue
             problems.append(f"{p.name} ({slot.register.table.value} {slot.register.address}): {why}")
         readings.append(Reading(device_id, p.name, None, ts, p.unit, p.role, Quality.BAD))
+    if plan.names is not None:
+        compute(plan.computed, plan.names, Out(device_id, ts, readings, problems))
     return Decoded(readings, problems)
 
 
