@@ -240,7 +240,7 @@ def compile_profile(profile: Profile) -> CompiledProfile:
     transport = profile.transport
     if not isinstance(transport, MqttTransport):
         raise TypeError(f"profile {profile.id!r} is not an MQTT profile")
-    plain, extension = _extension(profile, profile.effective_points())
+    plain, extension = _extension(profile, profile.all_points())
     return CompiledProfile(
         profile=profile,
         transport=transport,

@@ -331,11 +331,13 @@ class Profile(StrictModel):
     ports: Ports | None = Field(default=None, description="Points repeated per port or channel.")
 
     def all_points(self) -> list[Point]:
-        """Every point, ports expanded: what the device actually reports."""
-        return [p for p, _ in self.located_points()]
+        """Every point, ports expanded, as readings carry it: roles scoped to the family, values in the
+        unit the role's rules compare in (the conversion folded into scale, offset and range, so
+        decoding pays nothing for it)."""
+        return [_effective(p, self.family) for p, _ in self.located_points()]
 
     def located_points(self) -> list[tuple[Point, Loc]]:
-        """Every point with where it is written (a port's points at their template in `ports`)."""
+        """Every point as written, with where (a port's points at their template in `ports`)."""
         expanded: list[tuple[Point, Loc]] = [(p, ("points", i)) for i, p in enumerate(self.points)]
         if self.ports is not None:
             for i in range(self.ports.count):
@@ -343,11 +345,6 @@ class Profile(StrictModel):
                     (_port_point(p, self.ports, i), ("ports", "points", j)) for j, p in enumerate(self.ports.points)
                 ]
         return expanded
-
-    def effective_points(self) -> list[Point]:
-        """The points as decoders use them: roles scoped to the family, values converted to the unit the
-        role's rules compare in (folded into scale, offset and range, so decoding pays nothing)."""
-        return [_effective(p, self.family) for p in self.all_points()]
 
     @property
     def binary_source(self) -> BinarySource | None:

@@ -76,7 +76,7 @@ def plan_reads(profile: Profile) -> ModbusPlan:
     transport = profile.transport
     if not isinstance(transport, ModbusTransport):
         raise TypeError(f"profile {profile.id!r} is not a Modbus profile")
-    effective = profile.effective_points()
+    effective = profile.all_points()
     points = sorted(
         ((p, p.modbus) for p in effective if p.modbus is not None),
         key=lambda pr: (list(Table).index(pr[1].table), pr[1].address),
