@@ -59,10 +59,13 @@ class DataType(StrEnum):
     INT32 = "int32"
     UINT32 = "uint32"
     FLOAT32 = "float32"
+    INT64 = "int64"
+    UINT64 = "uint64"
+    FLOAT64 = "float64"  # e.g. energy counters of charging stations
 
     @property
     def words(self) -> int:
-        return 1 if self in (DataType.INT16, DataType.UINT16) else 2
+        return int(self.value.removeprefix("u").removeprefix("int").removeprefix("float")) // 16
 
 
 Order = Literal["big", "little"]
@@ -73,11 +76,13 @@ class Register(StrictModel):
 
     table: Table = Field(default=Table.HOLDING, description="coil, discrete, input or holding.")
     address: int = Field(ge=0, le=65535, description="0-based address (the device manual's 40001 is 0).")
-    data_type: DataType = Field(default=DataType.UINT16, description="For input and holding registers.")
+    data_type: DataType = Field(
+        default=DataType.UINT16, description="For input and holding registers: int16 ... uint64, float32, float64."
+    )
     byte_order: Order = Field(default="big", description="Byte order inside each 16-bit word.")
     word_order: Order = Field(default="big", description="Which word of a 32-bit value comes first.")
-    bit: int | None = Field(default=None, ge=0, le=31, description="Take bits from here (0 = least significant).")
-    bits: int = Field(default=1, ge=1, le=32, description="How many bits from `bit`: a bitfield.")
+    bit: int | None = Field(default=None, ge=0, le=63, description="Take bits from here (0 = least significant).")
+    bits: int = Field(default=1, ge=1, le=64, description="How many bits from `bit`: a bitfield.")
 
     @property
     def words(self) -> int:
@@ -87,6 +92,8 @@ class Register(StrictModel):
     def _consistent(self) -> Register:
         if self.table.holds_bits and (self.bit is not None or self.data_type is not DataType.UINT16):
             raise ValueError(f"a {self.table.value} holds one bit: no data_type or bit")
+        if self.bit is not None and self.data_type in (DataType.FLOAT32, DataType.FLOAT64):
+            raise ValueError("bits of a float make no number: take bits from an integer type")
         if self.bit is not None and self.bit + self.bits > 16 * self.data_type.words:
             raise ValueError(f"bits {self.bit}..{self.bit + self.bits - 1} do not fit in {self.data_type.value}")
         if self.address + self.words > 65536:

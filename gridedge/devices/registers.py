@@ -106,6 +106,8 @@ def plan_reads(profile: Profile) -> ModbusPlan:
 
 
 _FLOAT = struct.Struct(">f")
+_DOUBLE = struct.Struct(">d")
+_SIGN = {DataType.INT16: 16, DataType.INT32: 32, DataType.INT64: 64}
 
 
 def register_value(words: Sequence[int], reg: Register) -> int | float:
@@ -114,19 +116,22 @@ def register_value(words: Sequence[int], reg: Register) -> int | float:
         words = [((w & 0xFF) << 8) | (w >> 8) for w in words]
     if reg.word_order == "little":
         words = words[::-1]
-    raw = words[0] if len(words) == 1 else (words[0] << 16) | words[1]
+    raw = 0
+    for w in words:
+        raw = (raw << 16) | w
     if reg.bit is not None:
         return (raw >> reg.bit) & ((1 << reg.bits) - 1)
-    match reg.data_type:
-        case DataType.INT16:
-            return raw - 0x10000 if raw & 0x8000 else raw
-        case DataType.INT32:
-            return raw - 0x1_0000_0000 if raw & 0x8000_0000 else raw
-        case DataType.FLOAT32:
-            value: float = _FLOAT.unpack(raw.to_bytes(4, "big"))[0]
-            return value
-        case _:
-            return raw
+    kind = reg.data_type
+    if kind in _SIGN:
+        width = _SIGN[kind]
+        return raw - (1 << width) if raw >> (width - 1) else raw
+    if kind is DataType.FLOAT32:
+        value: float = _FLOAT.unpack(raw.to_bytes(4, "big"))[0]
+        return value
+    if kind is DataType.FLOAT64:
+        double: float = _DOUBLE.unpack(raw.to_bytes(8, "big"))[0]
+        return double
+    return raw
 
 
 def _raw(answer: Sequence[Word], slot: Slot) -> tuple[int | float | bool | None, str | None]:
@@ -180,9 +185,34 @@ def dump_answers(plan: ModbusPlan, dump: dict[Table, dict[int, int | bool]]) -> 
     return [[dump.get(r.table, {}).get(a) for a in range(r.address, r.address + r.count)] for r in plan.reads]
 
 
+def _address(text: object, table: str) -> int:
+    """`16`, `"16"` or `"0x10"`: register dumps copy addresses from manuals, which print hex as often as not."""
+    try:
+        address = int(str(text), 0) if not isinstance(text, bool) else -1
+    except ValueError:
+        address = -1
+    if not 0 <= address <= 65535:
+        raise ValueError(f"{table}.{text}: not a register address (0..65535, decimal or 0x hex)")
+    return address
+
+
+def _word(value: object, where: str, bits: bool) -> int | bool:
+    """A dumped register: 0..65535, or -32768..-1 as a tool prints a signed register (stored as its bits)."""
+    if isinstance(value, bool) and bits:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        if bits and value in (0, 1):
+            return bool(value)
+        if not bits and -0x8000 <= value <= 0xFFFF:
+            return value & 0xFFFF
+    allowed = "0/1 or true/false" if bits else "an integer from -32768 to 65535"
+    raise ValueError(f"{where}: {value!r} is not {allowed}")
+
+
 def parse_dump(doc: object) -> dict[Table, dict[int, int | bool]]:
-    """A register dump as integrators write one: `{"holding": {"16": [2301, 312, 718]}}`, each list
-    the values from that address on. Raises ValueError naming what is wrong."""
+    """A register dump as integrators write one: `{"holding": {"16": [2301, 312, 718]}}`, each list the
+    values from that address on; addresses may be hex (`"0x10"`), registers signed as tools print them.
+    Raises ValueError naming what is wrong."""
     if not isinstance(doc, dict):
         raise ValueError("a register dump is an object: table -> {start address: [values]}")
     dump: dict[Table, dict[int, int | bool]] = {}
@@ -195,10 +225,9 @@ def parse_dump(doc: object) -> dict[Table, dict[int, int | bool]]:
             raise ValueError(f"{table_name}: expected {{start address: [values]}}")
         values = dump.setdefault(table, {})
         for start, block in blocks.items():
-            if not str(start).isdigit() or not isinstance(block, list):
-                raise ValueError(f"{table_name}.{start}: expected a start address and a list of values")
+            first = _address(start, table_name)
+            if not isinstance(block, list):
+                raise ValueError(f"{table_name}.{start}: expected a list of values")
             for i, v in enumerate(block):
-                if not isinstance(v, int):
-                    raise ValueError(f"{table_name}.{start}[{i}]: {v!r} is not an integer")
-                values[int(start) + i] = v
+                values[first + i] = _word(v, f"{table_name}.{start}[{i}]", table.holds_bits)
     return dump
