@@ -52,7 +52,9 @@ class MqttRouter:
     def _match(self, topic: str) -> tuple[str, CompiledProfile] | None:
         levels = topic.split("/")
         for template, key_level, devices in self._patterns:
-            if len(levels) == len(template) and all(t in ("+", "{key}") or t == lv for t, lv in zip(template, levels)):
+            if len(levels) == len(template) and all(
+                t in ("+", "{key}") or t == lv for t, lv in zip(template, levels, strict=True)
+            ):
                 found = devices.get(levels[key_level])
                 if found is not None:
                     return found
