@@ -26,6 +26,7 @@ from gridedge.devices.profile import (
 from gridedge.edge.reading import Quality, Reading
 
 Word = int | bool | None  # None: a register the answer (or a register dump) did not contain
+NOT_IN_ANSWER = "no value in the answer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +138,7 @@ def register_value(words: Sequence[int], reg: Register) -> int | float:
 def _raw(answer: Sequence[Word], slot: Slot) -> tuple[int | float | bool | None, str | None]:
     words = answer[slot.offset : slot.offset + slot.words]
     if len(words) < slot.words or None in words:
-        return None, "no value in the answer"
+        return None, NOT_IN_ANSWER
     if slot.bit_table:
         return bool(words[0]), None
     if slot.plain:  # one big-endian word, unsigned: most points of most devices

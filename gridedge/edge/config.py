@@ -39,9 +39,9 @@ def _line_of(node: yaml.Node, loc: tuple[int | str, ...]) -> int:
     line = int(node.start_mark.line)
     for part in loc:
         if isinstance(node, yaml.MappingNode):
-            match = next(((k, v) for k, v in node.value if k.value == part), None)
+            match = next(((k, v) for k, v in node.value if str(k.value) == str(part)), None)
             if match is None:
-                break
+                continue  # a union's tag in the path (`transport.mqtt.topic`), or a key not written
             line, node = int(match[0].start_mark.line), match[1]
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
             node = node.value[part]
