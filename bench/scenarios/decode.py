@@ -88,4 +88,5 @@ def run(quick: bool) -> Measured:
         },
         bounds=f"{messages:,} JSON messages x 7 readings; {polls:,} pile polls x 84 readings; "
         f"{messages // 2:,} LoRaWAN uplinks x 11 readings; one core",
+        settings={"process": "in-process, pure decoders, one core"},
     )

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from gridedge.cli import app
 from gridedge.devices.roles import FAMILY_ROLES, GENERIC, KNOWN_ROLES
-from gridedge.gateway.cli import app
 from gridedge.rules.model import BUILTIN_PACKS, load_rule_pack
 
 GUIDE = (Path(__file__).parents[2] / "docs" / "integrators.md").read_text()
