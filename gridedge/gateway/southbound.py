@@ -17,7 +17,7 @@ from gridedge.devices.binding import DeviceBinding, bind
 from gridedge.devices.drivers.modbus import ModbusBusDriver, polled_devices
 from gridedge.devices.drivers.mqtt import MqttDriver, MqttRouter
 from gridedge.devices.inventory import Inventory
-from gridedge.devices.profile import BUILTIN_PROFILES, load_profiles
+from gridedge.devices.profile import BUILTIN_PROFILES, load_profiles, profile_files
 from gridedge.edge.clock import Clock
 from gridedge.edge.config import load_yaml
 from gridedge.edge.errors import ConfigError
@@ -47,7 +47,7 @@ def load_bindings(config: GatewayConfig) -> list[DeviceBinding]:
 
 def device_files_stamp(config: GatewayConfig) -> Stamp:
     """What changes when an integrator edits a profile or the inventory file."""
-    paths = [p for d in config.profile_dirs for p in sorted(d.glob("*.yaml"))]
+    paths = [p for d in config.profile_dirs if d.is_dir() for p in profile_files(d)]
     if config.inventory_file is not None:
         paths.append(config.inventory_file)
     return files_stamp(paths)
