@@ -215,6 +215,10 @@ class Pipeline:
         Copies (one atomic step under the GIL): a scrape on a worker thread never sees a live counter."""
         return {"mqtt": dict(self.southbound.router.counters)}
 
+    def modbus_counters(self) -> dict[str, tuple[dict[str, int], dict[str, dict[str, int]]]]:
+        """Per Modbus bus: its counts and its devices' (polls, requests, timeouts, exceptions, unavailable)."""
+        return {bus: c.copy() for bus, c in list(self.southbound.modbus_counters.items())}
+
     # -- hot reload of files ------------------------------------------------------------------------
     async def _watch_rules(self) -> None:
         """Reload the rules when a pack file changes; unchanged rules keep their open incidents."""

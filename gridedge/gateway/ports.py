@@ -88,6 +88,10 @@ class ReadModel(Protocol):
         """Per southbound driver ("mqtt", ...): messages, readings and `rejected_<reason>` counts."""
         ...
 
+    def modbus_counters(self) -> dict[str, tuple[dict[str, int], dict[str, dict[str, int]]]]:
+        """Per Modbus bus: (the bus's counts, each device's counts): polls, requests, timeouts, exceptions..."""
+        ...
+
     def pipeline_counters(self) -> Mapping[str, int]:
         """The pipeline's own counts: readings handed to the rules, events, reloads, acks."""
         ...

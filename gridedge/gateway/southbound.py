@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from gridedge.devices.binding import DeviceBinding, bind
-from gridedge.devices.drivers.modbus import ModbusBusDriver, polled_devices
+from gridedge.devices.drivers.modbus import BusCounters, ModbusBusDriver, polled_devices
 from gridedge.devices.drivers.mqtt import MqttDriver, MqttRouter
 from gridedge.devices.inventory import Inventory
 from gridedge.devices.profile import BUILTIN_PROFILES, load_profiles, profile_files
@@ -61,6 +61,7 @@ class Southbound:
         self.router = MqttRouter(bindings)
         self.mqtt = MqttDriver(config.southbound.mqtt, self.router, sink, clock, f"gridedge-agent-{config.gateway.id}")
         self.buses: list[ModbusBusDriver] = []
+        self.modbus_counters: dict[str, BusCounters] = {}  # by bus name; outlive drivers restarted on a reload
         self._bindings = bindings
         self._changed = asyncio.Event()
         self._mqtt_restart = False
@@ -75,7 +76,9 @@ class Southbound:
 
     def _bus_drivers(self) -> list[ModbusBusDriver]:
         return [
-            ModbusBusDriver(bus, devices, self._sink, self._clock)
+            ModbusBusDriver(
+                bus, devices, self._sink, self._clock, self.modbus_counters.setdefault(bus.name, BusCounters())
+            )
             for bus in self._config.southbound.modbus
             if (devices := polled_devices(self._bindings, bus.name))
         ]

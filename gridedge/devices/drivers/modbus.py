@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -107,11 +107,32 @@ async def _within(request: Awaitable[ModbusPDU], seconds: float) -> ModbusPDU | 
     return task.result()
 
 
+@dataclass
+class BusCounters:
+    """A bus's counts and each of its devices' (polls, requests, timeouts, exceptions, unavailable), kept
+    by whoever runs the drivers so they survive a driver restarted on a reload: /metrics counters only rise."""
+
+    bus: Counter[str] = field(default_factory=Counter)
+    devices: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+
+    def copy(self) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+        """Copies (each one atomic step under the GIL) for a scrape on another thread."""
+        return dict(self.bus), {device: dict(c) for device, c in list(self.devices.items())}
+
+
 class ModbusBusDriver:
-    def __init__(self, bus: ModbusBus, devices: list[PolledDevice], sink: ReadingSink, clock: Clock) -> None:
+    def __init__(
+        self,
+        bus: ModbusBus,
+        devices: list[PolledDevice],
+        sink: ReadingSink,
+        clock: Clock,
+        counters: BusCounters | None = None,
+    ) -> None:
         self.bus = bus
         self.devices = devices
-        self.counters: Counter[str] = Counter()
+        self.stats = counters if counters is not None else BusCounters()
+        self.counters = self.stats.bus
         self._sink = sink
         self._clock = clock
         self._client = make_client(bus)
@@ -180,6 +201,7 @@ class ModbusBusDriver:
 
     async def _poll(self, device: PolledDevice) -> None:
         self.counters["polls"] += 1
+        self.stats.devices[device.id]["polls"] += 1
         device.polls += 1
         ts = self._clock.now()
         tries = 1 if device.available is False else device.address.retries + 1
@@ -204,14 +226,18 @@ class ModbusBusDriver:
 
     async def _read(self, device: PolledDevice, read: Read, tries: int) -> Answer:
         unit, timeout = device.address.unit, device.address.timeout_s
+        mine = self.stats.devices[device.id]
         for _ in range(tries):
             self.counters["requests"] += 1
+            mine["requests"] += 1
             response = await _within(self._request(read, unit), timeout)
             if response is None:
                 self.counters["timeouts"] += 1
+                mine["timeouts"] += 1
                 continue
             if isinstance(response, ExceptionResponse) or response.isError():
                 self.counters["exceptions"] += 1
+                mine["exceptions"] += 1
                 code = getattr(response, "exception_code", 0)
                 return ReadFailed(f"Modbus exception {code}")
             values: list[int] | list[bool] = response.bits if read.table.holds_bits else response.registers
@@ -234,5 +260,6 @@ class ModbusBusDriver:
         device.available = False
         device.problems = ()
         self.counters["unavailable"] += 1
+        self.stats.devices[device.id]["unavailable"] += 1
         log.warning("device %s (%s unit %d): %s; unavailable", device.id, self.where, device.address.unit, why)
         await self._sink(unavailable(device.plan, device.id, self._clock.now()))
