@@ -146,6 +146,10 @@ class Point(StrictModel):
     enum: dict[int, str] | None = Field(
         default=None, description="Raw integer -> name, for a string point (e.g. 0: idle, 1: charging)."
     )
+    writable: bool = Field(
+        default=False,
+        description="Modbus coil or holding register the centre may set by a signed command (read back after).",
+    )
 
     def sources(self) -> list[str]:
         return [f for f in ("path", "modbus", "layout", "compute") if getattr(self, f) is not None]
@@ -166,6 +170,18 @@ class Point(StrictModel):
         if self.min is not None and self.max is not None and self.min > self.max:
             yield ("min",), "min is above max"
         yield from self._code_problems()
+        yield from self._write_problems()
+
+    def _write_problems(self) -> Iterator[tuple[Loc, str]]:
+        if not self.writable:
+            return
+        reg = self.modbus
+        if reg is None:
+            yield ("writable",), "only a Modbus coil or holding register can be written"
+        elif reg.table not in (Table.COIL, Table.HOLDING):
+            yield ("writable",), f"a {reg.table.value} is read-only: only coils and holding registers can be written"
+        elif reg.bit is not None:
+            yield ("writable",), "a bit inside a register cannot be written alone; write the whole register"
 
     def _code_problems(self) -> Iterator[tuple[Loc, str]]:
         """Enums, maps and bits: how a raw code becomes the value."""

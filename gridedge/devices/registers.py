@@ -232,3 +232,90 @@ def parse_dump(doc: object) -> dict[Table, dict[int, int | bool]]:
             for i, v in enumerate(block):
                 values[first + i] = _word(v, f"{table_name}.{start}[{i}]", table.holds_bits)
     return dump
+
+
+class WriteRefused(ValueError):  # noqa: N818 - a refusal, named as the command's reply says it
+    """A write the profile does not allow, or a value the point cannot take; the text says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One write request: a coil's state, or the 16-bit words of a holding register value."""
+
+    point: str
+    table: Table
+    address: int
+    values: tuple[int, ...] | bool
+
+
+_PACK = {DataType.FLOAT32: struct.Struct(">f"), DataType.FLOAT64: struct.Struct(">d")}
+_RANGE = {
+    DataType.INT16: (-(1 << 15), (1 << 15) - 1),
+    DataType.UINT16: (0, (1 << 16) - 1),
+    DataType.INT32: (-(1 << 31), (1 << 31) - 1),
+    DataType.UINT32: (0, (1 << 32) - 1),
+    DataType.INT64: (-(1 << 63), (1 << 63) - 1),
+    DataType.UINT64: (0, (1 << 64) - 1),
+}
+
+
+def _raw_code(point: Point, value: object) -> object:
+    """The device's code for a named or mapped value (the reverse of `enum`/`map`)."""
+    table: dict[object, object] = {}
+    for code, named in [*(point.enum or {}).items(), *(point.map or {}).items()]:
+        table[code] = named
+    if not table:
+        return value
+    codes = [code for code, v in table.items() if v == value and type(v) is type(value)]
+    if not codes:
+        raise WriteRefused(f"{point.name}: {value!r} is none of {sorted(map(str, table.values()))}")
+    return int(codes[0]) if isinstance(codes[0], str) else codes[0]
+
+
+def plan_write(plan: ModbusPlan, point_name: str, value: object) -> tuple[Write, ModbusPlan]:
+    """The request that sets `point_name` to `value`, and a plan that reads the point back. Raises
+    WriteRefused naming why: unknown or read-only point, a value of the wrong type or out of range."""
+    slot = next((s for s in plan.slots if s.point.name == point_name), None)
+    if slot is None:
+        raise WriteRefused(f"no point {point_name!r} in profile {plan.profile.id!r}")
+    p, reg = slot.point, slot.register
+    if not p.writable:
+        raise WriteRefused(f"{point_name}: not writable (the profile does not mark it `writable: true`)")
+    if p.min is not None and isinstance(value, int | float) and not isinstance(value, bool) and value < p.min:
+        raise WriteRefused(f"{point_name}: {value!r} is below its min {p.min}")
+    if p.max is not None and isinstance(value, int | float) and not isinstance(value, bool) and value > p.max:
+        raise WriteRefused(f"{point_name}: {value!r} is above its max {p.max}")
+    raw = _raw_code(p, value)
+    back = ModbusPlan(plan.profile, plan.transport, (Read(reg.table, reg.address, reg.words),), (_alone(slot),))
+    if reg.table is Table.COIL:
+        if not isinstance(raw, bool):
+            raise WriteRefused(f"{point_name}: a coil takes true or false, not {value!r}")
+        return Write(point_name, Table.COIL, reg.address, raw), back
+    return Write(point_name, Table.HOLDING, reg.address, _words(p, reg, raw)), back
+
+
+def _alone(slot: Slot) -> Slot:
+    return Slot(slot.point, slot.register, 0, 0, slot.words, slot.bit_table, slot.plain, slot.convert)
+
+
+def _words(p: Point, reg: Register, raw: object) -> tuple[int, ...]:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise WriteRefused(f"{p.name}: a register takes a number, not {raw!r}")
+    number = (raw - p.offset) / p.scale if (p.scale != 1.0 or p.offset) else raw
+    packer = _PACK.get(reg.data_type)
+    if packer is not None:
+        data = packer.pack(float(number))
+    else:
+        whole = round(number)
+        if abs(number - whole) > 1e-6 * max(1.0, abs(number)):
+            raise WriteRefused(f"{p.name}: {raw!r} is not a whole number of steps of {p.scale:g}")
+        low, high = _RANGE[reg.data_type]
+        if not low <= whole <= high:
+            raise WriteRefused(f"{p.name}: {raw!r} does not fit in {reg.data_type.value}")
+        data = (whole & ((1 << (16 * reg.words)) - 1)).to_bytes(2 * reg.words, "big")
+    words = [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
+    if reg.word_order == "little":
+        words.reverse()
+    if reg.byte_order == "little":
+        words = [((w & 0xFF) << 8) | (w >> 8) for w in words]
+    return tuple(words)

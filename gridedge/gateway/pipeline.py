@@ -200,6 +200,10 @@ class Pipeline:
         log.info("profiles and inventory reloaded: %d devices", len(bindings))
         return True
 
+    async def write_point(self, device_id: str, point: str, value: object) -> object:
+        self.counters["point_writes"] += 1
+        return await self.southbound.write_point(device_id, point, value)
+
     def silence(self, silence: Silence) -> None:
         self.engine.silence(silence)
 

@@ -100,6 +100,11 @@ class ReadModel(Protocol):
 class ControlPort(Protocol):
     """What an installer or the centre may change while the agent runs. Implemented by the pipeline."""
 
+    async def write_point(self, device_id: str, point: str, value: object) -> object:
+        """Set a Modbus point its profile marks writable and read it back; returns the value read back.
+        Raises WriteRefused (not allowed, wrong value) or WriteFailedError (the device did not take it)."""
+        ...
+
     async def reload_rules(self) -> bool:
         """Load the configured rule packs again; False (logged, counted) when refused."""
         ...

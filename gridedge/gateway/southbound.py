@@ -18,6 +18,7 @@ from gridedge.devices.drivers.modbus import BusCounters, ModbusBusDriver, polled
 from gridedge.devices.drivers.mqtt import MqttDriver, MqttRouter
 from gridedge.devices.inventory import Inventory
 from gridedge.devices.profile import BUILTIN_PROFILES, load_profiles, profile_files
+from gridedge.devices.registers import WriteRefused
 from gridedge.edge.clock import Clock
 from gridedge.edge.config import load_yaml
 from gridedge.edge.errors import ConfigError
@@ -73,6 +74,13 @@ class Southbound:
         self._mqtt_restart = self._mqtt_restart or self.router.subscriptions != before
         self._bindings = bindings
         self._changed.set()
+
+    async def write_point(self, device_id: str, point: str, value: object) -> object:
+        """Set a writable Modbus point and read it back (devices/drivers/modbus.py `write`)."""
+        driver = next((d for d in self.buses if any(p.id == device_id for p in d.devices)), None)
+        if driver is None:
+            raise WriteRefused(f"device {device_id!r} is not a polled Modbus device of this gateway")
+        return await driver.write(device_id, point, value)
 
     def _bus_drivers(self) -> list[ModbusBusDriver]:
         return [

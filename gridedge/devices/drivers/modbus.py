@@ -25,7 +25,17 @@ from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from gridedge.devices.binding import DeviceBinding
 from gridedge.devices.buses import ModbusAddress, ModbusBus, ModbusTcpBus
 from gridedge.devices.profile import Table
-from gridedge.devices.registers import Answer, ModbusPlan, Read, ReadFailed, decode_registers, unavailable
+from gridedge.devices.registers import (
+    Answer,
+    ModbusPlan,
+    Read,
+    ReadFailed,
+    Write,
+    WriteRefused,
+    decode_registers,
+    plan_write,
+    unavailable,
+)
 from gridedge.edge.clock import Clock
 from gridedge.edge.reading import Reading
 from gridedge.edge.reconnect import Backoff
@@ -120,6 +130,16 @@ class BusCounters:
         return dict(self.bus), {device: dict(c) for device, c in list(self.devices.items())}
 
 
+class WriteFailedError(Exception):
+    """A write the device did not take: refused, unanswered, or read back as something else."""
+
+
+def _same(got: object, wanted: object) -> bool:
+    if isinstance(got, float) and isinstance(wanted, int | float) and not isinstance(wanted, bool):
+        return math.isclose(got, wanted, rel_tol=1e-6, abs_tol=1e-9)
+    return got == wanted and type(got) is type(wanted)
+
+
 class ModbusBusDriver:
     def __init__(
         self,
@@ -137,6 +157,7 @@ class ModbusBusDriver:
         self._clock = clock
         self._client = make_client(bus)
         self._backoff = Backoff(initial=0.5, maximum=30.0)
+        self._line = asyncio.Lock()  # one request at a time on the bus: polls and writes take turns
 
     @property
     def where(self) -> str:
@@ -155,7 +176,8 @@ class ModbusBusDriver:
                 if not await self._connected():
                     await self._bus_down(loop)
                     continue
-                await self._poll(device)
+                async with self._line:
+                    await self._poll(device)
                 now = loop.time()
                 device.due = max(device.due + device.interval_s, now) if device.available else now + device.interval_s
         finally:
@@ -243,6 +265,43 @@ class ModbusBusDriver:
             values: list[int] | list[bool] = response.bits if read.table.holds_bits else response.registers
             return values[: read.count]
         raise NoAnswerError(f"no answer within {timeout} s after {tries} tries")
+
+    async def write(self, device_id: str, point: str, value: object) -> object:
+        """Set a writable point (a coil or holding register its profile marks `writable`), then read it
+        back; the value read back is returned. Raises WriteRefused (the profile or value does not allow
+        it) or WriteFailedError (the device refused, did not answer, or reads back something else)."""
+        device = next((d for d in self.devices if d.id == device_id), None)
+        if device is None:
+            raise WriteRefused(f"device {device_id!r} is not on {self.where}")
+        write, back = plan_write(device.plan, point, value)
+        unit, timeout = device.address.unit, device.address.timeout_s
+        async with self._line:
+            if not await self._connected():
+                raise WriteFailedError(f"{self.where} cannot be opened")
+            self.stats.devices[device_id]["writes"] += 1
+            answer = await _within(self._write_request(write, unit), timeout)
+            if answer is None or isinstance(answer, ExceptionResponse) or answer.isError():
+                self.stats.devices[device_id]["write_failures"] += 1
+                code = getattr(answer, "exception_code", None)
+                why = "no answer" if answer is None else f"Modbus exception {code}"
+                raise WriteFailedError(f"{device_id} {point}: {why} to the write")
+            read = back.reads[0]
+            answers: list[Answer] = [await self._read(device, read, device.address.retries + 1)]
+        decoded = decode_registers(back, answers, device_id, self._clock.now())
+        got = decoded.readings[0].value if decoded.readings else None
+        if decoded.problems or not _same(got, value):
+            self.stats.devices[device_id]["write_failures"] += 1
+            raise WriteFailedError(f"{device_id} {point}: wrote {value!r}, read back {got!r}")
+        log.info("device %s (%s unit %d): %s set to %r, read back", device_id, self.where, unit, point, got)
+        await self._sink(decoded.readings)  # the new value reaches the rules at once
+        return got
+
+    def _write_request(self, write: Write, unit: int) -> Awaitable[ModbusPDU]:
+        if isinstance(write.values, bool):
+            return self._client.write_coil(write.address, write.values, device_id=unit)
+        if len(write.values) == 1:
+            return self._client.write_register(write.address, write.values[0], device_id=unit)
+        return self._client.write_registers(write.address, list(write.values), device_id=unit)
 
     def _request(self, read: Read, unit: int) -> Awaitable[ModbusPDU]:
         c = self._client
