@@ -293,7 +293,11 @@ def decode_json(payload: bytes, compiled: CompiledProfile, device_id: str, recei
     device_time = None
     if compiled.ts_steps is not None:
         raw_ts = _get(doc, compiled.ts_steps)
-        device_time = _device_time(raw_ts, compiled)
+        kind = type(raw_ts)
+        if (kind is int or kind is float) and not compiled.ts_text and -1e300 < raw_ts < 1e300:
+            device_time = raw_ts / compiled.ts_divisor  # epoch numbers: most devices, decided inline
+        else:
+            device_time = _device_time(raw_ts, compiled)
         if device_time is not None:
             ts = device_time
         elif raw_ts is not _MISSING:
