@@ -14,10 +14,11 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from gridedge.devices.binding import DeviceBinding, bind
-from gridedge.devices.drivers.modbus import ModbusBusDriver, polled_devices
+from gridedge.devices.drivers.modbus import BusCounters, ModbusBusDriver, polled_devices
 from gridedge.devices.drivers.mqtt import MqttDriver, MqttRouter
 from gridedge.devices.inventory import Inventory
-from gridedge.devices.profile import BUILTIN_PROFILES, load_profiles
+from gridedge.devices.profile import BUILTIN_PROFILES, load_profiles, profile_files
+from gridedge.devices.registers import WriteRefused
 from gridedge.edge.clock import Clock
 from gridedge.edge.config import load_yaml
 from gridedge.edge.errors import ConfigError
@@ -47,7 +48,7 @@ def load_bindings(config: GatewayConfig) -> list[DeviceBinding]:
 
 def device_files_stamp(config: GatewayConfig) -> Stamp:
     """What changes when an integrator edits a profile or the inventory file."""
-    paths = [p for d in config.profile_dirs for p in sorted(d.glob("*.yaml"))]
+    paths = [p for d in config.profile_dirs if d.is_dir() for p in profile_files(d)]
     if config.inventory_file is not None:
         paths.append(config.inventory_file)
     return files_stamp(paths)
@@ -61,6 +62,7 @@ class Southbound:
         self.router = MqttRouter(bindings)
         self.mqtt = MqttDriver(config.southbound.mqtt, self.router, sink, clock, f"gridedge-agent-{config.gateway.id}")
         self.buses: list[ModbusBusDriver] = []
+        self.modbus_counters: dict[str, BusCounters] = {}  # by bus name; outlive drivers restarted on a reload
         self._bindings = bindings
         self._changed = asyncio.Event()
         self._mqtt_restart = False
@@ -73,9 +75,18 @@ class Southbound:
         self._bindings = bindings
         self._changed.set()
 
+    async def write_point(self, device_id: str, point: str, value: object) -> object:
+        """Set a writable Modbus point and read it back (devices/drivers/modbus.py `write`)."""
+        driver = next((d for d in self.buses if any(p.id == device_id for p in d.devices)), None)
+        if driver is None:
+            raise WriteRefused(f"device {device_id!r} is not a polled Modbus device of this gateway")
+        return await driver.write(device_id, point, value)
+
     def _bus_drivers(self) -> list[ModbusBusDriver]:
         return [
-            ModbusBusDriver(bus, devices, self._sink, self._clock)
+            ModbusBusDriver(
+                bus, devices, self._sink, self._clock, self.modbus_counters.setdefault(bus.name, BusCounters())
+            )
             for bus in self._config.southbound.modbus
             if (devices := polled_devices(self._bindings, bus.name))
         ]
