@@ -28,14 +28,18 @@ def compile_any(profile: Profile) -> CompiledProfile | ModbusPlan:
 
 
 def bind(
-    inventory: Inventory, profiles: dict[str, Profile], inventory_path: str, buses: frozenset[str] = frozenset()
+    inventory: Inventory,
+    profiles: dict[str, Profile],
+    inventory_path: str,
+    buses: frozenset[str] = frozenset(),
+    under: tuple[str, ...] = (),
 ) -> list[DeviceBinding]:
     """Bind every device to its profile; an unknown profile or bus, a Modbus device without an address, or
     an MQTT device with one, is a config error naming the device, and its line when `inventory_path` is
-    the file it is written in."""
+    the file it is written in (`under` the keys that hold its `devices`, as `inventory` in a gateway config)."""
     compiled = {pid: compile_any(p) for pid, p in profiles.items()}
     path = Path(inventory_path)
-    lines = DeviceLines(path if path.is_file() else None)
+    lines = DeviceLines(path if path.is_file() else None, under)
     problems = []
     for i, d in enumerate(inventory.devices):
         plan = compiled.get(d.profile)

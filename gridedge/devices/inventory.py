@@ -49,13 +49,16 @@ class DeviceLines:
     (an unknown profile or bus) still names the line. Devices are found by id, so an inventory merged
     from the gateway config and a file of its own keeps each device's own file and line."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, under: tuple[str, ...] = ()) -> None:
         self._devices: dict[str, yaml.Node] = {}
         self._index: dict[str, int] = {}
+        self._under = under  # where `devices` sits in the file: () for an inventory file, ("inventory",) in a config
         try:
             root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader) if path else None
         except (OSError, yaml.YAMLError):
             root = None
+        for key in under:
+            root = _child(root, key)
         devices = _child(root, "devices")
         if isinstance(devices, yaml.SequenceNode):
             for i, item in enumerate(devices.value):
@@ -67,7 +70,7 @@ class DeviceLines:
     def at(self, device_id: str, fallback: int, *field: str) -> str:
         """`LINE: devices.N.field`, N the device's place in this file (else `fallback`, its merged index)."""
         return f"{self.line(device_id, *field)}: " + ".".join(
-            ["devices", str(self._index.get(device_id, fallback)), *field]
+            [*self._under, "devices", str(self._index.get(device_id, fallback)), *field]
         )
 
     def line(self, device_id: str, *field: str) -> int:

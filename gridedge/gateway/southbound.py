@@ -36,14 +36,15 @@ def load_bindings(config: GatewayConfig) -> list[DeviceBinding]:
     buses = [b.name for b in config.southbound.modbus]
     twice = sorted({n for n in buses if buses.count(n) > 1})
     if twice:
-        raise ConfigError("gateway config", [f"1: southbound.modbus: bus name {n!r} appears twice" for n in twice])
+        raise ConfigError(config.source, [f"1: southbound.modbus: bus name {n!r} appears twice" for n in twice])
     profiles = load_profiles([BUILTIN_PROFILES, *config.profile_dirs])
-    inventory, where = config.inventory, "inventory"
+    # Each part is bound against its own file, so an error names the file and line the device is written on.
+    bindings = bind(config.inventory, profiles, config.source, frozenset(buses), under=("inventory",))
     if config.inventory_file is not None:
         extra = load_yaml(config.inventory_file, Inventory)
-        inventory = Inventory.model_validate({"devices": [*inventory.devices, *extra.devices]})
-        where = str(config.inventory_file)
-    return bind(inventory, profiles, where, frozenset(buses))
+        Inventory.model_validate({"devices": [*config.inventory.devices, *extra.devices]})  # ids unique across both
+        bindings += bind(extra, profiles, str(config.inventory_file), frozenset(buses))
+    return bindings
 
 
 def device_files_stamp(config: GatewayConfig) -> Stamp:
