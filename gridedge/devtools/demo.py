@@ -18,7 +18,7 @@ from gridedge.center.service import run_center
 from gridedge.center.settings import DEMO_LOGIN, CenterConfig, HttpConfig, demo_officer
 from gridedge.devices.inventory import DeviceEntry, Inventory
 from gridedge.devices.profile import Liveness
-from gridedge.devtools.broker import free_port, local_broker, port_open
+from gridedge.devtools.broker import free_port, local_broker, mosquitto_binary, port_open
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.grid import GridCell, GridUnit, Location
 from gridedge.gateway.agent import Agent
@@ -55,7 +55,8 @@ def demo_gateway_config(broker: BrokerConfig, state_dir: Path) -> GatewayConfig:
     ]
     return GatewayConfig(
         gateway=Identity(id="gw-demo-01", grid=DEMO_GRID, location=Location(site="Willow Community gateway")),
-        uplink=Uplink(broker=broker),
+        # amqtt, embedded when Mosquitto is not installed, speaks MQTT 3.1.1 only
+        uplink=Uplink(broker=broker, protocol="5" if mosquitto_binary() is not None else "3.1.1"),
         southbound=Southbound(mqtt=broker),
         state_dir=state_dir,
         inventory=Inventory(devices=devices),
