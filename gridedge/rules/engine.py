@@ -89,7 +89,7 @@ class RuleEngine:
         self._dirty_tracks: set[TrackKey] = set()
         self._dirty_silences: set[str] = set()
         self._saved: Changes = {}  # records made by the coalesced save, for the next changes()
-        self._saved_at = clock.now()
+        self._saved_at = -math.inf  # the first save has every registered device
         self._install(compile_pack(pack))
         self._silences.replace_pack(pack.silences, clock.now())
 
@@ -382,8 +382,8 @@ class RuleEngine:
             self._pending[key] = track
             if due > now:
                 heapq.heappush(self._deadlines, (due, key, track.pending_since))
-            else:
-                track.overdue = True  # its time was served while the gateway was down: the next reading decides
+            else:  # its time was served while the gateway was down: the next reading decides, even a repeat
+                track.overdue, track.last = True, None
 
     def _restore_incident(self, key: str, rec: Record, now: float) -> None:
         cr = self._by_id.get(rec["rule"])
