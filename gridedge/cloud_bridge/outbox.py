@@ -19,6 +19,11 @@ Set aside: a message the broker refused for good (an MQTT 5 PUBACK with a failur
 "not authorized") moves to a `set_aside` table with the reason, instead of blocking everything
 behind it or vanishing; `set_aside_count()` reports it and an operator can inspect it with sqlite3.
 
+State: a generic key/value table (`state`, JSON values) for what the agent's parts must find again after
+a restart (the rules engine's open incidents, timers and silences). `put_many(messages, state)` writes
+both in one transaction, so the decisions on disk are always those whose events are on disk, and
+`load_state()` reads it back at start.
+
 Threads: one connection shared under a lock, so the asyncio agent may call any method through
 `asyncio.to_thread` from any executor thread. SQLite serialises writers anyway; the lock only makes
 the sharing of one connection safe.
@@ -26,10 +31,11 @@ the sharing of one connection safe.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +46,7 @@ from gridedge.edge.clock import Clock, SystemClock
 from gridedge.edge.errors import GridEdgeError
 from gridedge.edge.event import Severity
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the state table
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -64,6 +70,7 @@ CREATE TABLE IF NOT EXISTS set_aside (
     reason TEXT NOT NULL,
     set_aside_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 """
 
 _SIZE = "length(CAST(topic AS BLOB)) + length(payload)"
@@ -132,22 +139,35 @@ class Outbox:
             raise
         self._conn.execute("COMMIT")
 
-    def put_many(self, messages: Sequence[OutMessage]) -> Counter[Severity]:
-        """Store `messages` in order, all or none; durable when this returns.
+    def put_many(
+        self, messages: Sequence[OutMessage], state: Mapping[str, object | None] | None = None
+    ) -> Counter[Severity]:
+        """Store `messages` in order and apply `state` (key -> JSON-able value, None: delete), all or
+        none; durable when this returns.
 
         Returns how many messages of each severity were dropped to stay within the bound (usually none).
         """
-        if not messages:
+        if not messages and not state:
             return Counter()
         now = self._clock.now()
         rows = [(m.topic, m.payload, m.qos, int(m.retain), m.severity.value, now) for m in messages]
         added = sum(len(m.topic.encode()) + len(m.payload) for m in messages)
+        upserts = [(k, json.dumps(v, separators=(",", ":"))) for k, v in (state or {}).items() if v is not None]
+        deletes = [(k,) for k, v in (state or {}).items() if v is None]
         with self._lock:
             with self._transaction():
                 self._conn.executemany(
                     "INSERT INTO outbox (topic, payload, qos, retain, severity, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                     rows,
                 )
+                if upserts:
+                    self._conn.executemany(
+                        "INSERT INTO state (key, value) VALUES (?, ?)"
+                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        upserts,
+                    )
+                if deletes:
+                    self._conn.executemany("DELETE FROM state WHERE key = ?", deletes)
                 dropped, freed = self._make_room(self._count + len(rows), self._bytes + added)
             self._count += len(rows) - sum(dropped.values())
             self._bytes += added - freed
@@ -177,6 +197,14 @@ class Outbox:
                     (severity.value, dropped[severity]),
                 )
         return dropped, freed
+
+    def load_state(self, prefix: str = "") -> dict[str, object]:
+        """The state table (keys starting with `prefix`), as `put_many` left it."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT key, value FROM state WHERE key >= ? AND key < ? ORDER BY key", (prefix, prefix + "\U0010ffff")
+            ).fetchall()
+        return {k: json.loads(v) for k, v in rows}
 
     def put(self, message: OutMessage) -> Counter[Severity]:
         """Store one message; durable when this returns. Prefer `put_many` for several (one fsync)."""

@@ -190,3 +190,37 @@ def test_a_refused_message_is_set_aside_with_its_reason(outbox: Outbox, tmp_path
         assert other.execute("SELECT reason, payload FROM set_aside").fetchone() == ("Not authorized", b'{"n": 0}')
     finally:
         other.close()
+
+
+def test_state_is_written_with_the_events_in_one_transaction_and_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    with Outbox(path) as outbox:
+        outbox.put_many([numbered(0)], {"i/smoke:SA-1": {"seq": 1}, "t/smoke|SA-1|smoke": {"holds": True}})
+        outbox.put_many([numbered(1)], {"i/smoke:SA-1": {"seq": 2}, "t/smoke|SA-1|smoke": None})
+        outbox.put_many([], {"s/abc": {"author": "li"}})  # state alone: no event
+    with Outbox(path) as outbox:
+        assert outbox.load_state() == {"i/smoke:SA-1": {"seq": 2}, "s/abc": {"author": "li"}}
+        assert outbox.load_state("s/") == {"s/abc": {"author": "li"}}
+        assert numbers(outbox) == [0, 1]
+
+
+def test_a_failed_transaction_leaves_neither_events_nor_state(outbox: Outbox) -> None:
+    with pytest.raises(TypeError):
+        outbox.put_many([numbered(0)], {"i/x": {"not json": object()}})
+    assert outbox.depth() == 0
+    assert outbox.load_state() == {}
+
+
+def test_an_outbox_of_schema_1_gains_the_state_table(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    with Outbox(path) as outbox:
+        outbox.put(numbered(0))
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE state")
+    conn.execute("PRAGMA user_version=1")
+    conn.commit()
+    conn.close()
+    with Outbox(path) as outbox:
+        outbox.put_many([], {"k": 1})
+        assert outbox.load_state() == {"k": 1}
+        assert numbers(outbox) == [0]
