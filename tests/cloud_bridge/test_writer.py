@@ -45,7 +45,8 @@ async def test_puts_are_committed_together_and_state_coalesced(tmp_path: Path) -
 
 
 async def test_a_full_disk_keeps_events_in_memory_and_stores_them_when_space_returns(tmp_path: Path) -> None:
-    with FillingDisk(tmp_path / "o.db") as outbox:
+    outbox = FillingDisk(tmp_path / "o.db")
+    with outbox:
         seen: list[str | None] = []
         writer = OutboxWriter(outbox, lambda _: None, max_held=5, retry_s=0.02, on_failing=seen.append)
         outbox.full = True
@@ -68,7 +69,8 @@ async def test_a_full_disk_keeps_events_in_memory_and_stores_them_when_space_ret
 
 
 async def test_critical_events_give_way_only_when_nothing_else_is_left(tmp_path: Path) -> None:
-    with FillingDisk(tmp_path / "o.db") as outbox:
+    outbox = FillingDisk(tmp_path / "o.db")
+    with outbox:
         writer = OutboxWriter(outbox, lambda _: None, max_held=2, retry_s=0.02)
         outbox.full = True
         for n in range(4):
@@ -81,7 +83,8 @@ async def test_critical_events_give_way_only_when_nothing_else_is_left(tmp_path:
 
 
 async def test_drain_gives_up_while_the_disk_refuses_so_the_agent_can_stop(tmp_path: Path) -> None:
-    with FillingDisk(tmp_path / "o.db") as outbox:
+    outbox = FillingDisk(tmp_path / "o.db")
+    with outbox:
         writer = OutboxWriter(outbox, lambda _: None, retry_s=0.02)
         outbox.full = True
         stored = writer.put([message(0, Severity.CRITICAL)])
