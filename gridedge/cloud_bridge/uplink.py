@@ -30,7 +30,7 @@ import contextlib
 import logging
 import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Literal, NoReturn
 
@@ -100,6 +100,7 @@ class Uplink:
         tls: ssl.SSLContext | None = None,
         heartbeat_s: float = 30.0,
         downlink: Downlink | None = None,
+        report: Callable[[], Mapping[str, object]] | None = None,
     ) -> None:
         if not 1 <= window <= MAX_WINDOW:
             raise ValueError(f"window must be between 1 and {MAX_WINDOW}, got {window}")
@@ -117,6 +118,7 @@ class Uplink:
         self._protocol = protocol
         self._heartbeat_s = heartbeat_s
         self._downlink = downlink
+        self._report = report  # more for the online status: storage, held incidents, silences (the agent's)
         self._status_topic = status_topic(gateway_id)
         self._wake = asyncio.Event()
         self._status_due = asyncio.Event()
@@ -210,8 +212,9 @@ class Uplink:
         queue = None
         if presence is Presence.ONLINE:
             queue = await asyncio.to_thread(self._queue_report)
+        extra = self._report() if self._report is not None and presence is Presence.ONLINE else None
         payload = status_payload(
-            presence, self.gateway_id, self.version, ts=self._clock.now(), reason=reason, queue=queue
+            presence, self.gateway_id, self.version, ts=self._clock.now(), reason=reason, queue=queue, extra=extra
         )
         await client.publish(self._status_topic, payload, qos=1, retain=True, timeout=ack_within)
 
