@@ -13,6 +13,7 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from gridedge.cloud_bridge.message import OutMessage, event_message
 from gridedge.cloud_bridge.outbox import Outbox
@@ -49,6 +50,14 @@ def load_rules(paths: list[Path] | None) -> RulePack:
     return merge_packs([load_rule_pack(f) for f in rule_files(paths)])
 
 
+RULES_STATE = "rules:"
+"""The rules engine's keys in the outbox's state table."""
+
+
+def rules_state(outbox: Outbox) -> dict[str, Any]:
+    return {k.removeprefix(RULES_STATE): v for k, v in outbox.load_state(RULES_STATE).items()}
+
+
 def origins(config: GatewayConfig, bindings: list[DeviceBinding]) -> dict[str, Origin]:
     gw = config.gateway
     return {
@@ -67,6 +76,8 @@ class Agent:
         self._register_devices(bindings)
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(config.state_dir / "outbox.db", bound=config.uplink.outbox.bound())
+        # What the rules decided before a restart; resolutions of rules removed meanwhile go out first.
+        self._restored = self.engine.restore(rules_state(self.outbox))
         self.writer = OutboxWriter(self.outbox, self._stored)  # group commit: the rules never wait for the disk
         self._failed: BaseException | None = None
         self.commands = AgentCommands(self)  # downlink commands from the centre: gateway/bridge.py
@@ -83,6 +94,7 @@ class Agent:
         """Run every part as a named task until `stop` is set, then shut down in order."""
         log.info("agent %s: %d devices, %d rules", self.config.gateway.id, len(self.origins), len(self.engine.rules))
         try:
+            self._emit(self._restored)
             async with asyncio.TaskGroup() as tg:
                 uplink = tg.create_task(self.uplink.run(stop), name="uplink")
                 tg.create_task(self.ops.run(stop), name="operations")
@@ -191,12 +203,17 @@ class Agent:
         self.counters["camera_events"] += 1
 
     def _emit(self, alerts: list[Alert]) -> asyncio.Future[None]:
-        """Alerts become grid events in the outbox (await the result to wait until they are stored);
-        the log lines and the local view follow the commit."""
+        """Alerts become grid events in the outbox, committed with the rules' state changes of the same
+        step (await the result to wait until both are stored); the log lines and the local view follow
+        the commit."""
         messages = [event_message(to_grid_event(a, self.origins[a.device_id])) for a in alerts]
-        stored = self.writer.put(messages) if messages else asyncio.get_running_loop().create_future()
-        if not messages:
+        changes = self.engine.changes()
+        if not messages and not changes:
+            stored = asyncio.get_running_loop().create_future()
             stored.set_result(None)
+            return stored
+        stored = self.writer.put(messages, {RULES_STATE + k: v for k, v in changes.items()})
+        if not messages:
             return stored
         stored.add_done_callback(lambda done: self._emitted(alerts, done))
         return stored

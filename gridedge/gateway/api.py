@@ -29,7 +29,6 @@ from gridedge import __version__
 from gridedge.edge.clock import SystemClock
 from gridedge.edge.errors import GridEdgeError
 from gridedge.gateway.state import DeviceState, DeviceView, LocalState, alert_json
-from gridedge.rules.hygiene import ActiveSilence
 from gridedge.rules.model import Silence
 
 if TYPE_CHECKING:
@@ -235,8 +234,7 @@ def _control_routes(api: APIRouter, agent: Agent) -> None:
     async def add_silence(silence: Silence) -> ActiveSilenceView:
         """Mute matching incidents until `ends_at` (maintenance on a device, works on a site); what fires
         meanwhile is held, not lost."""
-        agent.engine.silence(silence)
-        return ActiveSilenceView.model_validate(asdict(ActiveSilence.of(silence, from_pack=False)))
+        return ActiveSilenceView.model_validate(asdict(agent.engine.silence(silence)))
 
     @api.get("/api/cameras", tags=["cameras"])
     def cameras() -> list[Camera]:

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gridedge.center.service import embedded_server
 from gridedge.edge.alert import Alert
 from gridedge.edge.reading import Reading
 from gridedge.gateway.metrics import agent_registry
@@ -78,6 +77,8 @@ class Operations:
             log.error("local API: cannot listen on %s:%d (%s); the agent runs on without it", cfg.host, cfg.port, exc)
             return
         app = create_api(self.agent, self.state, self.registry, token)
+        from gridedge.center.service import embedded_server  # uvicorn, SQLAlchemy: only with the API
+
         server = embedded_server(app, GRACEFUL_HTTP_SHUTDOWN_S)
         with sock:
             self.api_address = sock.getsockname()[:2]
