@@ -22,6 +22,7 @@ from gridedge.center.access import AccessDeniedError, Officer
 from gridedge.center.accounts import Accounts
 from gridedge.center.downlink import Downlink, NoDownlink
 from gridedge.center.figures import Figure, to_csv
+from gridedge.center.gateways import GatewayBoard, GatewayStatus
 from gridedge.center.live import ChangeFeed
 from gridedge.center.pages import console_routes
 from gridedge.center.stats import IngestStats
@@ -66,6 +67,7 @@ def create_app(
     feed: ChangeFeed | None = None,
     clock: Clock | None = None,
     downlink: Downlink | None = None,
+    gateways: GatewayBoard | None = None,
 ) -> FastAPI:
     """`stats` and `feed` come from the running ingest; left out, the API serves a store on its own."""
     centre = Centre(
@@ -92,6 +94,21 @@ def create_app(
             "level": officer.level,
             "jurisdiction": list(officer.jurisdiction),
         }
+
+    board = gateways if gateways is not None else GatewayBoard()
+
+    @app.get("/api/gateways")
+    def list_gateways(officer: ApiOfficer) -> list[GatewayStatus]:
+        """Each gateway's last status in the officer's jurisdiction: online or not, storage trouble,
+        incidents held back (silenced, inhibited, flood) and the silences in force."""
+        return board.visible(officer)
+
+    @app.get("/api/gateways/{gateway_id}")
+    def get_gateway(officer: ApiOfficer, gateway_id: str) -> GatewayStatus:
+        found = board.get(officer, gateway_id)
+        if found is None:
+            raise HTTPException(404, f"no gateway {gateway_id!r} heard from in your jurisdiction")
+        return found
 
     @app.get("/api/cases")
     def list_cases(

@@ -24,6 +24,7 @@ from paho.mqtt.properties import Properties
 from sqlalchemy.exc import SQLAlchemyError
 
 from gridedge.center.admission import AdmissionError, Reason, admit
+from gridedge.center.gateways import STATUS_FILTER, GatewayBoard, StatusRefusedError
 from gridedge.center.settings import CenterConfig
 from gridedge.center.stats import IngestStats
 from gridedge.center.store import CaseStore
@@ -62,6 +63,7 @@ class Ingest:
         self._on_stored = on_stored
         self._clock = clock or SystemClock()
         self.stats = IngestStats()
+        self.gateways = GatewayBoard()  # each gateway's retained status: silences, held incidents, storage
 
     async def run(self) -> None:
         """Run until cancelled, reconnecting whenever the broker goes away."""
@@ -81,6 +83,7 @@ class Ingest:
         topic_filter = share + jurisdiction_filter(self._config.jurisdiction)
         await client.subscribe(topic_filter, qos=1)
         await client.subscribe(share + EVIDENCE_FILTER, qos=1)
+        await client.subscribe(STATUS_FILTER, qos=1)  # not shared: every replica keeps every gateway's status
         self.stats.broker_connected = True
         log.info("ingest subscribed to %s on %s", topic_filter, self._config.broker.url)
 
@@ -115,6 +118,10 @@ class Ingest:
                 client._client.ack(message.mid, message.qos)
 
     async def _ingest(self, batch: list[aiomqtt.Message]) -> None:
+        statuses = [m for m in batch if m.topic.matches(STATUS_FILTER)]
+        if statuses:
+            self._take_status(statuses)
+            batch = [m for m in batch if not m.topic.matches(STATUS_FILTER)]
         snapshots = [m for m in batch if m.topic.matches(EVIDENCE_FILTER)]
         if snapshots:
             await self._store_evidence(snapshots)
@@ -126,6 +133,15 @@ class Ingest:
         self.stats.duplicates += len(events) - len(fresh)
         if fresh and self._on_stored is not None:
             self._on_stored(fresh)
+
+    def _take_status(self, messages: list[aiomqtt.Message]) -> None:
+        for m in messages:
+            if not isinstance(m.payload, bytes | bytearray) or not m.payload:
+                continue  # a cleared retained status
+            try:
+                self.gateways.update(m.topic.value, bytes(m.payload))
+            except StatusRefusedError as refused:
+                log.warning("refused gateway status: %s", refused)
 
     async def _store_evidence(self, messages: list[aiomqtt.Message]) -> None:
         """Snapshots are kept by hash, only when the bytes match the hash in their topic."""

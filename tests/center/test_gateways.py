@@ -1,0 +1,58 @@
+"""Gateways' retained status at the centre: silences and held incidents, scoped by jurisdiction, and
+refused when the message is not a fitting status."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gridedge.center.access import Officer, Role
+from gridedge.center.gateways import GatewayBoard, StatusRefusedError
+
+GRID1 = Officer("grid1", "Wang", Role.GRID, ("D01", "S01", "C01", "G01"))
+GRID2 = Officer("grid2", "Li", Role.GRID, ("D01", "S01", "C01", "G02"))
+ADMIN = Officer("admin", "Admin", Role.ADMIN, ())
+SILENCE = {"id": "a1", "device": "SA-1", "ends_at": 1.8e9, "reason": "detector replaced", "author": "li.wei"}
+
+
+def status(gateway: str = "gw-1", **more: object) -> bytes:
+    body = {"state": "online", "gateway_id": gateway, "version": "0.1.0", "grid": ["D01", "S01", "C01", "G01"]}
+    return json.dumps(body | more).encode()
+
+
+def test_silences_and_held_counts_are_kept_per_gateway_for_those_who_see_it() -> None:
+    board = GatewayBoard()
+    board.update("gridedge/v1/status/gw-1", status(silences=[SILENCE], held={"silenced": 1}, extra="ignored"))
+    (seen,) = board.visible(GRID1)
+    assert [(s.device, s.author, s.reason) for s in seen.silences] == [("SA-1", "li.wei", "detector replaced")]
+    assert seen.held == {"silenced": 1}
+    assert board.visible(GRID2) == []
+    assert board.get(GRID2, "gw-1") is None
+    assert board.get(ADMIN, "gw-1") == seen
+
+
+def test_the_last_will_keeps_the_grid_already_known() -> None:
+    board = GatewayBoard()
+    board.update("gridedge/v1/status/gw-1", status())
+    will = json.dumps({"state": "offline", "gateway_id": "gw-1", "version": "0.1.0", "reason": "lost"}).encode()
+    board.update("gridedge/v1/status/gw-1", will)
+    (seen,) = board.visible(GRID1)
+    assert (seen.state, seen.reason, seen.silences) == ("offline", "lost", [])
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "why"),
+    [
+        ("gridedge/v1/status/gw-2", status("gw-1"), "names gateway 'gw-1'"),
+        ("gridedge/v1/status/gw-1", b"not json", "Invalid JSON"),
+        ("gridedge/v1/status/gw-1", status(silences=[{"id": "x"}]), "silences.0.ends_at"),
+        ("gridedge/v1/status/gw-1", status(silences=[SILENCE] * 1001), "silences"),
+    ],
+)
+def test_a_status_that_does_not_fit_is_refused_and_counted(topic: str, payload: bytes, why: str) -> None:
+    board = GatewayBoard()
+    with pytest.raises(StatusRefusedError, match=why):
+        board.update(topic, payload)
+    assert board.refused == 1
+    assert board.visible(ADMIN) == []
