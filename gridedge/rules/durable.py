@@ -165,6 +165,7 @@ def keeps_state(t: Track) -> bool:
 def track_record(t: Track, fp: str) -> Record | None:
     if not keeps_state(t):
         return None
+    under_way = t.member or t.pending_since is not None
     return {
         "fp": fp,
         "site": t.site,
@@ -175,7 +176,8 @@ def track_record(t: Track, fp: str) -> Record | None:
         "pending_since": t.pending_since,
         "member": t.member,
         "occurrences": list(t.occurrences.at) if t.occurrences is not None else None,
-        "window": [[ts, v] for ts, v in t.window.samples] if t.window is not None else None,
+        # The window only where a decision rests on it (a timer, an incident): it is the bulky part.
+        "window": [[ts, v] for ts, v in t.window.samples] if t.window is not None and under_way else None,
     }
 
 

@@ -88,6 +88,7 @@ class RuleEngine:
         self._dirty_incidents: set[str] = set()
         self._dirty_tracks: set[TrackKey] = set()
         self._dirty_silences: set[str] = set()
+        self._lazy_tracks: set[TrackKey] = set()  # saved at the next coalesced save (SAVE_S)
         self._saved: Changes = {}  # records made by the coalesced save, for the next changes()
         self._saved_at = -math.inf  # the first save has every registered device
         self._install(compile_pack(pack))
@@ -284,6 +285,8 @@ class RuleEngine:
         if not (self._dirty_incidents or self._dirty_tracks or self._dirty_silences or self._saved):
             return {}
         out, self._saved = self._saved, {}
+        if self._lazy_tracks and self._dirty_tracks:
+            self._lazy_tracks.difference_update(self._dirty_tracks)  # saved now: not again at the next save
         fps = self._fingerprints
         for key in self._dirty_incidents:
             incident = self._incidents.get(key)
@@ -304,9 +307,15 @@ class RuleEngine:
         """Coalesced saves: the windows of tracks that hold or belong to an incident (what a restart
         shorter than the window would otherwise forget), and when devices were last heard."""
         since, self._saved_at = self._saved_at, now
-        for tk, track in self._tracks.items():
-            if track.window is not None and (track.holds or track.member):
+        self._dirty_tracks |= self._lazy_tracks
+        self._lazy_tracks = set()
+        for tk, track in self._pending.items():
+            if track.window is not None:
                 self._dirty_tracks.add(tk)
+        for incident in self._incidents.values():
+            for member in incident.members:
+                if isinstance(member, tuple) and member in self._tracks and self._tracks[member].window is not None:
+                    self._dirty_tracks.add(member)
         heard: dict[str, Record] = {}
         for device, facts in self._devices.items():
             if facts.last_seen > since:
@@ -477,7 +486,7 @@ class RuleEngine:
         cr = track.cr
         if holds and not track.holds:
             track.holds = True
-            self._dirty_tracks.add(key)
+            self._holds_changed(key, track)
             self._holding_changed(track, key, reading)
         if track.member:
             ends = not active or (self._eval.holds(cr.clear, names) if cr.clear is not None else not holds)
@@ -500,8 +509,17 @@ class RuleEngine:
             self._stop_pending(key, track)
         if track.holds and not holds:
             track.holds = False
-            self._dirty_tracks.add(key)
+            self._holds_changed(key, track)
             self._holding_changed(track, key, reading)
+
+    def _holds_changed(self, key: TrackKey, track: Track) -> None:
+        """A track under a timer or an incident is saved with the step; one that only holds (evidence for a
+        correlation, a noisy rate flipping) is saved with the next coalesced save: after a crash its
+        next reading judges it again."""
+        if track.member or track.pending_since is not None:
+            self._dirty_tracks.add(key)
+        else:
+            self._lazy_tracks.add(key)
 
     def _stop_pending(self, key: TrackKey, track: Track) -> None:
         track.pending_since = None
