@@ -131,13 +131,16 @@ class Outbox:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
+        """All or nothing. A COMMIT that fails (a full disk: SQLITE_FULL leaves the transaction open) is
+        rolled back too, so the next transaction can begin once the disk takes writes again."""
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
             raise
-        self._conn.execute("COMMIT")
 
     def put_many(
         self, messages: Sequence[OutMessage], state: Mapping[str, object | None] | None = None
@@ -233,30 +236,34 @@ class Outbox:
     def remove(self, ids: Sequence[int]) -> None:
         """Forget messages the broker acknowledged. Unknown ids are ignored (removing twice is harmless)."""
         if ids:
-            with self._lock, self._transaction():
-                self._delete(ids)
+            with self._lock:
+                with self._transaction():
+                    count, freed = self._delete(ids)
+                self._count, self._bytes = self._count - count, self._bytes - freed
 
     def set_aside(self, ids: Sequence[int], reason: str) -> None:
         """Move messages the broker refused for good out of the queue, keeping them with the reason."""
         if not ids:
             return
-        with self._lock, self._transaction():
-            self._conn.executemany(
-                "INSERT OR IGNORE INTO set_aside (id, topic, payload, severity, created_at, reason, set_aside_at)"
-                " SELECT id, topic, payload, severity, created_at, ?, ? FROM outbox WHERE id = ?",
-                [(reason, self._clock.now(), i) for i in ids],
-            )
-            self._delete(ids)
+        with self._lock:
+            with self._transaction():
+                self._conn.executemany(
+                    "INSERT OR IGNORE INTO set_aside (id, topic, payload, severity, created_at, reason, set_aside_at)"
+                    " SELECT id, topic, payload, severity, created_at, ?, ? FROM outbox WHERE id = ?",
+                    [(reason, self._clock.now(), i) for i in ids],
+                )
+                count, freed = self._delete(ids)
+            self._count, self._bytes = self._count - count, self._bytes - freed
 
-    def _delete(self, ids: Sequence[int]) -> None:
-        """Delete inside the caller's transaction, keeping the running count and size in step."""
+    def _delete(self, ids: Sequence[int]) -> tuple[int, int]:
+        """Delete inside the caller's transaction; how many rows and bytes went (for the running count
+        and size, applied once the transaction committed)."""
         count, freed = 0, 0
         for row_id in ids:
             row = self._conn.execute(f"DELETE FROM outbox WHERE id = ? RETURNING {_SIZE}", (row_id,)).fetchone()
             if row is not None:
                 count, freed = count + 1, freed + int(row[0])
-        self._count -= count
-        self._bytes -= freed
+        return count, freed
 
     def record_attempt(self, ids: Sequence[int]) -> None:
         """Count a delivery that was tried and not acknowledged, so a stuck message is visible."""

@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import sqlite3
 import ssl
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
@@ -284,17 +285,28 @@ class Uplink:
         refused = [(i, why) for i, why in answered if why is not None]
         for row_id, why in refused:
             log.error("broker refused outbox message %d: %s; set aside", row_id, why)
-            await asyncio.to_thread(self._outbox.set_aside, [row_id], why)
+            await self._on_disk(self._outbox.set_aside, [row_id], why)
         if refused:
             self.notify_status()
         acked = [i for i, why in answered if why is None]
         if acked:
-            await asyncio.to_thread(self._outbox.remove, acked)
             self.published += len(acked)
+            if not await self._on_disk(self._outbox.remove, acked):
+                await asyncio.sleep(POLL_S)  # they stay and go again: the centre takes a revision once
         if len(answered) < len(batch):
             unacked = {s.id for s in batch} - {i for i, _ in answered}
-            await asyncio.to_thread(self._outbox.record_attempt, sorted(unacked))
+            await self._on_disk(self._outbox.record_attempt, sorted(unacked))
             raise _why_unacknowledged(sends, lost)
+
+    async def _on_disk(self, write: Callable[..., object], *args: object) -> bool:
+        """An outbox write after delivery. A disk that refuses it (full, read-only) must not end the
+        uplink: what was not removed is sent again later, and consumers are idempotent."""
+        try:
+            await asyncio.to_thread(write, *args)
+        except (sqlite3.OperationalError, OSError) as exc:
+            log.warning("outbox write after delivery failed (%s); retried later", exc)
+            return False
+        return True
 
     async def _idle(self, stop: asyncio.Event, lost: asyncio.Task[NoReturn]) -> None:
         waits = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]

@@ -11,6 +11,7 @@ from gridedge.cloud_bridge import Outbox, OutboxError, OutMessage, event_message
 from gridedge.cloud_bridge.outbox import Bound
 from gridedge.edge.clock import FakeClock
 from gridedge.edge.event import Severity
+from tests.cloud_bridge.conftest import fill
 from tests.cloud_bridge.helpers import make_event, numbered
 
 
@@ -224,3 +225,24 @@ def test_an_outbox_of_schema_1_gains_the_state_table(tmp_path: Path) -> None:
         outbox.put_many([], {"k": 1})
         assert outbox.load_state() == {"k": 1}
         assert numbers(outbox) == [0]
+
+
+def test_a_full_disk_refuses_a_put_whole_and_the_outbox_works_again_when_space_returns(small_disk: Path) -> None:
+    with Outbox(small_disk / "outbox.sqlite3") as outbox:
+        outbox.put_many([numbered(0)], {"k": 0})
+        filler = fill(small_disk)
+        big = [
+            OutMessage(topic="t", payload=bytes(1024), severity=Severity.CRITICAL) for _ in range(20)
+        ]  # fails at COMMIT
+        with pytest.raises(sqlite3.OperationalError, match="full"):
+            outbox.put_many(big, {"k": 1})
+        assert outbox.depth() == 1
+        with pytest.raises(sqlite3.OperationalError):  # still full: refused again, not stuck in a transaction
+            outbox.put_many(big, {"k": 1})
+        filler.unlink()
+        outbox.put_many([numbered(1)], {"k": 2})
+        outbox.remove([outbox.peek(1)[0].id])
+        assert numbers(outbox) == [1]
+        assert outbox.load_state() == {"k": 2}
+    with Outbox(small_disk / "outbox.sqlite3") as outbox:  # and so it is on disk
+        assert numbers(outbox) == [1]
