@@ -40,6 +40,15 @@ STORAGE_ERRORS = (sqlite3.OperationalError, OSError)
 State = Mapping[str, object | None]
 
 
+@dataclass(frozen=True, slots=True)
+class StorageCondition:
+    """Whether events reach the disk; while not, they wait in memory (bounded, critical ones kept last)."""
+
+    failing: str | None  # why the last write failed; None: storing works
+    held_in_memory: int
+    dropped_in_memory: dict[str, int]  # severity -> events given up while the disk refused writes
+
+
 @dataclass(slots=True)
 class _Put:
     messages: list[OutMessage]
@@ -77,6 +86,9 @@ class OutboxWriter:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._write(), name="outbox-writer")
         return stored
+
+    def condition(self) -> StorageCondition:
+        return StorageCondition(self.failing, self.held, {s.value: n for s, n in self.dropped_in_memory.items()})
 
     @property
     def held(self) -> int:

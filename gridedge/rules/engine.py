@@ -161,8 +161,9 @@ class RuleEngine:
         return self._silences.active()
 
     def held(self) -> Counter[str]:
-        """Open incidents not shown to officers now, by why: silenced, inhibited, flood."""
-        return Counter(i.held.value for i in self._held.values() if i.held is not None)
+        """Open incidents not shown to officers now, by why: silenced, inhibited, flood. Safe to call from
+        another thread (a metrics scrape): it walks a copy."""
+        return Counter(i.held.value for i in list(self._held.values()) if i.held is not None)
 
     def unmatched_rules(self) -> list[str]:
         """Rules whose role no registered device has (only devices whose roles are known are asked)."""

@@ -33,7 +33,7 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.scenarios.e2e import agent_settings
-from gridedge.gateway.broker import MosquittoProcess
+from gridedge.devtools.broker import MosquittoProcess
 from tests.cloud_bridge.helpers import assert_complete_and_in_order, centre, eventually, stored_revisions
 
 pytestmark = pytest.mark.integration

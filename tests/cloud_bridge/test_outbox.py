@@ -231,9 +231,7 @@ def test_a_full_disk_refuses_a_put_whole_and_the_outbox_works_again_when_space_r
     with Outbox(small_disk / "outbox.sqlite3") as outbox:
         outbox.put_many([numbered(0)], {"k": 0})
         filler = fill(small_disk)
-        big = [
-            OutMessage(topic="t", payload=bytes(1024), severity=Severity.CRITICAL) for _ in range(20)
-        ]  # fails at COMMIT
+        big = [OutMessage(topic="t", payload=bytes(1024), severity=Severity.CRITICAL) for _ in range(20)]
         with pytest.raises(sqlite3.OperationalError, match="full"):
             outbox.put_many(big, {"k": 1})
         assert outbox.depth() == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ async def test_health_needs_no_token_and_names_the_gateway(http: httpx.AsyncClie
 
 async def test_not_ready_until_the_southbound_broker_is_connected(http: httpx.AsyncClient, agent: Agent) -> None:
     assert (await http.get("/readyz", headers=AUTH)).status_code == 503
-    agent.driver.connected = True
+    agent.pipeline.southbound.mqtt.connected = True
     response = await http.get("/readyz", headers=AUTH)
     assert response.status_code == 200
     assert response.json() == {"ready": True, "southbound_connected": True, "uplink": "disconnected"}
@@ -104,23 +105,55 @@ async def test_recent_events_newest_first_and_the_outbox(http: httpx.AsyncClient
     assert outbox["uplink"]["state"] == "disconnected"
 
 
-async def test_reload_calls_the_agents_reload_methods(http: httpx.AsyncClient, agent: Agent) -> None:
+async def test_reload_calls_the_control_ports_reloads(http: httpx.AsyncClient, agent: Agent) -> None:
     calls: list[str] = []
-    agent.reload_rules = lambda: calls.append("rules") or True  # type: ignore[method-assign]
+
+    async def reload_rules() -> bool:
+        calls.append("rules")
+        return True
+
+    agent.pipeline.reload_rules = reload_rules  # type: ignore[method-assign]
     response = await http.post("/api/config/reload", headers=AUTH)
     assert response.status_code == 200
-    assert response.json()["detail"]["reload_rules"] is True
+    assert response.json()["detail"] == {"reload_devices": True, "reload_rules": True}
     assert calls == ["rules"]
 
 
-async def test_a_silence_added_here_is_in_force(http: httpx.AsyncClient) -> None:
-    body = {"device": "SA-0002", "ends_at": "2030-01-01T00:00:00Z", "reason": "detector replaced"}
+async def test_a_silence_added_here_is_in_force_until_expired(http: httpx.AsyncClient, clock: FakeClock) -> None:
+    ends = datetime.fromtimestamp(clock.now() + 3600, tz=UTC).isoformat()
+    body = {"device": "SA-0002", "ends_at": ends, "reason": "detector replaced", "author": "li.wei"}
     added = await http.post("/api/silences", json=body, headers=AUTH)
     assert added.status_code == 200
     listed = (await http.get("/api/silences", headers=AUTH)).json()
-    assert [(s["device"], s["reason"], s["from_pack"]) for s in listed] == [("SA-0002", "detector replaced", False)]
-    nothing = await http.post("/api/silences", json={"ends_at": "2030-01-01T00:00:00Z"}, headers=AUTH)
+    assert [(s["id"], s["device"], s["reason"], s["author"], s["from_pack"]) for s in listed] == [
+        (added.json()["id"], "SA-0002", "detector replaced", "li.wei", False)
+    ]
+    nothing = await http.post("/api/silences", json={"ends_at": ends}, headers=AUTH)
     assert nothing.status_code == 422  # a silence needs a rule, device or site
+    expired = await http.delete(f"/api/silences/{added.json()['id']}", headers=AUTH)
+    assert expired.status_code == 200
+    assert (await http.get("/api/silences", headers=AUTH)).json() == []
+    assert (await http.delete(f"/api/silences/{added.json()['id']}", headers=AUTH)).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"ends_at_s": 8 * 86400}, "a silence may last at most 604800 s (168 h); this one would last 691200 s"),
+        ({"author": ""}, "a silence needs an author"),
+        ({"reason": ""}, "a silence needs a reason"),
+        ({"ends_at_s": -60}, "is not in the future"),
+    ],
+)
+async def test_a_silence_an_installer_may_not_set_is_refused_with_the_reason(
+    http: httpx.AsyncClient, clock: FakeClock, change: dict[str, Any], why: str
+) -> None:
+    ends = datetime.fromtimestamp(clock.now() + change.pop("ends_at_s", 3600), tz=UTC).isoformat()
+    body = {"device": "SA-0002", "ends_at": ends, "reason": "works", "author": "li.wei"} | change
+    refused = await http.post("/api/silences", json=body, headers=AUTH)
+    assert refused.status_code == 422
+    assert why in refused.json()["detail"]
+    assert (await http.get("/api/silences", headers=AUTH)).json() == []
 
 
 async def test_cameras_panel_is_empty_until_cameras_exist(http: httpx.AsyncClient) -> None:
