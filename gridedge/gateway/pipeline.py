@@ -150,9 +150,14 @@ class Pipeline:
             await asyncio.sleep(0)  # a full queue never yields: let the uplink have its turn
 
     async def _tick(self) -> None:
+        reported: tuple[Counter[str], int] = (Counter(), 0)
         while True:
             await asyncio.sleep(TICK_S)
             await self.emit(self.engine.tick())
+            hygiene = (self.engine.held(), len(self.engine.silences()))
+            if hygiene != reported:  # held incidents or silences changed: the centre hears it within a second
+                reported = hygiene
+                self._on_status()
             if self._failed is not None:
                 raise self._failed
 
