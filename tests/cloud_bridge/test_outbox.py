@@ -11,8 +11,8 @@ from gridedge.cloud_bridge import Outbox, OutboxError, OutMessage, event_message
 from gridedge.cloud_bridge.outbox import Bound
 from gridedge.edge.clock import FakeClock
 from gridedge.edge.event import Severity
-from tests.cloud_bridge.conftest import fill
 from tests.cloud_bridge.helpers import make_event, numbered
+from tests.disks import fill
 
 
 def numbers(outbox: Outbox, limit: int = 10_000) -> list[int]:
