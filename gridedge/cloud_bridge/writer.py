@@ -52,7 +52,7 @@ class StorageCondition:
 @dataclass(slots=True)
 class _Put:
     messages: list[OutMessage]
-    state: State
+    state: dict[str, object | None]
     stored: asyncio.Future[None]
 
 
@@ -80,7 +80,12 @@ class OutboxWriter:
     def put(self, messages: Sequence[OutMessage], state: State | None = None) -> asyncio.Future[None]:
         """Queue `messages` and `state` for the next transaction; the future is done once they are durable."""
         stored = asyncio.get_running_loop().create_future()
-        self._pending.append(_Put(list(messages), state or {}, stored))
+        state = state or {}
+        if self.failing is not None and self._pending:
+            # Kept in memory for as long as the disk refuses: one record per key, however often it changed.
+            self._pending[0].state.update(state)
+            state = {}
+        self._pending.append(_Put(list(messages), dict(state), stored))
         if self.failing is not None:
             self._bound()
         if self._task is None or self._task.done():

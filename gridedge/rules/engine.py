@@ -297,7 +297,7 @@ class RuleEngine:
         for tk in self._dirty_tracks:
             track = self._tracks.get(tk)
             out[durable.track_key(tk)] = durable.track_record(track, fps[tk[0]]) if track is not None else None
-        active = {s.id: s for s in self._silences.active() if not s.from_pack}
+        active = {s.id: s for s in self._silences.active() if not s.from_pack} if self._dirty_silences else {}
         for sid in self._dirty_silences:
             found = active.get(sid)
             out[durable.SILENCE + sid] = found.record() if found is not None else None

@@ -91,3 +91,22 @@ async def test_drain_gives_up_while_the_disk_refuses_so_the_agent_can_stop(tmp_p
         await asyncio.sleep(0.05)
         await asyncio.wait_for(writer.drain(), 1)
         assert stored.cancelled()
+
+
+async def test_state_kept_in_memory_while_the_disk_refuses_holds_one_record_per_key(tmp_path: Path) -> None:
+    outbox = FillingDisk(tmp_path / "o.db")
+    with outbox:
+        writer = OutboxWriter(outbox, lambda _: None, retry_s=0.02)
+        outbox.full = True
+        writer.put([], {"d/SA-1": {"last_seen": 0}})
+        await asyncio.sleep(0.05)
+        for n in range(1, 1000):
+            writer.put([], {"d/SA-1": {"last_seen": n}, f"d/SA-{n % 3}": {"last_seen": n}})
+        assert sum(len(p.state) for p in writer._pending) == 3
+        outbox.full = False
+        await writer.drain()
+        assert outbox.load_state() == {
+            "d/SA-0": {"last_seen": 999},
+            "d/SA-1": {"last_seen": 999},
+            "d/SA-2": {"last_seen": 998},
+        }
