@@ -78,9 +78,15 @@ class OutboxWriter:
         self.dropped_in_memory: Counter[Severity] = Counter()
 
     def put(self, messages: Sequence[OutMessage], state: State | None = None) -> asyncio.Future[None]:
-        """Queue `messages` and `state` for the next transaction; the future is done once they are durable."""
+        """Queue `messages` and `state` for the next transaction; the future is done once they, and
+        everything handed over before them, are durable (transactions commit in the order of the puts).
+        With nothing to store it is done when what was handed over before is: a southbound message that
+        changed nothing is acknowledged in its turn, never before an earlier one that did."""
         stored = asyncio.get_running_loop().create_future()
         state = state or {}
+        if not messages and not state and not self._pending and (self._task is None or self._task.done()):
+            stored.set_result(None)
+            return stored
         if self.failing is not None and self._pending:
             # Kept in memory for as long as the disk refuses: one record per key, however often it changed.
             self._pending[0].state.update(state)

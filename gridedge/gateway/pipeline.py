@@ -168,10 +168,6 @@ class Pipeline:
         the commit."""
         messages = [event_message(to_grid_event(a, self._origin(a.device_id))) for a in alerts]
         changes = self.engine.changes()
-        if not messages and not changes:
-            stored = asyncio.get_running_loop().create_future()
-            stored.set_result(None)
-            return stored
         stored = self.writer.put(messages, {RULES_STATE + k: v for k, v in changes.items()})
         if not messages:
             return stored

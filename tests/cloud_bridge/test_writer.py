@@ -110,3 +110,15 @@ async def test_state_kept_in_memory_while_the_disk_refuses_holds_one_record_per_
             "d/SA-1": {"last_seen": 999},
             "d/SA-2": {"last_seen": 998},
         }
+
+
+async def test_a_put_of_nothing_is_done_in_its_turn(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.db") as outbox:
+        writer = OutboxWriter(outbox, lambda _: None)
+        idle = writer.put([])
+        assert idle.done()  # nothing before it: done at once
+        first = writer.put([numbered(0)])
+        nothing = writer.put([])
+        assert not nothing.done()
+        await nothing
+        assert first.done()  # never before what was handed over earlier
