@@ -354,7 +354,8 @@ class RuleEngine:
 
     def _restore_heard(self, device_id: str, rec: Record, now: float) -> None:
         facts = self._devices.get(device_id)
-        if facts is None:
+        if facts is None:  # gone from the inventory: forget it
+            self._saved[durable.DEVICE + device_id] = None
             return
         facts.last_seen = self._heard_by(float(rec["last_seen"]), facts.offline_after_s, now)
         for rule_id, t in rec.get("seen", {}).items():

@@ -280,3 +280,14 @@ def test_silences_an_operator_may_not_set_are_refused_with_the_reason(silence: S
     with pytest.raises(SilenceRefusedError, match=message):
         gw.engine.silence(silence)
     assert gw.engine.silences() == []
+
+
+def test_what_a_restart_cannot_use_is_forgotten() -> None:
+    gw = Gateway(pack(SMOKE, HOT))
+    gw.clock.advance(10)
+    gw.tick()  # saves when each device was last heard
+    gw.read("P-1", "temperature", 70.0, "port1.temperature")
+    gw.store["d/SA-9"] = json.dumps({"last_seen": gw.clock.t, "seen": {}})  # a device no longer in the inventory
+    gw.restart(rule_pack=pack(SMOKE))  # the rule `hot` removed
+    assert "d/SA-9" not in gw.store
+    assert not [k for k in gw.store if "hot" in k]
