@@ -77,6 +77,7 @@ def create_app(
         feed=feed if feed is not None else ChangeFeed(),
         clock=clock or SystemClock(),
         downlink=downlink or NoDownlink(),
+        gateways=gateways if gateways is not None else GatewayBoard(),
     )
     app = FastAPI(title="GridEdge grid centre", summary="Grid-event cases of one jurisdiction, in six steps.")
     app.state.centre = centre
@@ -95,7 +96,7 @@ def create_app(
             "jurisdiction": list(officer.jurisdiction),
         }
 
-    board = gateways if gateways is not None else GatewayBoard()
+    board = centre.gateways
 
     @app.get("/api/gateways")
     def list_gateways(officer: ApiOfficer) -> list[GatewayStatus]:

@@ -115,6 +115,7 @@ def page(title: str, body: str, officer: Officer | None, *, script: str = "") ->
     if officer is not None:
         where = "/".join(officer.jurisdiction) or "全市 whole city"
         nav = f"""<a href="/">案件 Cases</a><a href="/grid">网格 Grid</a><a href="/figures">考核 Figures</a>
+<a href="/gateways">网关 Gateways</a>
 <span class="who">{escape(officer.name)} · {escape(LEVEL_LABELS.get(officer.role.value, officer.role.value))} ·
 {escape(where)}</span><form method="post" action="/logout"><button>退出 Log out</button></form>"""
     return f"""<!doctype html>

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from gridedge.center.access import AccessDeniedError, Officer
 from gridedge.center.accounts import SESSION_TTL_S
 from gridedge.center.console import case_list_live, case_list_page, case_page, figures_page, grid_page, login_page
+from gridedge.center.gateway_page import gateways_page
 from gridedge.center.policy import suggested_unit
 from gridedge.center.store import CaseNotFoundError
 from gridedge.center.views import ActionRequest, CaseDetail, CaseView, RevisionView, StepView
@@ -46,6 +47,10 @@ def console_routes(app: FastAPI, centre: Centre) -> None:
     @app.get("/grid", response_class=HTMLResponse)
     def grid(officer: PageOfficer) -> str:
         return grid_page(officer, centre.grid(officer))
+
+    @app.get("/gateways", response_class=HTMLResponse)
+    def gateways(officer: PageOfficer) -> str:
+        return gateways_page(officer, centre.gateways.visible(officer))
 
     @app.get("/figures", response_class=HTMLResponse)
     def figures(officer: PageOfficer, since: str = "", until: str = "") -> Response:

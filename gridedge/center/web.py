@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from fastapi import Request
@@ -12,6 +12,7 @@ from gridedge.center.access import Officer
 from gridedge.center.accounts import Accounts
 from gridedge.center.downlink import ACK_ACTIONS, Ack, Downlink
 from gridedge.center.figures import Figure, evaluate
+from gridedge.center.gateways import GatewayBoard
 from gridedge.center.live import ChangeFeed
 from gridedge.center.stats import IngestStats
 from gridedge.center.store import CaseQuery, CaseStore
@@ -40,6 +41,7 @@ class Centre:
     feed: ChangeFeed
     clock: Clock
     downlink: Downlink
+    gateways: GatewayBoard = field(default_factory=GatewayBoard)  # each gateway's retained status
 
     def officer(self, request: Request) -> Officer | None:
         auth = request.headers.get("authorization", "")

@@ -4,11 +4,17 @@ refused when the message is not a fitting status."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from gridedge.center.access import Officer, Role
+from gridedge.center.api import create_app
 from gridedge.center.gateways import GatewayBoard, StatusRefusedError
+from gridedge.center.store import CaseStore
+from tests.center.conftest import PASSWORD, POLICY, add_officers
 
 GRID1 = Officer("grid1", "Wang", Role.GRID, ("D01", "S01", "C01", "G01"))
 GRID2 = Officer("grid2", "Li", Role.GRID, ("D01", "S01", "C01", "G02"))
@@ -56,3 +62,39 @@ def test_a_status_that_does_not_fit_is_refused_and_counted(topic: str, payload: 
         board.update(topic, payload)
     assert board.refused == 1
     assert board.visible(ADMIN) == []
+
+
+@pytest.fixture
+def board() -> GatewayBoard:
+    board = GatewayBoard()
+    board.update("gridedge/v1/status/gw-1", status(silences=[SILENCE], held={"silenced": 1}))
+    evil = {**SILENCE, "id": "a2", "reason": "<script>alert(1)</script>"}
+    board.update("gridedge/v1/status/gw-2", status("gw-2", grid=["D01", "S01", "C01", "G02"], silences=[evil]))
+    return board
+
+
+@pytest.fixture
+def client(tmp_path: Path, board: GatewayBoard) -> Iterator[TestClient]:
+    store = CaseStore(f"sqlite:///{tmp_path / 'center.db'}", POLICY)
+    store.migrate()
+    add_officers(store.engine)
+    with TestClient(create_app(store, gateways=board)) as c:
+        yield c
+    store.close()
+
+
+def test_the_gateway_page_and_api_show_silences_to_the_officers_of_the_gateways_grid(client: TestClient) -> None:
+    assert client.post("/login", data={"username": "grid1", "password": PASSWORD}).status_code in (200, 303)
+    page = client.get("/gateways")
+    assert page.status_code == 200
+    assert 'data-gateway="gw-1"' in page.text
+    assert "li.wei: detector replaced" in page.text
+    assert "已屏蔽 silenced 1" in page.text
+    assert "gw-2" not in page.text  # another grid's gateway
+    assert [g["gateway_id"] for g in client.get("/api/gateways").json()] == ["gw-1"]
+    assert client.get("/api/gateways/gw-2").status_code == 404
+    client.post("/logout")
+    client.post("/login", data={"username": "admin", "password": PASSWORD})
+    page = client.get("/gateways")
+    assert "&lt;script&gt;" in page.text
+    assert "<script>alert" not in page.text

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,6 +83,7 @@ class Site:
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         self.stop = threading.Event()
+        self.lock = threading.Lock()
         self.sent = 0
         self.thread = threading.Thread(target=self._run, name="alarms")
         self.thread.start()
@@ -95,24 +97,39 @@ class Site:
 
     def _run(self) -> None:
         while not self.stop.wait(0.015):
+            with self.lock:
+                self._step()
+
+    def burst(self) -> None:
+        """Every alarm that is not quiet turns its smoke over at once: the agent decides and commits a
+        burst within milliseconds, which is when the test kills it."""
+        with self.lock:
             now = time.monotonic()
-            device = self.rng.choice(ALARMS)
-            a = self.alarms[device]
-            if a.quiet_until > now:
-                continue
-            roll = self.rng.random()
-            if roll < 0.12:
-                a.smoke = not a.smoke
-                a.raised["smoke"] += a.smoke
-            elif roll < 0.22:
-                a.tamper = not a.tamper
-                a.raised["tamper"] += a.tamper
-            elif roll < 0.27:
-                a.low_battery = not a.low_battery
-            elif roll < 0.3 and device in QUIET and all(self.alarms[q].quiet_until < now for q in QUIET):
-                a.quiet_until = now + self.rng.uniform(OFFLINE_AFTER_S + 2, OFFLINE_AFTER_S + 6)
-                continue
-            self.publish(device)
+            for device, a in self.alarms.items():
+                if a.quiet_until <= now:
+                    a.smoke = not a.smoke
+                    a.raised["smoke"] += a.smoke
+                    self.publish(device)
+
+    def _step(self) -> None:
+        now = time.monotonic()
+        device = self.rng.choice(ALARMS)
+        a = self.alarms[device]
+        if a.quiet_until > now:
+            return
+        roll = self.rng.random()
+        if roll < 0.12:
+            a.smoke = not a.smoke
+            a.raised["smoke"] += a.smoke
+        elif roll < 0.22:
+            a.tamper = not a.tamper
+            a.raised["tamper"] += a.tamper
+        elif roll < 0.27:
+            a.low_battery = not a.low_battery
+        elif roll < 0.3 and device in QUIET and all(self.alarms[q].quiet_until < now for q in QUIET):
+            a.quiet_until = now + self.rng.uniform(OFFLINE_AFTER_S + 2, OFFLINE_AFTER_S + 6)
+            return
+        self.publish(device)
 
     def settle(self) -> None:
         """Stop changing; every alarm, the quiet ones too, reports its last state."""
@@ -211,6 +228,7 @@ def final_states(found: list[Incident]) -> dict[str, str]:
     return {k: status for k, (_, status) in last.items()}
 
 
+Burst = tuple[Callable[[], None], float]  # what raises the burst, and the seconds until the kill
 STARTED = "agent gw-crash-loop:"  # logged when the agent begins to run, after restoring its state
 LOGGED = re.compile(r"event (\S+) seq (\d+) ")  # logged once the outbox commit returned
 
@@ -219,13 +237,19 @@ def started_runs(log: Path) -> int:
     return log.read_text().count(STARTED) if log.exists() else 0
 
 
-async def run_agent_for(config: Path, log: Path, seconds: float, how: signal.Signals, *, running: bool) -> int:
-    """Start the agent, then `seconds` later (after it began to run, if `running`) signal it."""
+async def run_agent_for(
+    config: Path, log: Path, seconds: float, how: signal.Signals, *, running: bool, burst: Burst | None = None
+) -> int:
+    """Start the agent, then `seconds` later (after it began to run, if `running`) signal it; with a
+    `burst`, raise one first and signal a few milliseconds later, while the agent commits it."""
     runs = started_runs(log)
     agent = start_agent(config, log)
     if running:
         await eventually(lambda: started_runs(log) > runs, within=30)
     await asyncio.sleep(seconds)
+    if burst is not None:
+        burst[0]()
+        time.sleep(burst[1])  # noqa: ASYNC251 - milliseconds, and the loop must not get a turn in between
     agent.send_signal(how)
     return await asyncio.to_thread(agent.wait, 20)
 
@@ -265,7 +289,8 @@ async def test_crash_loop_and_clean_stops_leave_one_case_per_incident_all_ended_
             for n in range(KILLS):  # one in four while starting (restoring), the others while deciding
                 starting = n % 4 == 0
                 pause = rng.uniform(0.1, 1.5) if starting else rng.uniform(0.0, 1.2)
-                code = await run_agent_for(config, log, pause, signal.SIGKILL, running=not starting)
+                burst = (site.burst, rng.uniform(0.001, 0.03)) if n % 4 == 2 else None
+                code = await run_agent_for(config, log, pause, signal.SIGKILL, running=not starting, burst=burst)
                 assert code == -signal.SIGKILL, f"agent run {n} ended by itself with {code}"
                 mid_write += uncommitted_tail(wal)
             for n in range(CLEAN_STOPS):
