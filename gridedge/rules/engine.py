@@ -305,8 +305,9 @@ class RuleEngine:
         return out
 
     def _save_lazy(self, now: float) -> None:
-        """Coalesced saves: the windows of tracks that hold or belong to an incident (what a restart
-        shorter than the window would otherwise forget), and when devices were last heard."""
+        """Coalesced saves: tracks that only hold (evidence for correlations), the windows of tracks under
+        a timer or an incident (what a restart shorter than the window would otherwise forget), and when
+        devices were last heard."""
         since, self._saved_at = self._saved_at, now
         self._dirty_tracks |= self._lazy_tracks
         self._lazy_tracks = set()
