@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, PrivateAttr
 
 from gridedge.cloud_bridge.settings import UplinkSettings
 from gridedge.devices.buses import ModbusBus
@@ -73,6 +73,12 @@ class GatewayConfig(StrictModel):
         gt=0,
         description="Longest silence an operator may set (local API, downlink), seconds; longer ones are refused.",
     )
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> str:
+        """The file this config was read from, for errors found after validation."""
+        return str(self._source) if self._source is not None else "gateway config"
 
     def resolved(self, base: Path) -> GatewayConfig:
         """Paths in the file are relative to the file, not to wherever the agent was started."""
@@ -88,4 +94,6 @@ class GatewayConfig(StrictModel):
 
 
 def load_gateway_config(path: Path) -> GatewayConfig:
-    return load_yaml(path, GatewayConfig).resolved(path.parent)
+    config = load_yaml(path, GatewayConfig).resolved(path.parent)
+    config._source = path
+    return config
