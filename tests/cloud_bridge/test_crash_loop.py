@@ -289,7 +289,7 @@ async def test_crash_loop_and_clean_stops_leave_one_case_per_incident_all_ended_
             for n in range(KILLS):  # one in four while starting (restoring), the others while deciding
                 starting = n % 4 == 0
                 pause = rng.uniform(0.1, 1.5) if starting else rng.uniform(0.0, 1.2)
-                burst = (site.burst, rng.uniform(0.001, 0.03)) if n % 4 == 2 else None
+                burst = (site.burst, rng.uniform(0.002, 0.015)) if n % 4 in (1, 2) else None
                 code = await run_agent_for(config, log, pause, signal.SIGKILL, running=not starting, burst=burst)
                 assert code == -signal.SIGKILL, f"agent run {n} ended by itself with {code}"
                 mid_write += uncommitted_tail(wal)
