@@ -10,8 +10,10 @@ Every read takes a `scope` (the grid codes an officer owns), so no query can for
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +29,17 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    or_,
     select,
     update,
 )
+from sqlalchemy import case as sql_case
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from gridedge.center.access import AccessDeniedError, Officer, covers, may_act
-from gridedge.center.policy import Policy, starting_level, time_limit
-from gridedge.center.tables import Case, CaseStep, EvidenceBlob, Revision
+from gridedge.center.policy import Policy, folds_repeats, starting_level, time_limit
+from gridedge.center.tables import Case, CaseIncident, CaseStep, EvidenceBlob, Revision
 from gridedge.center.workflow import OPEN_STATES, Action, CaseState, WorkflowError, apply, higher_level
 from gridedge.edge.errors import GridEdgeError
 from gridedge.edge.event import GridEvent, Severity
@@ -65,6 +69,20 @@ class CaseQuery:
     """Grid codes from the district down."""
     overdue_at: float | None = None
     """Only cases past their deadline at this time."""
+    search: str = ""
+    """A case id, a device id, or words of the address, site or title."""
+
+
+class CaseSort(StrEnum):
+    """The case list's orders. `priority`, the default, puts late and escalated cases first, so no
+    page order can push them out of sight; then the most severe, then the newest."""
+
+    PRIORITY = "priority"
+    NEWEST = "newest"
+    OLDEST = "oldest"
+    DUE = "due"
+    OCCURRENCES = "occurrences"
+    UPDATED = "updated"
 
 
 class CaseStore:
@@ -111,7 +129,8 @@ class CaseStore:
                     select(Revision.event_id, Revision.seq).where(Revision.event_id.in_(ids))
                 )
             }
-            known = set(conn.execute(select(Case.event_id).where(Case.event_id.in_(ids))).scalars())
+            incidents = select(CaseIncident.event_id, CaseIncident.case_id).where(CaseIncident.event_id.in_(ids))
+            known: dict[str, str] = {row.event_id: row.case_id for row in conn.execute(incidents)}
             results, fresh = [], []
             for e in events:
                 is_new = (e.event_id, e.seq) not in stored
@@ -124,31 +143,82 @@ class CaseStore:
                 conn.execute(insert(Revision), [_revision_row(e, received_at) for e in fresh])
         return results
 
-    def _apply_to_cases(self, conn: Connection, fresh: list[GridEvent], known: set[str], received_at: float) -> None:
-        """Make each case show its newest revision unless it already shows a newer one (out-of-order
-        delivery). The source's status never moves the workflow: a `resolved` revision attaches only."""
+    def _apply_to_cases(
+        self, conn: Connection, fresh: list[GridEvent], known: dict[str, str], received_at: float
+    ) -> None:
+        """Give each new incident a case (its own, or the open case of the same hazard it folds into),
+        then make each case show its latest occurrence's newest revision unless it already shows a newer
+        one (out-of-order delivery). The source's status never moves the workflow."""
         latest: dict[str, GridEvent] = {}
         for e in fresh:
             if e.event_id not in latest or e.seq > latest[e.event_id].seq:
                 latest[e.event_id] = e
-        opened = [self._new_case(e, received_at) for event_id, e in latest.items() if event_id not in known]
-        if opened:
-            conn.execute(insert(Case), opened)
+        arriving = sorted((e for event_id, e in latest.items() if event_id not in known), key=lambda e: e.started_at)
+        folded = self._place_incidents(conn, arriving, received_at)
+        for case_id, occurrences in folded.items():
+            newest = max(occurrences, key=lambda e: e.started_at)
+            conn.execute(
+                update(Case).where(Case.event_id == case_id).values(occurrences=Case.occurrences + len(occurrences))
+            )
+            conn.execute(
+                update(Case)
+                .where(Case.event_id == case_id, Case.last_seen_at <= newest.started_at.timestamp())
+                .values(_shown_row(newest, received_at))
+            )
         shown = [
-            {**_case_row(e, received_at), "b_event_id": event_id, "b_seq": e.seq}
+            {**_shown_row(e, received_at), "b_case_id": known[event_id], "b_event_id": event_id, "b_seq": e.seq}
             for event_id, e in latest.items()
             if event_id in known
         ]
         if shown:
-            newer = update(Case).where(Case.event_id == bindparam("b_event_id"), Case.seq < bindparam("b_seq"))
+            newer = update(Case).where(
+                Case.event_id == bindparam("b_case_id"),
+                Case.shown_event_id == bindparam("b_event_id"),
+                Case.seq < bindparam("b_seq"),
+            )
             conn.execute(newer, shown)
 
-    def _new_case(self, e: GridEvent, received_at: float) -> dict[str, object]:
+    def _place_incidents(
+        self, conn: Connection, arriving: list[GridEvent], received_at: float
+    ) -> dict[str, list[GridEvent]]:
+        """Open a case for each incident that does not fold; the rest by the case they fold into."""
+        keys = {e.event_id: fold_key(e) for e in arriving if folds_repeats(self.policy, e.category)}
+        open_cases: dict[str, str] = {}
+        if keys:
+            stmt = select(Case.fold_key, Case.event_id).where(Case.fold_key.in_(set(keys.values())))
+            open_cases = {key: case_id for key, case_id in conn.execute(stmt) if key is not None}
+        now = received_at
+        opened, incidents = [], []
+        folded: dict[str, list[GridEvent]] = {}
+        for e in arriving:
+            key = keys.get(e.event_id)
+            case_id = open_cases.get(key) if key is not None else None
+            if case_id is None:
+                case_id = e.event_id
+                opened.append(self._new_case(e, received_at, key))
+                if key is not None:
+                    open_cases[key] = case_id
+            else:
+                folded.setdefault(case_id, []).append(e)
+            incidents.append(
+                {"event_id": e.event_id, "case_id": case_id, "started_at": e.started_at.timestamp(), "received_at": now}
+            )
+        if opened:
+            conn.execute(insert(Case), opened)
+        if incidents:
+            conn.execute(insert(CaseIncident), incidents)
+        return folded
+
+    def _new_case(self, e: GridEvent, received_at: float, key: str | None) -> dict[str, object]:
         level = starting_level(self.policy, e.category, e.suggested_level)
         limit = time_limit(self.policy, e.category, CaseState.REPORTED)
         return {
             **_case_row(e, received_at),
             "event_id": e.event_id,
+            "shown_event_id": e.event_id,
+            "occurrences": 1,
+            "last_seen_at": e.started_at.timestamp(),
+            "fold_key": key,
             "opened_at": received_at,
             "state": CaseState.REPORTED.value,
             "level": level.value,
@@ -190,6 +260,8 @@ class CaseStore:
                 changes["reopened"] = Case.reopened + 1
             if step.after is CaseState.CLOSED:
                 changes["closed_at"] = now
+            if step.after not in OPEN_STATES:
+                changes["fold_key"] = None  # a finished case takes no more occurrences
             # Only from the state the step was decided on: SQLite has no row lock, so of two officers
             # pressing buttons at once the second finds the case moved instead of stepping it twice.
             moved = session.execute(
@@ -286,13 +358,20 @@ class CaseStore:
     # reads, always within a scope
 
     def cases(
-        self, scope: Sequence[str], query: CaseQuery | None = None, *, limit: int = 100, offset: int = 0
+        self,
+        scope: Sequence[str],
+        query: CaseQuery | None = None,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        sort: CaseSort = CaseSort.PRIORITY,
+        now: float | None = None,
     ) -> list[Case]:
-        """Cases, most severe first and then newest."""
+        """One page of cases in `sort` order (`now` decides which are late for the priority order)."""
         stmt = (
             select(Case)
             .where(*case_filters(scope, query or CaseQuery()))
-            .order_by(Case.severity_rank, Case.opened_at.desc())
+            .order_by(*sort_order(sort, now))
             .limit(limit)
             .offset(offset)
         )
@@ -305,14 +384,24 @@ class CaseStore:
             return conn.execute(stmt).scalar_one()
 
     def case(self, scope: Sequence[str], event_id: str) -> Case:
+        """The case by its id or the id of any incident folded into it."""
         with Session(self.engine) as session:
             case = session.get(Case, event_id)
+            if case is None:
+                owner = session.scalar(select(CaseIncident.case_id).where(CaseIncident.event_id == event_id))
+                case = session.get(Case, owner) if owner is not None else None
         if case is None or tuple(_codes(case)[: len(scope)]) != tuple(scope):
             raise CaseNotFoundError(f"no case {event_id} in your jurisdiction")
         return case
 
     def revisions(self, event_id: str) -> list[Revision]:
-        stmt = select(Revision).where(Revision.event_id == event_id).order_by(Revision.seq)
+        """Every revision of every incident of the case: incident by incident, each in seq order."""
+        stmt = (
+            select(Revision)
+            .join(CaseIncident, CaseIncident.event_id == Revision.event_id)
+            .where(CaseIncident.case_id == event_id)
+            .order_by(CaseIncident.started_at, CaseIncident.event_id, Revision.seq)
+        )
         with Session(self.engine) as session:
             return list(session.scalars(stmt))
 
@@ -373,7 +462,34 @@ def case_filters(scope: Sequence[str], q: CaseQuery) -> list[ColumnElement[bool]
         filters.append(Case.level == q.level.value)
     if q.overdue_at is not None:
         filters.append(Case.due_at <= q.overdue_at)
+    if words := q.search.strip():
+        pattern = "%" + words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        filters.append(
+            or_(
+                Case.event_id == words,
+                Case.device_id == words,
+                Case.event_id.in_(select(CaseIncident.case_id).where(CaseIncident.event_id == words)),
+                Case.address.ilike(pattern, escape="\\"),
+                Case.site.ilike(pattern, escape="\\"),
+                Case.title.ilike(pattern, escape="\\"),
+            )
+        )
     return filters
+
+
+def sort_order(sort: CaseSort, now: float | None) -> list[Any]:
+    """ORDER BY for a sort; every order ends on the case id so pages never overlap or skip."""
+    if sort is CaseSort.PRIORITY:
+        late = or_(Case.escalations > 0, Case.due_at <= (now if now is not None else time.time()))
+        return [sql_case((late, 0), else_=1), Case.severity_rank, Case.opened_at.desc(), Case.event_id]
+    orders: dict[CaseSort, list[Any]] = {
+        CaseSort.NEWEST: [Case.opened_at.desc(), Case.event_id],
+        CaseSort.OLDEST: [Case.opened_at, Case.event_id],
+        CaseSort.DUE: [Case.due_at.is_(None), Case.due_at, Case.event_id],
+        CaseSort.OCCURRENCES: [Case.occurrences.desc(), Case.opened_at.desc(), Case.event_id],
+        CaseSort.UPDATED: [Case.updated_at.desc(), Case.event_id],
+    }
+    return orders[sort]
 
 
 def _case_row(e: GridEvent, received_at: float) -> dict[str, object]:
@@ -400,6 +516,28 @@ def _case_row(e: GridEvent, received_at: float) -> dict[str, object]:
         "started_at": e.started_at.timestamp(),
         "observed_at": e.observed_at.timestamp(),
         "ended_at": e.ended_at.timestamp() if e.ended_at is not None else None,
+        "updated_at": received_at,
+    }
+
+
+def fold_key(e: GridEvent) -> str:
+    """The hazard an incident is about: the same gateway, grid, category and the gateway's `dedup_key`.
+    The grid is part of it so that folding never moves an incident into another jurisdiction's case."""
+    return "\x1f".join((e.source.gateway_id, *e.grid.codes(), e.category, e.dedup_key))
+
+
+def _shown_row(e: GridEvent, received_at: float) -> dict[str, object]:
+    """What a case takes from the revision it shows; place, gateway and device stay those of its first event."""
+    return {
+        "shown_event_id": e.event_id,
+        "seq": e.seq,
+        "source_status": e.status.value,
+        "severity": e.severity.value,
+        "severity_rank": SEVERITY_RANK[e.severity.value],
+        "title": e.title,
+        "observed_at": e.observed_at.timestamp(),
+        "ended_at": e.ended_at.timestamp() if e.ended_at is not None else None,
+        "last_seen_at": e.started_at.timestamp(),
         "updated_at": received_at,
     }
 
