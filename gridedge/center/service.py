@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 READY_POLL_S = 0.02
 GRACEFUL_HTTP_SHUTDOWN_S = 5
+STATISTICS_EVERY_S = 600
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -72,6 +73,7 @@ async def run_center(
                 asyncio.create_task(ingest.run(), name="center-ingest"),
                 asyncio.create_task(server.serve(sockets=[sock]), name="center-http"),
                 asyncio.create_task(escalate_forever(store, feed, config.escalation_check_s), name="center-escalation"),
+                asyncio.create_task(refresh_statistics_forever(store), name="center-statistics"),
             ]
             if commands is not None:
                 tasks.append(asyncio.create_task(commands.run(), name="center-downlink"))
@@ -126,6 +128,16 @@ async def escalate_forever(store: CaseStore, feed: ChangeFeed, every_s: float, c
             if raised:
                 log.info("escalated %d late cases", len(raised))
                 feed.publish()
+        await asyncio.sleep(every_s)
+
+
+async def refresh_statistics_forever(store: CaseStore, every_s: float = STATISTICS_EVERY_S) -> None:
+    """Keep the query planner's table statistics fresh: now (a restart may find a big table), then now and then."""
+    while True:
+        try:
+            await asyncio.to_thread(store.refresh_statistics)
+        except SQLAlchemyError:
+            log.exception("refreshing the planner's statistics failed; next try in %.0f s", every_s)
         await asyncio.sleep(every_s)
 
 

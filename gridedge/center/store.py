@@ -29,11 +29,11 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    not_,
     or_,
     select,
     update,
 )
-from sqlalchemy import case as sql_case
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -78,6 +78,7 @@ class CaseSort(StrEnum):
     page order can push them out of sight; then the most severe, then the newest."""
 
     PRIORITY = "priority"
+    SEVERITY = "severity"
     NEWEST = "newest"
     OLDEST = "oldest"
     DUE = "due"
@@ -110,6 +111,16 @@ class CaseStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def refresh_statistics(self) -> None:
+        """Let SQLite's planner know the tables' sizes (PostgreSQL's autovacuum does this by itself):
+        without statistics it lists 100,000 cases by sorting them instead of walking the list's index.
+        Sampled (analysis_limit), so it takes milliseconds whatever the size."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+            conn.exec_driver_sql("ANALYZE")
 
     # ingest
 
@@ -368,15 +379,22 @@ class CaseStore:
         now: float | None = None,
     ) -> list[Case]:
         """One page of cases in `sort` order (`now` decides which are late for the priority order)."""
-        stmt = (
-            select(Case)
-            .where(*case_filters(scope, query or CaseQuery()))
-            .order_by(*sort_order(sort, now))
-            .limit(limit)
-            .offset(offset)
-        )
+        where = case_filters(scope, query or CaseQuery())
         with Session(self.engine) as session:
-            return list(session.scalars(stmt))
+            if sort is not CaseSort.PRIORITY:
+                stmt = select(Case).where(*where).order_by(*sort_order(sort)).limit(limit).offset(offset)
+                return list(session.scalars(stmt))
+            # Late cases are few: read them apart (sorted here, so the planner may use the escalation and
+            # deadline indexes), then page through the rest in the indexed severity order.
+            late = late_filter(now if now is not None else time.time())
+            severity = sort_order(CaseSort.SEVERITY)
+            pinned = sorted(session.scalars(select(Case).where(*where, late)), key=_severity_key)
+            page = pinned[offset : offset + limit]
+            rest = select(Case).where(*where, not_(late)).order_by(*severity)
+            wanted = limit - len(page)
+            if wanted > 0:
+                page += session.scalars(rest.limit(wanted).offset(max(0, offset - len(pinned))))
+            return page
 
     def count_cases(self, scope: Sequence[str] = (), query: CaseQuery | None = None) -> int:
         stmt = select(func.count()).select_from(Case).where(*case_filters(scope, query or CaseQuery()))
@@ -477,12 +495,20 @@ def case_filters(scope: Sequence[str], q: CaseQuery) -> list[ColumnElement[bool]
     return filters
 
 
-def sort_order(sort: CaseSort, now: float | None) -> list[Any]:
-    """ORDER BY for a sort; every order ends on the case id so pages never overlap or skip."""
-    if sort is CaseSort.PRIORITY:
-        late = or_(Case.escalations > 0, Case.due_at <= (now if now is not None else time.time()))
-        return [sql_case((late, 0), else_=1), Case.severity_rank, Case.opened_at.desc(), Case.event_id]
+def _severity_key(c: Case) -> tuple[int, float, str]:
+    return (c.severity_rank, -c.opened_at, c.event_id)
+
+
+def late_filter(now: float) -> ColumnElement[bool]:
+    """Cases that rose for being late or are past their deadline now (the escalation round follows)."""
+    return or_(Case.escalations > 0, Case.due_at <= now)
+
+
+def sort_order(sort: CaseSort) -> list[Any]:
+    """ORDER BY for a sort other than priority; every order ends on the case id so pages never overlap or skip."""
     orders: dict[CaseSort, list[Any]] = {
+        CaseSort.PRIORITY: [Case.severity_rank, Case.opened_at.desc(), Case.event_id],
+        CaseSort.SEVERITY: [Case.severity_rank, Case.opened_at.desc(), Case.event_id],
         CaseSort.NEWEST: [Case.opened_at.desc(), Case.event_id],
         CaseSort.OLDEST: [Case.opened_at, Case.event_id],
         CaseSort.DUE: [Case.due_at.is_(None), Case.due_at, Case.event_id],

@@ -77,7 +77,7 @@ class Case(Base):
     __table_args__ = (
         Index("ix_cases_place", "district_code", "street_code", "community_code", "grid_code"),
         Index("ix_cases_source_status", "source_status"),
-        Index("ix_cases_list", "severity_rank", text("opened_at DESC")),  # the list's order, most severe and newest
+        Index("ix_cases_list", "severity_rank", text("opened_at DESC"), "event_id"),  # the list's order
         # The list filtered by category or by state, still in its order: a category is often all one
         # severity, so without these the list would walk past every more severe case to find 100.
         Index("ix_cases_category_list", "category", "severity_rank", text("opened_at DESC")),

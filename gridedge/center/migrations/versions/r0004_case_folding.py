@@ -33,6 +33,9 @@ def upgrade() -> None:
         cases.create_unique_constraint("uq_cases_fold_key", ["fold_key"])
     op.execute("UPDATE cases SET shown_event_id = event_id, last_seen_at = started_at")
     op.create_index("ix_cases_escalations", "cases", ["escalations"])
+    # The list's order ends on the case id (stable pages), so the index does too: no sort at all.
+    op.drop_index("ix_cases_list", "cases")
+    op.create_index("ix_cases_list", "cases", ["severity_rank", sa.text("opened_at DESC"), "event_id"])
     op.create_index("ix_cases_device", "cases", ["device_id"])
     op.create_table(
         "case_incidents",
@@ -96,6 +99,8 @@ def downgrade() -> None:
     op.drop_table("case_incidents")
     op.drop_index("ix_cases_device", "cases")
     op.drop_index("ix_cases_escalations", "cases")
+    op.drop_index("ix_cases_list", "cases")
+    op.create_index("ix_cases_list", "cases", ["severity_rank", sa.text("opened_at DESC")])
     with op.batch_alter_table("cases") as cases:
         cases.drop_constraint("uq_cases_fold_key", type_="unique")
         for column in ("fold_key", "last_seen_at", "occurrences", "shown_event_id"):
