@@ -1,5 +1,6 @@
 """The console's routes: login, case list (with its live fragment), case page and its action forms,
-grid tree, figures. A request without a valid session is sent to the login page.
+grid tree, figures, and the console's error pages. A request without a valid session is sent to the
+login page. Pages come from the autoescaping templates (console.py, render.py), never from strings.
 
 The session cookie is HttpOnly and SameSite=Strict, so another site cannot post an action form
 with an officer's session.
@@ -8,15 +9,29 @@ with an officer's session.
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gridedge.center.access import AccessDeniedError, Officer
 from gridedge.center.accounts import SESSION_TTL_S
-from gridedge.center.console import case_list_live, case_list_page, case_page, figures_page, grid_page, login_page
+from gridedge.center.console import (
+    case_list_live,
+    case_list_page,
+    case_page,
+    error_page,
+    figures_page,
+    grid_page,
+    login_page,
+)
 from gridedge.center.policy import suggested_unit
 from gridedge.center.store import CaseNotFoundError
 from gridedge.center.views import ActionRequest, CaseDetail, CaseView, RevisionView, StepView
@@ -25,8 +40,20 @@ from gridedge.center.workflow import Action, CaseState, WorkflowError
 from gridedge.edge.event import Severity
 from gridedge.edge.grid import Level
 
+log = logging.getLogger(__name__)
+
 LIST_ROWS = 500
 """The console list shows at most this many cases, most severe first."""
+ERROR_HEADINGS = {
+    400: "请求有误 / Bad request",
+    401: "请登录 / Please log in",
+    403: "无权操作 / Not allowed",
+    404: "未找到 / Not found",
+    405: "不支持的操作 / Method not allowed",
+    409: "无法办理 / Not possible now",
+    422: "输入有误 / Invalid input",
+    500: "内部错误 / Internal error",
+}
 
 
 def page_officer(request: Request) -> Officer:
@@ -40,6 +67,9 @@ PageOfficer = Annotated[Officer, Depends(page_officer)]
 
 
 def console_routes(app: FastAPI, centre: Centre) -> None:
+    static = resources.files("gridedge.center") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="console-static")
+    error_pages(app, centre)
     login_routes(app, centre)
     case_routes(app, centre)
 
@@ -53,8 +83,49 @@ def console_routes(app: FastAPI, centre: Centre) -> None:
             start = _day(since) if since else None
             end = _day(until) + timedelta(days=1) if until else None
         except ValueError:
-            return HTMLResponse("<p>日期格式 YYYY-MM-DD / dates are YYYY-MM-DD</p>", status_code=400)
+            return error_response(officer, 400, "日期格式 YYYY-MM-DD / dates are YYYY-MM-DD")
         return HTMLResponse(figures_page(officer, centre.figures(officer, start, end), since, until))
+
+
+def error_response(officer: Officer | None, status: int, message: str) -> HTMLResponse:
+    heading = ERROR_HEADINGS.get(status, f"错误 / Error {status}")
+    return HTMLResponse(error_page(officer, heading, message), status_code=status)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def error_pages(app: FastAPI, centre: Centre) -> None:
+    """The API keeps FastAPI's JSON errors; every other path answers with a console page."""
+
+    async def page_officer_or_none(request: Request) -> Officer | None:
+        return await asyncio.to_thread(centre.officer, request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _is_api(request):
+            return await http_exception_handler(request, exc)
+        message = exc.detail if isinstance(exc.detail, str) else ERROR_HEADINGS.get(exc.status_code, "")
+        response = error_response(await page_officer_or_none(request), exc.status_code, message)
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_input(request: Request, exc: RequestValidationError) -> Response:
+        if _is_api(request):
+            return await request_validation_exception_handler(request, exc)
+        fields = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or '?'}: {e.get('msg', '')}" for e in exc.errors()
+        )
+        return error_response(await page_officer_or_none(request), 422, fields)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        if _is_api(request):
+            return JSONResponse({"detail": "internal error"}, status_code=500)
+        return error_response(None, 500, "请稍后再试 / please try again later")
 
 
 def login_routes(app: FastAPI, centre: Centre) -> None:
@@ -131,7 +202,7 @@ def case_routes(app: FastAPI, centre: Centre) -> None:
         try:
             return HTMLResponse(render_case(officer, event_id))
         except CaseNotFoundError as err:
-            return HTMLResponse(f"<p>{err}</p>", status_code=404)
+            return error_response(officer, 404, str(err))
 
     @app.post("/cases/{event_id}/actions")
     async def act(
@@ -145,7 +216,7 @@ def case_routes(app: FastAPI, centre: Centre) -> None:
             step = ActionRequest(action=Action(action), comment=comment, unit=unit or None)
             await centre.act(officer, event_id, step)
         except CaseNotFoundError as err:
-            return HTMLResponse(f"<p>{err}</p>", status_code=404)
+            return error_response(officer, 404, str(err))
         except (WorkflowError, AccessDeniedError, ValueError) as err:
             status = 403 if isinstance(err, AccessDeniedError) else 409
             html = await asyncio.to_thread(render_case, officer, event_id, str(err))

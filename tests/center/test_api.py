@@ -5,85 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from gridedge.center.accounts import Accounts
 from gridedge.center.api import create_app
 from gridedge.center.downlink import RecordingDownlink
 from gridedge.center.live import ChangeFeed
-from gridedge.center.stats import IngestStats
 from gridedge.center.store import CaseStore
 from gridedge.edge.clock import FakeClock
-from gridedge.edge.event import EventStatus, Severity
-from tests.center.conftest import PASSWORD, POLICY, add_officers
-from tests.center.events import make_event
-
-SHOP = "street_order.outside_shop_operation"
-NOW = 1_777_622_400.5
-TOKEN = "integration-token-0123456789abcdef"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[CaseStore]:
-    s = CaseStore(f"sqlite:///{tmp_path / 'center.db'}", POLICY)
-    s.migrate()
-    add_officers(s.engine)
-    Accounts(s.engine).register("street1", TOKEN, kind="api", label="city platform")
-    s.add_many(
-        [
-            make_event("evt-smoke-01"),
-            make_event("evt-smoke-01", seq=2, status=EventStatus.UPDATE, title="Smoke <script>alert(1)</script>"),
-            make_event(
-                "evt-shop-001",
-                category=SHOP,
-                severity=Severity.MINOR,
-                title="Goods outside shop",
-                codes=("D01", "S01", "C01", "G02"),
-            ),
-            make_event("evt-other-01", title="Other street", codes=("D01", "S02", "C03", "G04")),
-            # another device: the same device's shop incident would fold into evt-shop-001's case
-            make_event("evt-done-001", seq=1, category=SHOP, severity=Severity.MINOR, device_id="ir-77"),
-            make_event(
-                "evt-done-001",
-                seq=2,
-                status=EventStatus.RESOLVED,
-                category=SHOP,
-                severity=Severity.MINOR,
-                device_id="ir-77",
-            ),
-        ],
-        received_at=NOW,
-    )
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(NOW + 10)
-
-
-@pytest.fixture
-def downlink() -> RecordingDownlink:
-    return RecordingDownlink()
-
-
-@pytest.fixture
-def app_client(store: CaseStore, clock: FakeClock, downlink: RecordingDownlink) -> Iterator[TestClient]:
-    stats = IngestStats(received=7, stored=6, duplicates=1, broker_connected=True)
-    stats.rejected["bad_payload"] = 1
-    with TestClient(create_app(store, stats=stats, clock=clock, downlink=downlink)) as c:
-        yield c
-
-
-def login(client: TestClient, username: str) -> TestClient:
-    response = client.post("/login", data={"username": username, "password": PASSWORD}, follow_redirects=False)
-    assert response.status_code == 303, response.text
-    return client
+from tests.center.conftest import PASSWORD, SHOP, TOKEN, login
 
 
 def ids(response: object) -> list[str]:

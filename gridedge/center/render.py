@@ -1,0 +1,53 @@
+"""Renders the console's Jinja2 templates (gridedge/center/templates), autoescaped: every value a
+page shows is text unless a template says otherwise, so a hostile event title, comment, device id
+or URL stays text in the officer's browser."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from gridedge.center import labels
+
+
+def percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate * 100:.1f}%"
+
+
+def duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}min"
+    return f"{seconds / 3600:.1f}h"
+
+
+def step_times(avg: Mapping[str, float]) -> str:
+    """Average time per step, e.g. `已立案 5min · 已派遣 1.2h`."""
+    return " · ".join(f"{labels.STATE_LABELS.get(s, s).split()[0]} {duration(v)}" for s, v in avg.items()) or "-"
+
+
+_ENV = Environment(
+    loader=PackageLoader("gridedge.center", "templates"),
+    autoescape=True,  # every template, whatever its name: there is no unescaped page
+    undefined=StrictUndefined,  # a misspelt variable is an error in the tests, not an empty cell
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+_ENV.filters.update(percent=percent, duration=duration, step_times=step_times)
+_ENV.globals.update(
+    severity_labels=labels.SEVERITY_LABELS,
+    status_labels=labels.STATUS_LABELS,
+    state_labels=labels.STATE_LABELS,
+    action_labels=labels.ACTION_LABELS,
+    level_labels=labels.LEVEL_LABELS,
+    columns=labels.COLUMNS,
+)
+
+
+def render(template: str, **context: Any) -> str:
+    """One page or fragment as HTML text."""
+    return _ENV.get_template(template).render(**context)
