@@ -24,6 +24,7 @@ from paho.mqtt.properties import Properties
 from sqlalchemy.exc import SQLAlchemyError
 
 from gridedge.center.admission import AdmissionError, Reason, admit
+from gridedge.center.gateways import STATUS_FILTER, GatewayStatus, StatusError, parse_status, record_status
 from gridedge.center.settings import CenterConfig
 from gridedge.center.stats import IngestStats
 from gridedge.center.store import CaseStore
@@ -81,6 +82,7 @@ class Ingest:
         topic_filter = share + jurisdiction_filter(self._config.jurisdiction)
         await client.subscribe(topic_filter, qos=1)
         await client.subscribe(share + EVIDENCE_FILTER, qos=1)
+        await client.subscribe(STATUS_FILTER, qos=1)  # retained: every replica keeps every gateway's status
         self.stats.broker_connected = True
         log.info("ingest subscribed to %s on %s", topic_filter, self._config.broker.url)
 
@@ -118,7 +120,11 @@ class Ingest:
         snapshots = [m for m in batch if m.topic.matches(EVIDENCE_FILTER)]
         if snapshots:
             await self._store_evidence(snapshots)
-        events = [e for m in batch if not m.topic.matches(EVIDENCE_FILTER) and (e := self._admit(m)) is not None]
+        statuses = [m for m in batch if m.topic.matches(STATUS_FILTER)]
+        if statuses:
+            await self._store_statuses(statuses)
+        side = (EVIDENCE_FILTER, STATUS_FILTER)
+        events = [e for m in batch if not any(m.topic.matches(f) for f in side) and (e := self._admit(m)) is not None]
         if not events:
             return
         fresh = await self._store_until_done(events)
@@ -141,6 +147,26 @@ class Ingest:
             blobs.append((sha, gateway_id, payload))
         if blobs:
             await self._until_done(self._store.add_evidence, blobs, what="snapshots")
+
+    async def _store_statuses(self, messages: list[aiomqtt.Message]) -> None:
+        """Gateways' retained statuses: the latest per gateway is kept; a malformed one is counted and dropped."""
+        parsed = []
+        for m in messages:
+            self.stats.received += 1
+            payload = m.payload if isinstance(m.payload, bytes) else b""
+            try:
+                parsed.append((parse_status(m.topic.value, payload), payload))
+            except StatusError as err:
+                self.stats.rejected["bad_status"] += 1
+                log.warning("rejected gateway status: %s", err)
+        if parsed:
+            await self._until_done(self._record_statuses, parsed, what="statuses")
+            if self._on_stored is not None:
+                self._on_stored([])
+
+    def _record_statuses(self, statuses: Sequence[tuple[GatewayStatus, bytes]], now: float) -> None:
+        for status, payload in statuses:
+            record_status(self._store.engine, status, payload, now)
 
     def _admit(self, message: aiomqtt.Message) -> GridEvent | None:
         self.stats.received += 1

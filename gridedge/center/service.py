@@ -15,17 +15,20 @@ from sqlalchemy.exc import SQLAlchemyError
 from gridedge.center.accounts import Accounts
 from gridedge.center.api import create_app
 from gridedge.center.downlink import Downlink, MqttDownlink
+from gridedge.center.gateways import mark_offline_case, offline_changes
 from gridedge.center.ingest import Ingest
 from gridedge.center.live import ChangeFeed
 from gridedge.center.settings import CenterConfig, HttpConfig
 from gridedge.center.store import CaseStore
 from gridedge.edge.clock import Clock, SystemClock
+from gridedge.edge.event import EventStatus
 
 log = logging.getLogger(__name__)
 
 READY_POLL_S = 0.02
 GRACEFUL_HTTP_SHUTDOWN_S = 5
 STATISTICS_EVERY_S = 600
+GATEWAY_CHECK_S = 5.0
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -74,6 +77,9 @@ async def run_center(
                 asyncio.create_task(server.serve(sockets=[sock]), name="center-http"),
                 asyncio.create_task(escalate_forever(store, feed, config.escalation_check_s), name="center-escalation"),
                 asyncio.create_task(refresh_statistics_forever(store), name="center-statistics"),
+                asyncio.create_task(
+                    watch_gateways_forever(store, feed, config.console.gateway_offline_case_s), name="center-gateways"
+                ),
             ]
             if commands is not None:
                 tasks.append(asyncio.create_task(commands.run(), name="center-downlink"))
@@ -138,6 +144,30 @@ async def refresh_statistics_forever(store: CaseStore, every_s: float = STATISTI
             await asyncio.to_thread(store.refresh_statistics)
         except SQLAlchemyError:
             log.exception("refreshing the planner's statistics failed; next try in %.0f s", every_s)
+        await asyncio.sleep(every_s)
+
+
+async def watch_gateways_forever(
+    store: CaseStore, feed: ChangeFeed, offline_after_s: float, clock: Clock | None = None
+) -> None:
+    """Raise a case for each gateway offline longer than `offline_after_s`, resolve it when the gateway
+    is back; checked several times within that time, so the case comes at most a few seconds late."""
+    clock = clock or SystemClock()
+    every_s = min(GATEWAY_CHECK_S, offline_after_s / 4)
+    while True:
+        try:
+            changes = await asyncio.to_thread(offline_changes, store.engine, clock.now(), offline_after_s)
+            for change in changes:
+                await asyncio.to_thread(store.add, change.event, clock.now())
+                resolved = change.event.status is EventStatus.RESOLVED
+                await asyncio.to_thread(
+                    mark_offline_case, store.engine, change.gateway_id, None if resolved else change.event.event_id
+                )
+            if changes:
+                log.info("gateway offline cases: %s", ", ".join(c.gateway_id for c in changes))
+                feed.publish()
+        except SQLAlchemyError:
+            log.exception("gateway status round failed; next round in %.0f s", every_s)
         await asyncio.sleep(every_s)
 
 

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from gridedge.center.access import AccessDeniedError, Officer, covers, may_act
 from gridedge.center.policy import Policy, folds_repeats, starting_level, time_limit
-from gridedge.center.tables import Case, CaseIncident, CaseStep, EvidenceBlob, Revision
+from gridedge.center.tables import Case, CaseIncident, CasePhoto, CaseStep, EvidenceBlob, Revision
 from gridedge.center.workflow import OPEN_STATES, Action, CaseState, WorkflowError, apply, higher_level
 from gridedge.edge.errors import GridEdgeError
 from gridedge.edge.event import GridEvent, Severity
@@ -49,6 +49,21 @@ SEVERITY_RANK = {s.value: rank for rank, s in enumerate(Severity)}
 PLACE = (Case.district_code, Case.street_code, Case.community_code, Case.grid_code)
 SYSTEM = "system"
 """The actor of steps the centre takes by itself (escalation)."""
+
+
+FIRING_AT_CLOSE = "设备仍在告警时确认结案 / closed on confirmation while the source still fired"
+
+
+class SourceStillFiringError(WorkflowError):
+    """A close asked for while the source still fires, without the officer's confirmation."""
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    """A picture an officer attaches at a step (already checked for type and size by the caller)."""
+
+    content_type: str
+    content: bytes
 
 
 class CaseNotFoundError(GridEdgeError):
@@ -244,9 +259,20 @@ class CaseStore:
     # workflow
 
     def act(
-        self, officer: Officer, event_id: str, action: Action, *, now: float, comment: str = "", unit: str | None = None
+        self,
+        officer: Officer,
+        event_id: str,
+        action: Action,
+        *,
+        now: float,
+        comment: str = "",
+        unit: str | None = None,
+        photos: Sequence[Photo] = (),
+        confirm_source_firing: bool = False,
     ) -> Case:
-        """Take one workflow step as `officer`; WorkflowError, AccessDeniedError or CaseNotFoundError say why not."""
+        """Take one workflow step as `officer`, with the photos taken for it; WorkflowError,
+        AccessDeniedError or CaseNotFoundError say why not. Closing a case whose source still fires needs
+        `confirm_source_firing`, and the step records that it was closed so."""
         with Session(self.engine) as session, session.begin():
             case = session.scalars(select(Case).where(Case.event_id == event_id).with_for_update()).one_or_none()
             if case is None or not covers(officer, _codes(case)):
@@ -258,6 +284,12 @@ class CaseStore:
                 )
             if action is Action.DISPATCH and unit and unit not in {u.code for u in self.policy.units}:
                 raise WorkflowError(f"no unit {unit!r}; known: {', '.join(u.code for u in self.policy.units)}")
+            if action is Action.CLOSE and case.source_status != "resolved":
+                if not confirm_source_firing:
+                    raise SourceStillFiringError(
+                        f"case {event_id}: its source still fires ({case.source_status}); confirm to close it anyway"
+                    )
+                comment = f"{comment.strip()} [{FIRING_AT_CLOSE}]".strip()
             step = apply(CaseState(case.state), action, comment=comment, unit=unit)
             limit = time_limit(self.policy, case.category, step.after) if step.after in OPEN_STATES else None
             changes: dict[str, Any] = {
@@ -283,19 +315,30 @@ class CaseStore:
             )
             if moved.rowcount != 1:  # type: ignore[attr-defined]
                 raise WorkflowError(f"case {event_id} changed meanwhile; reload it and try again")
-            session.add(
-                CaseStep(
-                    event_id=event_id,
-                    action=action.value,
-                    before=step.before.value,
-                    after=step.after.value,
-                    level=case.level,
-                    actor=officer.username,
-                    at=now,
-                    comment=step.comment,
-                    unit=step.unit,
-                )
+            taken = CaseStep(
+                event_id=event_id,
+                action=action.value,
+                before=step.before.value,
+                after=step.after.value,
+                level=case.level,
+                actor=officer.username,
+                at=now,
+                comment=step.comment,
+                unit=step.unit,
             )
+            session.add(taken)
+            session.flush()
+            for photo in photos:
+                session.add(
+                    CasePhoto(
+                        event_id=event_id,
+                        step_id=taken.id,
+                        actor=officer.username,
+                        at=now,
+                        content_type=photo.content_type,
+                        content=photo.content,
+                    )
+                )
             session.flush()
             session.refresh(case)
             session.expunge(case)

@@ -85,6 +85,7 @@ class Case(Base):
         Index("ix_cases_due", "due_at"),
         Index("ix_cases_escalations", "escalations"),
         Index("ix_cases_device", "device_id"),
+        Index("ix_cases_gateway", "gateway_id", "opened_at"),
         UniqueConstraint("fold_key", name="uq_cases_fold_key"),
     )
 

@@ -37,6 +37,7 @@ def upgrade() -> None:
     op.drop_index("ix_cases_list", "cases")
     op.create_index("ix_cases_list", "cases", ["severity_rank", sa.text("opened_at DESC"), "event_id"])
     op.create_index("ix_cases_device", "cases", ["device_id"])
+    op.create_index("ix_cases_gateway", "cases", ["gateway_id", "opened_at"])
     op.create_table(
         "case_incidents",
         sa.Column("event_id", sa.String(), primary_key=True),
@@ -97,6 +98,7 @@ def downgrade() -> None:
     with op.batch_alter_table("event_revisions", recreate="always") as revisions:
         revisions.create_foreign_key(_REVISIONS_FK, "cases", ["event_id"], ["event_id"])
     op.drop_table("case_incidents")
+    op.drop_index("ix_cases_gateway", "cases")
     op.drop_index("ix_cases_device", "cases")
     op.drop_index("ix_cases_escalations", "cases")
     op.drop_index("ix_cases_list", "cases")
