@@ -14,18 +14,21 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi import FastAPI, HTTPException, Path, Query
 from fastapi.responses import PlainTextResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from gridedge.center.access import AccessDeniedError, Officer
+from gridedge.center.access import AccessDeniedError
 from gridedge.center.accounts import Accounts
 from gridedge.center.downlink import Downlink, NoDownlink
 from gridedge.center.figures import Figure, to_csv
 from gridedge.center.live import ChangeFeed
+from gridedge.center.overview_routes import overview_routes
 from gridedge.center.pages import console_routes
+from gridedge.center.render import set_time_zone
+from gridedge.center.settings import ConsoleConfig
 from gridedge.center.stats import IngestStats
-from gridedge.center.store import CaseNotFoundError, CaseStore
+from gridedge.center.store import CaseNotFoundError, CaseSort, CaseStore
 from gridedge.center.views import (
     ActionRequest,
     CaseDetail,
@@ -36,7 +39,7 @@ from gridedge.center.views import (
     StatsView,
     StepView,
 )
-from gridedge.center.web import Centre, case_query, centre_of
+from gridedge.center.web import ApiOfficer, Centre, case_query
 from gridedge.center.workflow import CaseState, WorkflowError
 from gridedge.edge.clock import Clock, SystemClock
 from gridedge.edge.event import Severity
@@ -49,16 +52,6 @@ STREAM_MIN_INTERVAL_S = 0.5
 GRID_PREFIX = r"^[A-Za-z0-9_.-]{1,64}(/[A-Za-z0-9_.-]{1,64}){0,3}$"
 
 
-def api_officer(request: Request) -> Officer:
-    officer = centre_of(request).officer(request)
-    if officer is None:
-        raise HTTPException(401, "log in or send Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"})
-    return officer
-
-
-ApiOfficer = Annotated[Officer, Depends(api_officer)]
-
-
 def create_app(
     store: CaseStore,
     *,
@@ -66,6 +59,7 @@ def create_app(
     feed: ChangeFeed | None = None,
     clock: Clock | None = None,
     downlink: Downlink | None = None,
+    console: ConsoleConfig | None = None,
 ) -> FastAPI:
     """`stats` and `feed` come from the running ingest; left out, the API serves a store on its own."""
     centre = Centre(
@@ -75,7 +69,9 @@ def create_app(
         feed=feed if feed is not None else ChangeFeed(),
         clock=clock or SystemClock(),
         downlink=downlink or NoDownlink(),
+        console=console or ConsoleConfig(),
     )
+    set_time_zone(centre.console.time_zone)
     app = FastAPI(title="GridEdge grid centre", summary="Grid-event cases of one jurisdiction, in six steps.")
     app.state.centre = centre
 
@@ -96,6 +92,7 @@ def create_app(
     @app.get("/api/cases")
     def list_cases(
         officer: ApiOfficer,
+        response: Response,
         *,
         status: Literal["open", "all"] = "open",
         state: CaseState | None = None,
@@ -105,9 +102,14 @@ def create_app(
         level: Level | None = None,
         grid: Annotated[str | None, Query(pattern=GRID_PREFIX, description="Grid codes, e.g. D01/S01")] = None,
         overdue: bool = False,
+        q: Annotated[
+            str, Query(max_length=200, description="A case or incident id, a device id, or address words")
+        ] = "",
+        sort: CaseSort = CaseSort.PRIORITY,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> list[CaseView]:
+        """One page of cases; the `X-Total-Count` header says how many match the filters in all."""
         query = case_query(
             centre.clock,
             status=status,
@@ -118,8 +120,12 @@ def create_app(
             level=level,
             grid=grid,
             overdue=overdue,
+            search=q,
         )
-        return [CaseView.of(c) for c in store.cases(officer.jurisdiction, query, limit=limit, offset=offset)]
+        scope = officer.jurisdiction
+        rows = store.cases(scope, query, limit=limit, offset=offset, sort=sort, now=centre.clock.now())
+        response.headers["X-Total-Count"] = str(store.count_cases(scope, query))
+        return [CaseView.of(c) for c in rows]
 
     @app.get("/api/cases/{event_id}")
     def get_case(officer: ApiOfficer, event_id: str) -> CaseDetail:
@@ -186,4 +192,5 @@ def create_app(
             await asyncio.sleep(STREAM_MIN_INTERVAL_S)
 
     console_routes(app, centre)
+    overview_routes(app, centre)
     return app

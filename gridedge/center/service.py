@@ -67,7 +67,7 @@ async def run_center(
         feed = ChangeFeed()
         ingest = Ingest(config, store, on_stored=lambda _events: feed.publish())
         commands = _command_channel(config) if downlink is None else None
-        app = create_app(store, stats=ingest.stats, feed=feed, downlink=downlink or commands)
+        app = create_app(store, stats=ingest.stats, feed=feed, downlink=downlink or commands, console=config.console)
         server = embedded_server(app, GRACEFUL_HTTP_SHUTDOWN_S)
         with _listen(config.http) as sock:
             host, port = sock.getsockname()[:2]

@@ -32,10 +32,8 @@ class ConsoleConfig(StrictModel):
     """IANA zone every time on the console is shown in (the officers' wall clock, not the browser's)."""
     grid_map: Path | None = None
     """GeoJSON FeatureCollection of grid cells: each feature's `properties.grid` is its grid codes joined
-    by '/' (D01/S01/C01/G01), `properties.name` optional. Drawn with no tile server."""
-    tiles_url: str | None = None
-    """Optional raster tiles under the cells, e.g. `https://tiles.example/{z}/{x}/{y}.png` (a city's own
-    server); without it the map needs no network at all."""
+    by '/' (D01/S01/C01/G01), `properties.name` optional. Drawn in the browser from this file alone: no
+    tile server, no network."""
     photo_max_bytes: int = Field(default=5_000_000, gt=0, le=20_000_000)
     """Largest photo an officer may attach at a step; larger ones are refused with the limit named."""
     gateway_offline_case_s: float = Field(default=300.0, gt=0)

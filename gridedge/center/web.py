@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, HTTPException, Request
 
 from gridedge.center.access import Officer
 from gridedge.center.accounts import Accounts
 from gridedge.center.downlink import ACK_ACTIONS, Ack, Downlink
 from gridedge.center.figures import Figure, evaluate
 from gridedge.center.live import ChangeFeed
+from gridedge.center.settings import ConsoleConfig
 from gridedge.center.stats import IngestStats
-from gridedge.center.store import CaseQuery, CaseStore
+from gridedge.center.store import CaseQuery, CaseStore, Photo
 from gridedge.center.tables import Case
 from gridedge.center.views import ActionRequest, GridCount, StatsView
 from gridedge.center.workflow import CaseState
@@ -40,6 +43,7 @@ class Centre:
     feed: ChangeFeed
     clock: Clock
     downlink: Downlink
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
 
     def officer(self, request: Request) -> Officer | None:
         auth = request.headers.get("authorization", "")
@@ -55,7 +59,7 @@ class Centre:
             open_cases=self.store.count_cases(scope, CaseQuery(open_only=True)),
         )
 
-    async def act(self, officer: Officer, event_id: str, request: ActionRequest) -> Case:
+    async def act(self, officer: Officer, event_id: str, request: ActionRequest, photos: Sequence[Photo] = ()) -> Case:
         case = await asyncio.to_thread(
             self.store.act,
             officer,
@@ -64,10 +68,12 @@ class Centre:
             now=self.clock.now(),
             comment=request.comment,
             unit=request.unit or None,
+            photos=photos,
+            confirm_source_firing=request.confirm_source_firing,
         )
         self.feed.publish()
         if request.action in ACK_ACTIONS:
-            await self.downlink.send(Ack(case.gateway_id, case.event_id, request.action, officer.username))
+            await self.downlink.send(Ack(case.gateway_id, case.shown_event_id, request.action, officer.username))
         return case
 
     def figures(self, officer: Officer, since: datetime | None, until: datetime | None) -> list[Figure]:
@@ -98,6 +104,7 @@ def case_query(
     level: Level | None = None,
     grid: str | None = None,
     overdue: bool = False,
+    search: str = "",
 ) -> CaseQuery:
     return CaseQuery(
         state=state,
@@ -108,4 +115,15 @@ def case_query(
         level=level,
         prefix=tuple(grid.split("/")) if grid else (),
         overdue_at=clock.now() if overdue else None,
+        search=search,
     )
+
+
+def api_officer(request: Request) -> Officer:
+    officer = centre_of(request).officer(request)
+    if officer is None:
+        raise HTTPException(401, "log in or send Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"})
+    return officer
+
+
+ApiOfficer = Annotated[Officer, Depends(api_officer)]
