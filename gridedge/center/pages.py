@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Form, Request
+from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gridedge.center.access import AccessDeniedError, Officer
 from gridedge.center.accounts import SESSION_TTL_S
 from gridedge.center.console import (
+    CaseListing,
     case_list_live,
     case_list_page,
     case_page,
@@ -32,8 +33,9 @@ from gridedge.center.console import (
     grid_page,
     login_page,
 )
+from gridedge.center.photos import MAX_PHOTOS_PER_STEP, PhotoError, accept_photos, case_photos
 from gridedge.center.policy import suggested_unit
-from gridedge.center.store import CaseNotFoundError
+from gridedge.center.store import CaseNotFoundError, CaseSort
 from gridedge.center.views import ActionRequest, CaseDetail, CaseView, RevisionView, StepView
 from gridedge.center.web import SESSION_COOKIE, Centre, NotLoggedInError, case_query, centre_of
 from gridedge.center.workflow import Action, CaseState, WorkflowError
@@ -42,8 +44,9 @@ from gridedge.edge.grid import Level
 
 log = logging.getLogger(__name__)
 
-LIST_ROWS = 500
-"""The console list shows at most this many cases, most severe first."""
+PAGE_ROWS = 50
+"""Cases per page of the console's list; the page says how many there are in all."""
+MAX_PAGE = 100_000
 ERROR_HEADINGS = {
     400: "请求有误 / Bad request",
     401: "请登录 / Please log in",
@@ -160,9 +163,12 @@ def login_routes(app: FastAPI, centre: Centre) -> None:
 
 
 def case_routes(app: FastAPI, centre: Centre) -> None:
-    def listed(officer: Officer, request: Request) -> list[CaseView]:
+    def listed(officer: Officer, request: Request) -> CaseListing:
         p = request.query_params
+        scope = officer.jurisdiction
+        now = centre.clock.now()
         try:
+            page = max(1, min(int(p.get("page") or 1), MAX_PAGE))
             query = case_query(
                 centre.clock,
                 status=p.get("status") or "open",
@@ -172,30 +178,45 @@ def case_routes(app: FastAPI, centre: Centre) -> None:
                 level=Level(p["level"]) if p.get("level") else None,
                 grid=p.get("grid") or None,
                 overdue=p.get("overdue") in ("1", "true", "on"),
+                search=(p.get("q") or "")[:200],
             )
-            rows = centre.store.cases(officer.jurisdiction, query, limit=LIST_ROWS)
+            sort = CaseSort(p.get("sort") or CaseSort.PRIORITY)
+            rows = centre.store.cases(scope, query, limit=PAGE_ROWS, offset=(page - 1) * PAGE_ROWS, sort=sort, now=now)
+            total = centre.store.count_cases(scope, query)
+            late = centre.store.count_late(scope, query, now)
         except ValueError:
-            rows = []  # a hand-edited filter the store refuses lists nothing rather than failing the page
-        return [CaseView.of(c) for c in rows]
+            # a hand-edited filter the store refuses lists nothing rather than failing the page
+            return CaseListing(cases=[], total=0, page=1, page_rows=PAGE_ROWS, late=0)
+        return CaseListing(cases=[CaseView.of(c) for c in rows], total=total, page=page, page_rows=PAGE_ROWS, late=late)
 
     @app.get("/", response_class=HTMLResponse)
     def case_list(officer: PageOfficer, request: Request) -> str:
-        return case_list_page(officer, dict(request.query_params), listed(officer, request), centre.stats_view(officer))
+        params = dict(request.query_params)
+        return case_list_page(officer, params, listed(officer, request), centre.stats_view(officer))
 
     @app.get("/fragments/cases", response_class=HTMLResponse)
     def case_list_fragment(officer: PageOfficer, request: Request) -> str:
-        return case_list_live(listed(officer, request), centre.stats_view(officer))
+        params = dict(request.query_params)
+        return case_list_live(params, listed(officer, request), centre.stats_view(officer))
 
     def render_case(officer: Officer, event_id: str, error: str = "") -> str:
         row = centre.store.case(officer.jurisdiction, event_id)
         detail = CaseDetail(
             case=CaseView.of(row),
-            revisions=[RevisionView.of(r) for r in centre.store.revisions(event_id)],
-            steps=[StepView.of(s) for s in centre.store.steps(event_id)],
+            revisions=[RevisionView.of(r) for r in centre.store.revisions(row.event_id)],
+            steps=[StepView.of(s) for s in centre.store.steps(row.event_id)],
         )
         policy = centre.store.policy
         unit = suggested_unit(policy, row.category, Level(row.level))
-        return case_page(officer, detail, units=policy.units, suggested_unit=unit, error=error)
+        return case_page(
+            officer,
+            detail,
+            units=policy.units,
+            suggested_unit=unit,
+            photos=case_photos(centre.store, officer.jurisdiction, row.event_id),
+            photo_max_bytes=centre.console.photo_max_bytes,
+            error=error,
+        )
 
     @app.get("/cases/{event_id}", response_class=HTMLResponse)
     def case(officer: PageOfficer, event_id: str) -> Response:
@@ -208,15 +229,30 @@ def case_routes(app: FastAPI, centre: Centre) -> None:
     async def act(
         officer: PageOfficer,
         event_id: str,
+        *,
         action: Annotated[str, Form()],
-        comment: Annotated[str, Form()] = "",
+        comment: Annotated[str, Form(max_length=2000)] = "",
         unit: Annotated[str, Form()] = "",
+        confirm_source_firing: Annotated[str, Form()] = "",
+        photos: Annotated[list[UploadFile] | None, File()] = None,
     ) -> Response:
+        limit = centre.console.photo_max_bytes
         try:
-            step = ActionRequest(action=Action(action), comment=comment, unit=unit or None)
-            await centre.act(officer, event_id, step)
+            uploads = [
+                (f.filename or "photo", await f.read(limit + 1)) for f in (photos or [])[: MAX_PHOTOS_PER_STEP + 1]
+            ]
+            step = ActionRequest(
+                action=Action(action),
+                comment=comment,
+                unit=unit or None,
+                confirm_source_firing=bool(confirm_source_firing),
+            )
+            await centre.act(officer, event_id, step, accept_photos(uploads, limit))
         except CaseNotFoundError as err:
             return error_response(officer, 404, str(err))
+        except PhotoError as err:
+            html = await asyncio.to_thread(render_case, officer, event_id, str(err))
+            return HTMLResponse(html, status_code=413)
         except (WorkflowError, AccessDeniedError, ValueError) as err:
             status = 403 if isinstance(err, AccessDeniedError) else 409
             html = await asyncio.to_thread(render_case, officer, event_id, str(err))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -284,13 +284,13 @@ class CaseStore:
                 )
             if action is Action.DISPATCH and unit and unit not in {u.code for u in self.policy.units}:
                 raise WorkflowError(f"no unit {unit!r}; known: {', '.join(u.code for u in self.policy.units)}")
+            step = apply(CaseState(case.state), action, comment=comment, unit=unit)
             if action is Action.CLOSE and case.source_status != "resolved":
                 if not confirm_source_firing:
                     raise SourceStillFiringError(
                         f"case {event_id}: its source still fires ({case.source_status}); confirm to close it anyway"
                     )
-                comment = f"{comment.strip()} [{FIRING_AT_CLOSE}]".strip()
-            step = apply(CaseState(case.state), action, comment=comment, unit=unit)
+                step = replace(step, comment=f"{step.comment} [{FIRING_AT_CLOSE}]".strip())
             limit = time_limit(self.policy, case.category, step.after) if step.after in OPEN_STATES else None
             changes: dict[str, Any] = {
                 "state": step.after.value,
@@ -438,6 +438,12 @@ class CaseStore:
             if wanted > 0:
                 page += session.scalars(rest.limit(wanted).offset(max(0, offset - len(pinned))))
             return page
+
+    def count_late(self, scope: Sequence[str], query: CaseQuery, now: float) -> int:
+        """How many of the cases `query` matches are late or escalated (listed first by default)."""
+        stmt = select(func.count()).select_from(Case).where(*case_filters(scope, query), late_filter(now))
+        with self.engine.connect() as conn:
+            return conn.execute(stmt).scalar_one()
 
     def count_cases(self, scope: Sequence[str] = (), query: CaseQuery | None = None) -> int:
         stmt = select(func.count()).select_from(Case).where(*case_filters(scope, query or CaseQuery()))

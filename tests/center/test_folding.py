@@ -147,7 +147,7 @@ def test_closing_clears_the_fold_key_so_the_next_incident_opens_a_case(any_store
         (Action.VERIFY, {}),
         (Action.DISPATCH, {"unit": "fire-1"}),
         (Action.HANDLE, {"comment": "replaced the detector"}),
-        (Action.CLOSE, {}),
+        (Action.CLOSE, {"confirm_source_firing": True}),
     ):
         any_store.act(ADMIN, "evt-smoke-3f-0001", action, now=1001.0, **kw)  # type: ignore[arg-type]
     case = any_store.case(CITY, "evt-smoke-3f-0001")
