@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from gridedge.center.access import AccessDeniedError, Officer, covers, may_act
 from gridedge.center.policy import Policy, folds_repeats, starting_level, time_limit
-from gridedge.center.tables import Case, CaseIncident, CasePhoto, CaseStep, EvidenceBlob, Revision
+from gridedge.center.tables import Case, CaseIncident, CasePhoto, CaseStep, EvidenceBlob, GatewayRow, Revision
 from gridedge.center.workflow import OPEN_STATES, Action, CaseState, WorkflowError, apply, higher_level
 from gridedge.edge.errors import GridEdgeError
 from gridedge.edge.event import GridEvent, Severity
@@ -231,6 +231,7 @@ class CaseStore:
             )
         if opened:
             conn.execute(insert(Case), opened)
+            _place_gateways(conn, opened)
         if incidents:
             conn.execute(insert(CaseIncident), incidents)
         return folded
@@ -492,6 +493,20 @@ class CaseStore:
         )
         with self.engine.connect() as conn:
             return [(tuple(r[:4]), tuple(r[4:8]), int(r[8]), int(r[9] or 0)) for r in conn.execute(stmt)]
+
+
+def _place_gateways(conn: Connection, opened: list[dict[str, object]]) -> None:
+    """A gateway whose status came before any case of it is placed in the grid by its first case."""
+    places = {c["gateway_id"]: {k: c[k] for k in _PLACE_KEYS} for c in opened}
+    stmt = (
+        update(GatewayRow)
+        .where(GatewayRow.gateway_id == bindparam("b_gateway_id"), GatewayRow.grid_code.is_(None))
+        .values({k: bindparam(k) for k in _PLACE_KEYS})
+    )
+    conn.execute(stmt, [{"b_gateway_id": gw, **place} for gw, place in places.items()])
+
+
+_PLACE_KEYS = ("district_code", "street_code", "community_code", "grid_code")
 
 
 def _codes(case: Case) -> tuple[str, str, str, str]:

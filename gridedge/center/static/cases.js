@@ -35,3 +35,6 @@ async function refresh() {
   if (again) { again = false; refresh(); }
 }
 liveStream(refresh);
+// On a phone the filters fold away under their summary, so the cases come first; a search shows them.
+const tools = document.getElementById("tools");
+if (tools && window.matchMedia("(max-width: 700px)").matches && !window.location.search) tools.open = false;
