@@ -38,7 +38,7 @@ from gridedge.edge.grid import GridCell, GridUnit
 from gridedge.edge.topics import evidence_topic
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.center.conftest import POLICY
-from tests.center.events import make_event, topic_of
+from tests.center.events import T0, make_event, topic_of
 from tests.servers import Mosquitto, free_port
 
 ROOT = Path(__file__).parents[2]
@@ -220,7 +220,9 @@ async def test_every_page_fits_a_phone_passes_axe_and_is_screenshotted(
             "title": "店外经营 Goods outside shop",
             "severity": Severity.MINOR,
             "evidence": Evidence(
-                readings=[EvidenceReading(device_id="cam-7", point="dwell", value=312.5, unit="s", ts=seen.observed_at)],
+                readings=[
+                    EvidenceReading(device_id="cam-7", point="dwell", value=312.5, unit="s", ts=seen.ended_at or T0)
+                ],
                 snapshot=Snapshot(sha256=sha, size=len(snapshot), width=640, height=360),
             ),
         }
@@ -292,13 +294,13 @@ async def test_a_killed_gateway_shows_offline_and_its_case_appears(
         tmp_path / "agent",
         [{"id": "SA-0001", "profile": "generic-smoke-alarm", "location": {"site": "Block 1"}}],
     )
-    settings["gateway"]["grid"] = {  # type: ignore[index]
-        level: {"code": code} for level, code in zip(("district", "street", "community", "grid"), (*COMMUNITY, "G07"))
-    }
+    levels = ("district", "street", "community", "grid")
+    settings["gateway"]["grid"] = {lv: {"code": c} for lv, c in zip(levels, (*COMMUNITY, "G07"), strict=True)}  # type: ignore[index]
     config = tmp_path / "agent.yaml"
     config.write_text(yaml.safe_dump(settings))
     log = (tmp_path / "agent.log").open("wb")
-    agent = subprocess.Popen([sys.executable, "-m", "gridedge", "agent", "--config", str(config)], stderr=log)
+    command = [sys.executable, "-m", "gridedge", "agent", "--config", str(config)]
+    agent = await asyncio.to_thread(subprocess.Popen, command, stderr=log)
     publisher = None
     try:
         page = await logged_in(chromium, centre, DESK)
