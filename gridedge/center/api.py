@@ -123,6 +123,7 @@ def create_app(
             search=q,
         )
         scope = officer.jurisdiction
+        query = store.resolve_search(scope, query)
         rows = store.cases(scope, query, limit=limit, offset=offset, sort=sort, now=centre.clock.now())
         response.headers["X-Total-Count"] = str(store.count_cases(scope, query))
         return [CaseView.of(c) for c in rows]

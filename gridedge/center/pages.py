@@ -35,8 +35,8 @@ from gridedge.center.console import (
 )
 from gridedge.center.photos import MAX_PHOTOS_PER_STEP, PhotoError, accept_photos, case_photos
 from gridedge.center.policy import suggested_unit
-from gridedge.center.store import CaseNotFoundError, CaseSort
-from gridedge.center.views import ActionRequest, CaseDetail, CaseView, RevisionView, StepView
+from gridedge.center.store import CaseNotFoundError, CaseQuery, CaseSort
+from gridedge.center.views import ActionRequest, CaseDetail, CaseView, RevisionView, StatsView, StepView
 from gridedge.center.web import SESSION_COOKIE, Centre, NotLoggedInError, case_query, centre_of
 from gridedge.center.workflow import Action, CaseState, WorkflowError
 from gridedge.edge.event import Severity
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 PAGE_ROWS = 50
 """Cases per page of the console's list; the page says how many there are in all."""
 MAX_PAGE = 100_000
+OPEN_IN_SCOPE = CaseQuery(open_only=True)
 ERROR_HEADINGS = {
     400: "请求有误 / Bad request",
     401: "请登录 / Please log in",
@@ -163,7 +164,7 @@ def login_routes(app: FastAPI, centre: Centre) -> None:
 
 
 def case_routes(app: FastAPI, centre: Centre) -> None:
-    def listed(officer: Officer, request: Request) -> CaseListing:
+    def listed(officer: Officer, request: Request, stats: StatsView) -> CaseListing:
         p = request.query_params
         scope = officer.jurisdiction
         now = centre.clock.now()
@@ -181,8 +182,10 @@ def case_routes(app: FastAPI, centre: Centre) -> None:
                 search=(p.get("q") or "")[:200],
             )
             sort = CaseSort(p.get("sort") or CaseSort.PRIORITY)
+            query = centre.store.resolve_search(scope, query)
             rows = centre.store.cases(scope, query, limit=PAGE_ROWS, offset=(page - 1) * PAGE_ROWS, sort=sort, now=now)
-            total = centre.store.count_cases(scope, query)
+            # The default list is every open case in scope: the page's header has just counted them.
+            total = stats.open_cases if query == OPEN_IN_SCOPE else centre.store.count_cases(scope, query)
             late = centre.store.count_late(scope, query, now)
         except ValueError:
             # a hand-edited filter the store refuses lists nothing rather than failing the page
@@ -192,12 +195,14 @@ def case_routes(app: FastAPI, centre: Centre) -> None:
     @app.get("/", response_class=HTMLResponse)
     def case_list(officer: PageOfficer, request: Request) -> str:
         params = dict(request.query_params)
-        return case_list_page(officer, params, listed(officer, request), centre.stats_view(officer))
+        stats = centre.stats_view(officer)
+        return case_list_page(officer, params, listed(officer, request, stats), stats)
 
     @app.get("/fragments/cases", response_class=HTMLResponse)
     def case_list_fragment(officer: PageOfficer, request: Request) -> str:
         params = dict(request.query_params)
-        return case_list_live(params, listed(officer, request), centre.stats_view(officer))
+        stats = centre.stats_view(officer)
+        return case_list_live(params, listed(officer, request, stats), stats)
 
     def render_case(officer: Officer, event_id: str, error: str = "") -> str:
         row = centre.store.case(officer.jurisdiction, event_id)

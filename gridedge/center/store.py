@@ -29,11 +29,14 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    literal,
     not_,
     or_,
     select,
+    union,
     update,
 )
+from sqlalchemy import case as sql_case
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -86,6 +89,8 @@ class CaseQuery:
     """Only cases past their deadline at this time."""
     search: str = ""
     """A case id, a device id, or words of the address, site or title."""
+    search_exact: bool = False
+    """Match `search` as an id only (see CaseStore.resolve_search)."""
 
 
 class CaseSort(StrEnum):
@@ -443,6 +448,24 @@ class CaseStore:
                 page += session.scalars(rest.limit(wanted).offset(max(0, offset - late_total)))
             return page
 
+    def resolve_search(self, scope: Sequence[str], query: CaseQuery) -> CaseQuery:
+        """A search that names a case, incident or device exactly looks no further: ids are indexed,
+        while words in addresses mean reading every case in scope."""
+        if not query.search.strip() or query.search_exact:
+            return query
+        exact = replace(query, search_exact=True)
+        stmt = select(Case.event_id).where(*case_filters(scope, exact)).limit(1)
+        with self.engine.connect() as conn:
+            return exact if conn.execute(stmt).first() is not None else query
+
+    def count_open_and_all(self, scope: Sequence[str]) -> tuple[int, int]:
+        """Open cases and all cases in scope, in one pass."""
+        is_open = Case.state.in_([s.value for s in OPEN_STATES])
+        stmt = select(func.count(), func.sum(sql_case((is_open, 1), else_=0))).where(*place_filter(scope))
+        with self.engine.connect() as conn:
+            everything, open_ = conn.execute(stmt).one()
+        return int(open_ or 0), int(everything)
+
     def count_late(self, scope: Sequence[str], query: CaseQuery, now: float) -> int:
         """How many of the cases `query` matches are late or escalated (listed first by default)."""
         stmt = select(func.count()).select_from(Case).where(*case_filters(scope, query), late_filter(now))
@@ -548,18 +571,28 @@ def case_filters(scope: Sequence[str], q: CaseQuery) -> list[ColumnElement[bool]
     if q.overdue_at is not None:
         filters.append(Case.due_at <= q.overdue_at)
     if words := q.search.strip():
-        pattern = "%" + words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        filters.append(
-            or_(
-                Case.event_id == words,
-                Case.device_id == words,
-                Case.event_id.in_(select(CaseIncident.case_id).where(CaseIncident.event_id == words)),
-                Case.address.ilike(pattern, escape="\\"),
-                Case.site.ilike(pattern, escape="\\"),
-                Case.title.ilike(pattern, escape="\\"),
-            )
-        )
+        filters.append(_exact_match(words) if q.search_exact else _text_match(words))
     return filters
+
+
+def _exact_match(words: str) -> ColumnElement[bool]:
+    """A case id, the id of an incident folded into a case, or a device id: all indexed lookups."""
+    ids = union(
+        select(literal(words)),
+        select(Case.event_id).where(Case.device_id == words),
+        select(CaseIncident.case_id).where(CaseIncident.event_id == words),
+    )
+    return Case.event_id.in_(ids)  # one key lookup per id, where an OR of the three reads every case
+
+
+def _text_match(words: str) -> ColumnElement[bool]:
+    pattern = "%" + words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return or_(
+        _exact_match(words),
+        Case.address.ilike(pattern, escape="\\"),
+        Case.site.ilike(pattern, escape="\\"),
+        Case.title.ilike(pattern, escape="\\"),
+    )
 
 
 def late_filter(now: float) -> ColumnElement[bool]:
