@@ -50,7 +50,7 @@ def accept_photos(files: Sequence[tuple[str, bytes]], max_bytes: int) -> list[Ph
     photos = []
     for name, content in chosen:
         if len(content) > max_bytes:
-            raise PhotoError(f"photo {name!r}: {len(content):,} bytes, over the limit of {max_bytes:,}")
+            raise PhotoError(f"photo {name!r}: over the limit of {max_bytes:,} bytes")
         content_type = image_type(content)
         if content_type is None:
             raise PhotoError(f"photo {name!r}: not a JPEG, PNG or WebP image")
