@@ -20,8 +20,10 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from gridedge.center.access import AccessDeniedError
 from gridedge.center.accounts import Accounts
+from gridedge.center.admin_pages import admin_routes
 from gridedge.center.downlink import Downlink, NoDownlink
 from gridedge.center.figures import Figure, to_csv
+from gridedge.center.headers import SecurityHeaders
 from gridedge.center.live import ChangeFeed
 from gridedge.center.overview_routes import overview_routes
 from gridedge.center.pages import console_routes
@@ -29,6 +31,7 @@ from gridedge.center.render import set_time_zone
 from gridedge.center.settings import ConsoleConfig
 from gridedge.center.stats import IngestStats
 from gridedge.center.store import CaseNotFoundError, CaseSort, CaseStore
+from gridedge.center.throttle import LoginThrottle
 from gridedge.center.views import (
     ActionRequest,
     CaseDetail,
@@ -59,21 +62,29 @@ def create_app(
     feed: ChangeFeed | None = None,
     clock: Clock | None = None,
     downlink: Downlink | None = None,
+    secure_cookies: bool = True,
+    throttle: LoginThrottle | None = None,
+    accounts: Accounts | None = None,
     console: ConsoleConfig | None = None,
 ) -> FastAPI:
-    """`stats` and `feed` come from the running ingest; left out, the API serves a store on its own."""
+    """`stats` and `feed` come from the running ingest; left out, the API serves a store on its own.
+    `secure_cookies` off only for plain HTTP on one machine (the demo)."""
+    clock = clock or SystemClock()
     centre = Centre(
         store=store,
-        accounts=Accounts(store.engine),
+        accounts=accounts or Accounts(store.engine, clock=clock),
         stats=stats if stats is not None else IngestStats(),
         feed=feed if feed is not None else ChangeFeed(),
-        clock=clock or SystemClock(),
+        clock=clock,
         downlink=downlink or NoDownlink(),
+        secure_cookies=secure_cookies,
+        throttle=throttle or LoginThrottle(clock=clock),
         console=console or ConsoleConfig(),
     )
     set_time_zone(centre.console.time_zone)
     app = FastAPI(title="GridEdge grid centre", summary="Grid-event cases of one jurisdiction, in six steps.")
     app.state.centre = centre
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/api/health")
     def health() -> Health:
@@ -89,46 +100,6 @@ def create_app(
             "jurisdiction": list(officer.jurisdiction),
         }
 
-    @app.get("/api/cases")
-    def list_cases(
-        officer: ApiOfficer,
-        response: Response,
-        *,
-        status: Literal["open", "all"] = "open",
-        state: CaseState | None = None,
-        source_status: Literal["firing", "update", "resolved"] | None = None,
-        category: str | None = None,
-        severity: Severity | None = None,
-        level: Level | None = None,
-        grid: Annotated[str | None, Query(pattern=GRID_PREFIX, description="Grid codes, e.g. D01/S01")] = None,
-        overdue: bool = False,
-        q: Annotated[
-            str, Query(max_length=200, description="A case or incident id, a device id, or address words")
-        ] = "",
-        sort: CaseSort = CaseSort.PRIORITY,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
-        total: Annotated[bool, Query(description="Also count every match (X-Total-Count); costs a scan")] = False,
-    ) -> list[CaseView]:
-        """One page of cases; with `total=true` the `X-Total-Count` header says how many match in all."""
-        query = case_query(
-            centre.clock,
-            status=status,
-            state=state,
-            source_status=source_status,
-            category=category,
-            severity=severity,
-            level=level,
-            grid=grid,
-            overdue=overdue,
-            search=q,
-        )
-        query = store.resolve_search(scope := officer.jurisdiction, query)
-        rows = store.cases(scope, query, limit=limit, offset=offset, sort=sort, now=centre.clock.now())
-        if total:
-            response.headers["X-Total-Count"] = str(store.count_cases(scope, query))
-        return [CaseView.of(c) for c in rows]
-
     @app.get("/api/cases/{event_id}")
     def get_case(officer: ApiOfficer, event_id: str) -> CaseDetail:
         try:
@@ -137,8 +108,8 @@ def create_app(
             raise HTTPException(404, str(err)) from None
         return CaseDetail(
             case=CaseView.of(row),
-            revisions=[RevisionView.of(r) for r in store.revisions(event_id)],
-            steps=[StepView.of(s) for s in store.steps(event_id)],
+            revisions=[RevisionView.of(r) for r in store.revisions(officer.jurisdiction, event_id)],
+            steps=[StepView.of(s) for s in store.steps(officer.jurisdiction, event_id)],
         )
 
     @app.post("/api/cases/{event_id}/actions")
@@ -184,15 +155,60 @@ def create_app(
 
     @app.get("/api/stream", response_class=EventSourceResponse)
     async def stream(officer: ApiOfficer) -> AsyncIterator[ServerSentEvent]:
-        """One notice now and one after each change; the data is the feed's version number."""
+        """One notice now and one after each change in the officer's subtree; the data counts this
+        stream's notices (not the city's changes, which are none of a grid officer's business)."""
         feed = centre.feed
-        seen = feed.version
-        yield ServerSentEvent(data={"version": seen}, retry=STREAM_RETRY_MS)
-        while (latest := await feed.next_version(seen)) is not None:
-            seen = latest
-            yield ServerSentEvent(data={"version": seen})
+        seen, notices = feed.version, 0
+        yield ServerSentEvent(data={"version": notices}, retry=STREAM_RETRY_MS)
+        while (latest := await feed.next_version(seen, officer.jurisdiction)) is not None:
+            seen, notices = latest, notices + 1
+            yield ServerSentEvent(data={"version": notices})
             await asyncio.sleep(STREAM_MIN_INTERVAL_S)
 
+    case_list_route(app, centre)
     console_routes(app, centre)
+    admin_routes(app, centre)
     overview_routes(app, centre)
     return app
+
+
+def case_list_route(app: FastAPI, centre: Centre) -> None:
+    @app.get("/api/cases")
+    def list_cases(
+        officer: ApiOfficer,
+        response: Response,
+        *,
+        status: Literal["open", "all"] = "open",
+        state: CaseState | None = None,
+        source_status: Literal["firing", "update", "resolved"] | None = None,
+        category: str | None = None,
+        severity: Severity | None = None,
+        level: Level | None = None,
+        grid: Annotated[str | None, Query(pattern=GRID_PREFIX, description="Grid codes, e.g. D01/S01")] = None,
+        overdue: bool = False,
+        q: Annotated[
+            str, Query(max_length=200, description="A case or incident id, a device id, or address words")
+        ] = "",
+        sort: CaseSort = CaseSort.PRIORITY,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        total: Annotated[bool, Query(description="Also count every match (X-Total-Count); costs a scan")] = False,
+    ) -> list[CaseView]:
+        """One page of cases; with `total=true` the `X-Total-Count` header says how many match in all."""
+        query = case_query(
+            centre.clock,
+            status=status,
+            state=state,
+            source_status=source_status,
+            category=category,
+            severity=severity,
+            level=level,
+            grid=grid,
+            overdue=overdue,
+            search=q,
+        )
+        query = centre.store.resolve_search(scope := officer.jurisdiction, query)
+        rows = centre.store.cases(scope, query, limit=limit, offset=offset, sort=sort, now=centre.clock.now())
+        if total:
+            response.headers["X-Total-Count"] = str(centre.store.count_cases(scope, query))
+        return [CaseView.of(c) for c in rows]

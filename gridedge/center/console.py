@@ -25,13 +25,32 @@ from gridedge.edge.clock import to_datetime
 from gridedge.edge.event import GridEvent
 
 
-def login_page(error: str = "") -> str:
-    return render("login.html", title="登录 Log in", officer=None, error=error)
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who looks at a page, and the CSRF token every form of theirs carries (see web.csrf_token)."""
+
+    officer: Officer
+    csrf: str
 
 
-def error_page(officer: Officer | None, heading: str, message: str) -> str:
+def page(template: str, title: str, viewer: Viewer | None, **context: object) -> str:
+    return render(
+        template,
+        title=title,
+        officer=viewer.officer if viewer else None,
+        csrf=viewer.csrf if viewer else "",
+        **context,
+    )
+
+
+def login_page(csrf: str, error: str = "") -> str:
+    """`csrf` is the login cookie's value: the login form is protected before any session exists."""
+    return render("login.html", title="登录 Log in", officer=None, csrf=csrf, error=error)
+
+
+def error_page(viewer: Viewer | None, heading: str, message: str) -> str:
     """Any refusal the console shows (not found, bad input, not allowed), styled and with navigation."""
-    return render("error.html", title=heading, officer=officer, heading=heading, message=message)
+    return page("error.html", heading, viewer, heading=heading, message=message)
 
 
 @dataclass(frozen=True)
@@ -58,12 +77,12 @@ class CaseListing:
         return self.first + len(self.cases) - 1 if self.cases else 0
 
 
-def case_list_page(officer: Officer, params: Mapping[str, str], listing: CaseListing, stats: StatsView) -> str:
+def case_list_page(viewer: Viewer, params: Mapping[str, str], listing: CaseListing, stats: StatsView) -> str:
     categories = {code: f"{name} {code}" for code, name in CATEGORIES.items()}
-    return render(
+    return page(
         "cases.html",
-        title="案件 Cases",
-        officer=officer,
+        "案件 Cases",
+        viewer,
         params=params,
         categories=categories,
         sort_labels=SORT_LABELS,
@@ -87,7 +106,7 @@ class TimelineEntry:
 
 
 def case_page(
-    officer: Officer,
+    viewer: Viewer,
     detail: CaseDetail,
     *,
     units: Sequence[Unit],
@@ -115,10 +134,10 @@ def case_page(
         + [TimelineEntry(s.at, step=s) for s in detail.steps],
         key=lambda e: e.at,
     )
-    return render(
+    return page(
         "case.html",
-        title=c.title,
-        officer=officer,
+        c.title,
+        viewer,
         detail=detail,
         facts=facts,
         latest=_shown(detail),
@@ -180,16 +199,16 @@ def grid_tree(counts: Sequence[GridCount]) -> list[GridNode]:
     return [nodes[k] for k in sorted(children[()])]
 
 
-def grid_page(officer: Officer, counts: Sequence[GridCount]) -> str:
-    return render("grid.html", title="网格 Grid", officer=officer, tree=grid_tree(counts))
+def grid_page(viewer: Viewer, counts: Sequence[GridCount]) -> str:
+    return page("grid.html", "网格 Grid", viewer, tree=grid_tree(counts))
 
 
-def figures_page(officer: Officer, figures: Sequence[Figure], since: str, until: str) -> str:
+def figures_page(viewer: Viewer, figures: Sequence[Figure], since: str, until: str) -> str:
     export = {k: v for k, v in (("since", since), ("until", until)) if v}
-    return render(
+    return page(
         "figures.html",
-        title="考核 Figures",
-        officer=officer,
+        "考核 Figures",
+        viewer,
         figures=figures,
         since=since,
         until=until,

@@ -11,9 +11,10 @@ from fastapi import FastAPI, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gridedge.center.access import AccessDeniedError, Officer
+from gridedge.center.console import page
 from gridedge.center.gateways import GatewayView, gateways
 from gridedge.center.overview import CasesOverTime, CellHeat, ChartBy, cases_over_time, grid_heat
-from gridedge.center.pages import PageOfficer, error_response
+from gridedge.center.pages import PageViewer, PostingViewer, error_response
 from gridedge.center.photos import photo
 from gridedge.center.render import render
 from gridedge.center.settings import load_grid_map
@@ -61,25 +62,25 @@ def overview_routes(app: FastAPI, centre: Centre) -> None:
         return gateways(centre.store.engine, officer.jurisdiction)
 
     @app.get("/map", response_class=HTMLResponse)
-    def map_page(officer: PageOfficer) -> str:
-        return render("map.html", title="地图 Map", officer=officer, has_map=centre.console.grid_map is not None)
+    def map_page(viewer: PageViewer) -> str:
+        return page("map.html", "地图 Map", viewer, has_map=centre.console.grid_map is not None)
 
     @app.get("/charts", response_class=HTMLResponse)
-    def charts_page(officer: PageOfficer) -> str:
-        return render("charts.html", title="图表 Charts", officer=officer)
+    def charts_page(viewer: PageViewer) -> str:
+        return page("charts.html", "图表 Charts", viewer)
 
     @app.get("/gateways", response_class=HTMLResponse)
-    def gateways_page(officer: PageOfficer) -> str:
-        rows = gateways(centre.store.engine, officer.jurisdiction)
-        return render("gateways.html", title="网关 Gateways", officer=officer, gateways=rows)
+    def gateways_page(viewer: PageViewer) -> str:
+        rows = gateways(centre.store.engine, viewer.officer.jurisdiction)
+        return page("gateways.html", "网关 Gateways", viewer, gateways=rows)
 
     @app.get("/fragments/gateways", response_class=HTMLResponse)
-    def gateways_fragment(officer: PageOfficer) -> str:
-        return render("gateways_live.html", gateways=gateways(centre.store.engine, officer.jurisdiction))
+    def gateways_fragment(viewer: PageViewer) -> str:
+        return render("gateways_live.html", gateways=gateways(centre.store.engine, viewer.officer.jurisdiction))
 
     @app.post("/cases/bulk")
     async def bulk(
-        officer: PageOfficer,
+        viewer: PostingViewer,
         request: Request,
         action: Annotated[str, Form()],
         comment: Annotated[str, Form(max_length=2000)] = "",
@@ -93,25 +94,25 @@ def overview_routes(app: FastAPI, centre: Centre) -> None:
             step = None
         if step not in BULK_ACTIONS or not chosen or len(chosen) > MAX_BULK:
             return error_response(
-                officer, 400, f"选择 1-{MAX_BULK} 个案件并核实或误报 / choose 1-{MAX_BULK} cases to verify or reject"
+                viewer, 400, f"选择 1-{MAX_BULK} 个案件并核实或误报 / choose 1-{MAX_BULK} cases to verify or reject"
             )
         done, refused = 0, []
         for event_id in chosen:
             try:
-                await centre.act(officer, event_id, ActionRequest(action=step, comment=comment))
+                await centre.act(viewer.officer, event_id, ActionRequest(action=step, comment=comment))
                 done += 1
             except (CaseNotFoundError, WorkflowError, AccessDeniedError) as err:
                 refused.append(f"{event_id}: {err}")
         if refused:
             message = f"{done} 件已办理 / done; {len(refused)} 件未办理 / refused: " + "; ".join(refused[:20])
-            return error_response(officer, 409, message)
+            return error_response(viewer, 409, message)
         back = request.headers.get("referer", "/")
         return RedirectResponse(back if back.startswith(str(request.base_url)) else "/", status_code=303)
 
     @app.get("/cases/{event_id}/photos/{photo_id}", response_class=Response)
-    def case_photo(officer: PageOfficer, event_id: str, photo_id: Annotated[int, Path(ge=1)]) -> Response:
+    def case_photo(viewer: PageViewer, event_id: str, photo_id: Annotated[int, Path(ge=1)]) -> Response:
         try:
-            content_type, content = photo(centre.store, officer.jurisdiction, event_id, photo_id)
+            content_type, content = photo(centre.store, viewer.officer.jurisdiction, event_id, photo_id)
         except CaseNotFoundError as err:
             raise HTTPException(404, str(err)) from None
         return Response(content, media_type=content_type, headers={"Cache-Control": "private, max-age=86400"})

@@ -5,13 +5,14 @@ or URL stays text in the officer's browser."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from gridedge.center import labels
+from gridedge.center.text import control_character
 
 
 def percent(rate: float | None) -> str:
@@ -58,6 +59,22 @@ def reading_value(value: bool | float | str | None, unit: str | None = None) -> 
     return f"{text} {unit}" if unit else text
 
 
+def isotime(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def isodatetime(epoch_s: float) -> str:
+    """For `<time datetime=...>`, which console.js turns into the officer's local time."""
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat()
+
+
+def payload_head(payload: bytes, limit: int = 300) -> str:
+    """The start of a refused payload as readable text: UTF-8 where it is, escapes where it is not."""
+    text = payload[:limit].decode("utf-8", errors="backslashreplace")
+    shown = "".join(c if control_character(c) is None else f"\\x{ord(c):02x}" for c in text)
+    return shown + ("…" if len(payload) > limit else "")
+
+
 _ENV = Environment(
     loader=PackageLoader("gridedge.center", "templates"),
     autoescape=True,  # every template, whatever its name: there is no unescaped page
@@ -66,7 +83,16 @@ _ENV = Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
-_ENV.filters.update(percent=percent, duration=duration, step_times=step_times, local=local, reading_value=reading_value)
+_ENV.filters.update(
+    percent=percent,
+    duration=duration,
+    step_times=step_times,
+    isotime=isotime,
+    isodatetime=isodatetime,
+    payload_head=payload_head,
+    local=local,
+    reading_value=reading_value,
+)
 _ENV.globals.update(
     severity_labels=labels.SEVERITY_LABELS,
     status_labels=labels.STATUS_LABELS,

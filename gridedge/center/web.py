@@ -1,8 +1,11 @@
-"""What the HTTP layer works with: the centre's parts, the officer of a request, and case queries."""
+"""What the HTTP layer works with: the centre's parts, the officer of a request, its CSRF token, and
+case queries."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,7 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from gridedge.center.access import Officer
+from gridedge.center.access import Officer, Role
 from gridedge.center.accounts import Accounts
 from gridedge.center.downlink import ACK_ACTIONS, Ack, Downlink
 from gridedge.center.figures import Figure, evaluate
@@ -19,6 +22,7 @@ from gridedge.center.settings import ConsoleConfig
 from gridedge.center.stats import IngestStats
 from gridedge.center.store import CaseQuery, CaseStore, Photo
 from gridedge.center.tables import Case
+from gridedge.center.throttle import LoginThrottle
 from gridedge.center.views import ActionRequest, GridCount, StatsView
 from gridedge.center.workflow import CaseState
 from gridedge.edge.clock import Clock
@@ -26,11 +30,32 @@ from gridedge.edge.event import Severity
 from gridedge.edge.grid import Level
 
 SESSION_COOKIE = "gridedge_session"
+LOGIN_COOKIE = "gridedge_login"
+"""Before a session exists, the login form's CSRF token is this cookie's value."""
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "X-CSRF-Token"
+"""What a script sends with a state-changing API call made with the session cookie."""
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DEFAULT_PERIOD_S = 30 * 86400
 
 
 class NotLoggedInError(Exception):
     """Raised by the console's dependency; the app turns it into a redirect to the login page."""
+
+
+class CsrfError(Exception):
+    """A state-changing request with a session cookie but without this session's CSRF token."""
+
+
+def csrf_token(session_secret: str) -> str:
+    """The session's CSRF token: derived from its secret, so it needs no storage and dies with the
+    session; another site can neither read the cookie nor compute this."""
+    return hashlib.sha256(b"gridedge-csrf\0" + session_secret.encode()).hexdigest()
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time comparison that takes any text (compare_digest raises on non-ASCII str)."""
+    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 @dataclass
@@ -43,16 +68,34 @@ class Centre:
     feed: ChangeFeed
     clock: Clock
     downlink: Downlink
+    secure_cookies: bool = True
+    """Cookies only over HTTPS; off only for a plain-HTTP demo or test on one machine."""
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
 
     def officer(self, request: Request) -> Officer | None:
-        auth = request.headers.get("authorization", "")
-        secret = auth[7:].strip() if auth.lower().startswith("bearer ") else request.cookies.get(SESSION_COOKIE)
+        secret = bearer(request) or request.cookies.get(SESSION_COOKIE)
         return self.accounts.holder(secret, now=self.clock.now()) if secret else None
 
+    def check_csrf(self, request: Request, given: str | None) -> None:
+        """CsrfError unless a request that changes state with the session cookie carries its token.
+        A bearer token is not sent by browsers on their own, so it needs none."""
+        if request.method in SAFE_METHODS or bearer(request):
+            return
+        session = request.cookies.get(SESSION_COOKIE)
+        if session is None or given is None or not same_secret(given, csrf_token(session)):
+            raise CsrfError
+
     def stats_view(self, officer: Officer) -> StatsView:
-        open_cases, cases = self.store.count_open_and_all(officer.jurisdiction)
-        return StatsView.of(self.stats, revisions=self.store.count_revisions(), cases=cases, open_cases=open_cases)
+        scope = officer.jurisdiction
+        open_cases, cases = self.store.count_open_and_all(scope)
+        return StatsView.of(
+            self.stats,
+            revisions=self.store.count_revisions(scope),
+            cases=cases,
+            open_cases=open_cases,
+            city_wide=officer.role is Role.ADMIN,
+        )
 
     async def act(self, officer: Officer, event_id: str, request: ActionRequest, photos: Sequence[Photo] = ()) -> Case:
         case = await asyncio.to_thread(
@@ -66,7 +109,7 @@ class Centre:
             photos=photos,
             confirm_source_firing=request.confirm_source_firing,
         )
-        self.feed.publish()
+        self.feed.publish([(case.district_code, case.street_code, case.community_code, case.grid_code)])
         if request.action in ACK_ACTIONS:
             await self.downlink.send(Ack(case.gateway_id, case.shown_event_id, request.action, officer.username))
         return case
@@ -81,6 +124,11 @@ class Centre:
             GridCount(codes=list(codes), names=list(names), open_cases=n, escalated=late)
             for codes, names, n, late in self.store.open_counts(officer.jurisdiction)
         ]
+
+
+def bearer(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    return auth[7:].strip() or None if auth.lower().startswith("bearer ") else None
 
 
 def centre_of(request: Request) -> Centre:
@@ -115,9 +163,14 @@ def case_query(
 
 
 def api_officer(request: Request) -> Officer:
-    officer = centre_of(request).officer(request)
+    centre = centre_of(request)
+    officer = centre.officer(request)
     if officer is None:
         raise HTTPException(401, "log in or send Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"})
+    try:
+        centre.check_csrf(request, request.headers.get(CSRF_HEADER))
+    except CsrfError:
+        raise HTTPException(403, f"a change made with the session cookie needs the {CSRF_HEADER} header") from None
     return officer
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy import Engine
 
 from gridedge.center.access import Role
@@ -17,6 +20,7 @@ from gridedge.center.downlink import RecordingDownlink
 from gridedge.center.policy import Policy
 from gridedge.center.stats import IngestStats
 from gridedge.center.store import CaseStore
+from gridedge.center.web import CSRF_HEADER
 from gridedge.edge.clock import FakeClock
 from gridedge.edge.event import EventStatus, Severity
 from tests.center.events import make_event
@@ -75,6 +79,10 @@ def add_officers(engine: Engine) -> None:
     accounts.add_officer("admin", "管理员 Admin", Role.ADMIN, (), PASSWORD)
 
 
+BASE_URL = "https://testserver"
+"""The session cookie is Secure: the test client sends it over https only, like a browser."""
+
+
 # The console and API around a SQLite store with five cases in three grids (test_api, tests/security).
 SHOP = "street_order.outside_shop_operation"
 NOW = 1_777_622_400.5
@@ -130,11 +138,28 @@ def downlink() -> RecordingDownlink:
 def app_client(store: CaseStore, clock: FakeClock, downlink: RecordingDownlink) -> Iterator[TestClient]:
     stats = IngestStats(received=7, stored=6, duplicates=1, broker_connected=True)
     stats.rejected["bad_payload"] = 1
-    with TestClient(create_app(store, stats=stats, clock=clock, downlink=downlink)) as c:
+    with TestClient(create_app(store, stats=stats, clock=clock, downlink=downlink), base_url=BASE_URL) as c:
         yield c
 
 
-def login(client: TestClient, username: str) -> TestClient:
-    response = client.post("/login", data={"username": username, "password": PASSWORD}, follow_redirects=False)
+def form_token(html: str) -> str:
+    """The CSRF token of the first form of a page, as the browser would send it."""
+    found = re.search(r'name="csrf" value="([^"]*)"', html)
+    assert found is not None, "no CSRF field on the page"
+    return found.group(1)
+
+
+def login(client: TestClient, username: str, password: str = PASSWORD) -> TestClient:
+    """Log in through the login form; later JSON calls send the session's CSRF header, as a page script does."""
+    token = form_token(client.get("/login").text)
+    response = client.post(
+        "/login", data={"username": username, "password": password, "csrf": token}, follow_redirects=False
+    )
     assert response.status_code == 303, response.text
+    client.headers[CSRF_HEADER] = form_token(client.get("/grid").text)
     return client
+
+
+def post_form(client: TestClient, url: str, data: dict[str, str], **kwargs: Any) -> Response:
+    """Post a console form with the session's CSRF token, as the page's form does."""
+    return client.post(url, data={**data, "csrf": client.headers[CSRF_HEADER]}, **kwargs)

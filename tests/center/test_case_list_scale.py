@@ -16,7 +16,7 @@ from sqlalchemy import text
 from gridedge.center.api import create_app
 from gridedge.center.store import CaseStore
 from gridedge.edge.clock import FakeClock
-from tests.center.conftest import POLICY, add_officers, login
+from tests.center.conftest import BASE_URL, POLICY, add_officers, login
 
 CASES = 100_000
 NOW = 1.8e9
@@ -60,7 +60,7 @@ def big_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CaseStore]:
 
 @pytest.fixture
 def client(big_store: CaseStore) -> Iterator[TestClient]:
-    with TestClient(create_app(big_store, clock=FakeClock(NOW))) as c:
+    with TestClient(create_app(big_store, clock=FakeClock(NOW)), base_url=BASE_URL) as c:
         yield login(c, "comm1")
 
 

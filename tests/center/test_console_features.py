@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 
 from gridedge.center.api import create_app
 from gridedge.center.gateways import StatusError, offline_changes, parse_status, record_status
 from gridedge.center.settings import ConsoleConfig
 from gridedge.center.store import CaseQuery, CaseStore
+from gridedge.center.web import CSRF_HEADER
 from gridedge.devtools.demo_centre import demo_grid_map
 from gridedge.edge.clock import FakeClock
 from gridedge.edge.event import EventStatus
-from tests.center.conftest import NOW, login
+from tests.center.conftest import BASE_URL, NOW, login, post_form
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 200
 ROOT = Path(__file__).parents[2]
@@ -31,43 +34,50 @@ def console(store: CaseStore, clock: FakeClock, tmp_path: Path) -> TestClient:
     ]
     grid_map.write_text(json.dumps({"type": "FeatureCollection", "features": cells}))
     config = ConsoleConfig(grid_map=grid_map, photo_max_bytes=1000)
-    return TestClient(create_app(store, clock=clock, console=config))
+    return TestClient(create_app(store, clock=clock, console=config), base_url=BASE_URL)
+
+
+def bulk(client: TestClient, data: dict[str, Any], **kwargs: Any) -> Response:
+    return client.post("/cases/bulk", data={**data, "csrf": client.headers[CSRF_HEADER]}, **kwargs)
 
 
 def test_bulk_verify_moves_each_case_and_names_the_ones_refused(console: TestClient, store: CaseStore) -> None:
     login(console, "comm1")
-    done = console.post(
-        "/cases/bulk", data={"action": "verify", "case": ["evt-smoke-01", "evt-shop-001"]}, follow_redirects=False
-    )
+    done = bulk(console, {"action": "verify", "case": ["evt-smoke-01", "evt-shop-001"]}, follow_redirects=False)
     assert done.status_code == 303
     assert {c.state for c in store.cases(("D01", "S01", "C01"), CaseQuery(state=None), limit=10)} >= {"filed"}
-    refused = console.post("/cases/bulk", data={"action": "reject", "case": ["evt-smoke-01", "evt-other-01"]})
+    refused = bulk(console, {"action": "reject", "case": ["evt-smoke-01", "evt-other-01"]})
     assert refused.status_code == 409
     assert "evt-other-01: no case evt-other-01 in your jurisdiction" in refused.text  # another street's case
     assert "evt-smoke-01: cannot reject a case that is filed" in refused.text
-    assert console.post("/cases/bulk", data={"action": "evaluate", "case": ["evt-smoke-01"]}).status_code == 400
+    assert bulk(console, {"action": "evaluate", "case": ["evt-smoke-01"]}).status_code == 400
+    forged = console.post("/cases/bulk", data={"action": "verify", "case": ["evt-shop-001"]})
+    assert forged.status_code == 403  # no CSRF token: refused before anything moves
 
 
 def test_a_photo_is_kept_with_its_step_and_served_only_in_scope(console: TestClient) -> None:
     login(console, "comm1")
-    console.post("/cases/evt-smoke-01/actions", data={"action": "verify"})
-    console.post("/cases/evt-smoke-01/actions", data={"action": "dispatch", "unit": "fire-1"})
-    too_big = console.post(
+    post_form(console, "/cases/evt-smoke-01/actions", {"action": "verify"})
+    post_form(console, "/cases/evt-smoke-01/actions", {"action": "dispatch", "unit": "fire-1"})
+    too_big = post_form(
+        console,
         "/cases/evt-smoke-01/actions",
-        data={"action": "handle", "comment": "done"},
+        {"action": "handle", "comment": "done"},
         files=[("photos", ("big.jpg", JPEG + b"\x00" * 1000, "image/jpeg"))],
     )
     assert too_big.status_code == 413
     assert "photo &#39;big.jpg&#39;: over the limit of 1,000 bytes" in too_big.text
-    not_image = console.post(
+    not_image = post_form(
+        console,
         "/cases/evt-smoke-01/actions",
-        data={"action": "handle", "comment": "done"},
+        {"action": "handle", "comment": "done"},
         files=[("photos", ("x.jpg", b"<svg onload=alert(1)>", "image/jpeg"))],
     )
     assert (not_image.status_code, "not a JPEG, PNG or WebP image" in not_image.text) == (413, True)
-    ok = console.post(
+    ok = post_form(
+        console,
         "/cases/evt-smoke-01/actions",
-        data={"action": "handle", "comment": "charger unplugged"},
+        {"action": "handle", "comment": "charger unplugged"},
         files=[("photos", ("after.jpg", JPEG, "image/jpeg"))],
         follow_redirects=False,
     )
@@ -76,7 +86,7 @@ def test_a_photo_is_kept_with_its_step_and_served_only_in_scope(console: TestCli
     assert '<img src="/cases/evt-smoke-01/photos/1"' in page
     photo = console.get("/cases/evt-smoke-01/photos/1")
     assert (photo.status_code, photo.headers["content-type"], photo.content) == (200, "image/jpeg", JPEG)
-    console.post("/logout")
+    post_form(console, "/logout", {})
     login(console, "grid2")  # the neighbouring grid: same answer as for a photo that does not exist
     assert console.get("/cases/evt-smoke-01/photos/1").status_code == 404
 
@@ -84,12 +94,12 @@ def test_a_photo_is_kept_with_its_step_and_served_only_in_scope(console: TestCli
 def test_closing_a_still_firing_case_needs_the_officers_word_and_says_so(console: TestClient) -> None:
     login(console, "comm1")
     for data in ({"action": "verify"}, {"action": "dispatch", "unit": "fire-1"}, {"action": "handle", "comment": "x"}):
-        console.post("/cases/evt-smoke-01/actions", data=data)
+        post_form(console, "/cases/evt-smoke-01/actions", data)
     page = console.get("/cases/evt-smoke-01").text
     assert 'name="confirm_source_firing" value="1" required' in page
-    refused = console.post("/cases/evt-smoke-01/actions", data={"action": "close"})
+    refused = post_form(console, "/cases/evt-smoke-01/actions", {"action": "close"})
     assert (refused.status_code, "still fires" in refused.text) == (409, True)
-    closed = console.post("/cases/evt-smoke-01/actions", data={"action": "close", "confirm_source_firing": "1"})
+    closed = post_form(console, "/cases/evt-smoke-01/actions", {"action": "close", "confirm_source_firing": "1"})
     assert "closed on confirmation while the source still fired" in closed.text
 
 
@@ -151,7 +161,7 @@ def test_an_offline_gateway_raises_a_case_in_its_grid_and_resolves_it_when_back(
     page = console.get("/gateways").text
     assert 'data-gateway="gw-01" class="offline"' in page
     assert f'href="/cases/{change.event.event_id}"' in page
-    console.post("/logout")
+    post_form(console, "/logout", {})
     login(console, "grid2")  # gw-01 reports from G01: not in G02's list
     assert "gw-01" not in console.get("/gateways").text
     record_status(store.engine, online, status("online"), NOW + 600)

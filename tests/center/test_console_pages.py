@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.center.conftest import login
+from tests.center.conftest import login, post_form
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 
@@ -29,7 +29,7 @@ def test_console_errors_are_pages_and_api_errors_stay_json(app_client: TestClien
     assert app_client.get("/api/no-such-route").json() == {"detail": "Not Found"}
 
     login(app_client, "comm1")
-    missing_field = app_client.post("/cases/evt-smoke-01/actions", data={"comment": "no action"})
+    missing_field = post_form(app_client, "/cases/evt-smoke-01/actions", {"comment": "no action"})
     assert missing_field.status_code == 422
     assert "输入有误 / Invalid input" in missing_field.text
     assert "action: Field required" in missing_field.text
@@ -52,4 +52,15 @@ def test_the_stylesheet_and_scripts_are_served_by_the_centre(app_client: TestCli
     login(app_client, "grid1")
     page = app_client.get("/").text
     assert page.index('src="/static/console.js"') < page.index('src="/static/cases.js"')
-    assert "<script>" not in page  # no inline script: a content security policy can forbid them all
+    assert "<script>" not in page  # no inline script: the content security policy forbids them all
+    assert "script-src 'self';" in app_client.get("/").headers["content-security-policy"]
+
+
+def test_a_comment_with_control_characters_is_refused_with_the_reason(app_client: TestClient) -> None:
+    login(app_client, "comm1")
+    page = post_form(app_client, "/cases/evt-smoke-01/actions", {"action": "verify", "comment": "ok\x00not"})
+    assert page.status_code == 409
+    assert "control character U+0000" in page.text
+    api = app_client.post("/api/cases/evt-smoke-01/actions", json={"action": "verify", "comment": "x" * 2001})
+    assert api.status_code == 422
+    assert app_client.get("/api/cases/evt-smoke-01").json()["case"]["state"] == "reported"

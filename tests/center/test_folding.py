@@ -43,7 +43,7 @@ def test_repeats_of_a_hazard_fold_into_its_open_case(any_store: CaseStore) -> No
     )
     assert case.last_seen_at == (T0 + timedelta(minutes=2)).timestamp()
     assert case.opened_at == 1000.0
-    timeline = [(r.event_id, r.seq) for r in any_store.revisions(case.event_id)]
+    timeline = [(r.event_id, r.seq) for r in any_store.revisions(CITY, case.event_id)]
     assert timeline == [("evt-smoke-3f-0001", 1), ("evt-smoke-3f-0001", 2), ("evt-smoke-3f-0002", 1)]
     assert any_store.case(CITY, "evt-smoke-3f-0002").event_id == case.event_id  # found by a folded incident's id
 
