@@ -3,15 +3,24 @@ open, occurrences counted, search, sort orders and pages that follow the filters
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from pathlib import Path
+
+import aiomqtt
+import pytest
 
 from gridedge.center.access import Officer, Role
+from gridedge.center.ingest import Ingest
 from gridedge.center.policy import Policy
+from gridedge.center.settings import CenterConfig
 from gridedge.center.store import CaseQuery, CaseSort, CaseStore
 from gridedge.center.workflow import Action, CaseState
+from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.event import EventStatus, GridEvent, Severity
 from tests.center.conftest import POLICY
-from tests.center.events import T0, make_event
+from tests.center.events import T0, make_event, topic_of
+from tests.servers import Mosquitto
 
 CITY: tuple[str, ...] = ()
 ADMIN = Officer("admin", "Admin", Role.ADMIN, ())
@@ -161,3 +170,40 @@ def test_an_incident_from_another_grid_never_folds_across_jurisdictions(any_stor
     any_store.add(incident(2, codes=("D01", "S02", "C03", "G04")), received_at=1001.0)
     assert any_store.count_cases(("D01", "S01")) == 1
     assert any_store.count_cases(("D01", "S02")) == 1
+
+
+@pytest.mark.integration
+async def test_a_fleet_through_mqtt_folds_into_one_case_per_device(broker: Mosquitto, tmp_path: Path) -> None:
+    """200 smoke alarms each fire and clear three times, published at QoS 1 through a real Mosquitto into
+    the centre's ingest: 200 cases, each with 3 occurrences and all 6 revisions in its timeline."""
+    store = CaseStore(f"sqlite:///{tmp_path / 'centre.db'}", POLICY)
+    store.migrate()
+    ingest = Ingest(CenterConfig(broker=BrokerConfig(port=broker.port)), store)
+    task = asyncio.create_task(ingest.run())
+    revisions = [
+        incident(n, device=f"SA-{d:04d}", seq=seq, status=EventStatus.FIRING if seq == 1 else EventStatus.RESOLVED)
+        for n in range(3)
+        for seq in (1, 2)
+        for d in range(200)
+    ]
+    try:
+        async with asyncio.timeout(60):
+            while not ingest.stats.broker_connected:
+                await asyncio.sleep(0.02)
+            async with aiomqtt.Client("127.0.0.1", broker.port, max_queued_outgoing_messages=2000) as client:
+                for e in revisions:
+                    await client.publish(topic_of(e), e.to_json(), qos=1)
+            while ingest.stats.stored < len(revisions):
+                await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        await asyncio.wait([task])
+    try:
+        cases = store.cases(CITY, CaseQuery(), limit=1000)
+        assert len(cases) == 200
+        assert {c.occurrences for c in cases} == {3}
+        assert {c.device_id for c in cases} == {f"SA-{d:04d}" for d in range(200)}
+        assert {c.source_status for c in cases} == {"resolved"}
+        assert len(store.revisions(CITY, cases[0].event_id)) == 6
+    finally:
+        store.close()
