@@ -22,6 +22,7 @@ synchronous=FULL, as the centre runs it.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -399,7 +400,8 @@ def case_list_http_p99_ms(url: str, requests: int) -> tuple[float, float]:
     with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE cases"))  # where autovacuum would be after a bulk load
     Accounts(store.engine).add_officer("willow", "Bench", Role.COMMUNITY, ("D01", "S01", "C01"), COMMUNITY_PASSWORD)
-    server = embedded_server(create_app(store, clock=FakeClock(OPEN_CASES_NOW)), 5)
+    app = create_app(store, clock=FakeClock(OPEN_CASES_NOW), secure_cookies=False)  # plain HTTP on loopback
+    server = embedded_server(app, 5)
     sock = listen("127.0.0.1", 0)
     port = sock.getsockname()[1]
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), name="bench-centre-http")
@@ -409,7 +411,9 @@ def case_list_http_p99_ms(url: str, requests: int) -> tuple[float, float]:
         while not server.started:
             time.sleep(POLL_S)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            login = client.post("/login", data={"username": "willow", "password": COMMUNITY_PASSWORD})
+            form = re.search(r'name="csrf" value="([^"]*)"', client.get("/login").text)
+            token = form.group(1) if form else ""
+            login = client.post("/login", data={"username": "willow", "password": COMMUNITY_PASSWORD, "csrf": token})
             if login.status_code != 303:
                 raise RuntimeError(f"login refused: {login.status_code}")
             for q in HTTP_LIST_QUERIES:  # warm caches once
