@@ -282,12 +282,6 @@ class Outbox:
         with self._lock:
             return self._bytes
 
-    def oldest(self) -> float | None:
-        """When the oldest waiting message was stored (epoch seconds), None when none waits."""
-        with self._lock:
-            row = self._conn.execute("SELECT MIN(created_at) FROM outbox").fetchone()
-        return float(row[0]) if row and row[0] is not None else None
-
     def dropped(self) -> dict[Severity, int]:
         """Messages dropped by the full-outbox policy since the file was created, per severity."""
         with self._lock:
