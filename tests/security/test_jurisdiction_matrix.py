@@ -8,6 +8,7 @@ classify it below (case-specific, evidence, scoped, own account, admin-only or p
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from starlette.routing import Mount
 
 from gridedge.center.access import Officer, Role
 from gridedge.center.api import create_app
+from gridedge.center.gateways import parse_status, record_status
 from gridedge.center.stats import IngestStats
 from gridedge.center.store import CaseStore
 from gridedge.center.workflow import Action
@@ -35,15 +37,19 @@ FOREIGN_CODES = ("D01", "S01", "C02", "G09")
 NOWHERE = "evt-nowhere-1"
 """A case that does not exist: the foreign case must get the very same answer (no oracle)."""
 # Nothing of the other community may show: its case, title, place, comment, snapshot, grid or unit.
-MARKERS = (FOREIGN_ID, "FOREIGN-TITLE", "FOREIGN-SITE", "FOREIGN-COMMENT", SHA, "C02", "G09", "um-s01")
+FOREIGN_GATEWAY = "gw-foreign-c02"
+MARKERS = (FOREIGN_GATEWAY, FOREIGN_ID, "FOREIGN-TITLE", "FOREIGN-SITE", "FOREIGN-COMMENT", SHA, "C02", "G09", "um-s01")
 
 CASE_ROUTES = {
     "/api/cases/{event_id}",
     "/api/cases/{event_id}/actions",
     "/cases/{event_id}",
     "/cases/{event_id}/actions",
+    "/cases/{event_id}/photos/{photo_id}",
 }
-EVIDENCE_ROUTES = {"/api/evidence/{sha256}"}
+BULK_ROUTES = {"/cases/bulk"}
+"""Names cases in its form: the foreign id gets the answer a case that does not exist gets."""
+EVIDENCE_ROUTES = {"/api/evidence/{sha256}", "/api/gateways/{gateway_id}"}
 SCOPED_ROUTES = {
     "/",
     "/fragments/cases",
@@ -56,6 +62,14 @@ SCOPED_ROUTES = {
     "/api/stats",
     "/api/me",
     "/account",
+    "/map",
+    "/charts",
+    "/gateways",
+    "/fragments/gateways",
+    "/api/grid/map",
+    "/api/grid/heat",
+    "/api/charts/cases",
+    "/api/gateways",
 }
 OWN_ACCOUNT_ROUTES = {"/account/password"}
 STREAM_ROUTES = {"/api/stream"}
@@ -88,7 +102,13 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
         snapshot=JPEG,
         category="street_order.outside_shop_operation",
     )
-    store.add_many([own, foreign], received_at=NOW)
+    # A gateway of the other community only, with a silence its installer set: its status stays there.
+    only_foreign = make_event("evt-foreign-2", gateway_id=FOREIGN_GATEWAY, codes=FOREIGN_CODES, title="FOREIGN-TITLE")
+    store.add_many([own, foreign, only_foreign], received_at=NOW)
+    silence = {"id": "s1", "device": "SA-9", "ends_at": NOW + 600, "reason": "FOREIGN-COMMENT", "author": "x"}
+    body = json.dumps({"state": "online", "gateway_id": FOREIGN_GATEWAY, "silences": [silence]}).encode()
+    topic = f"gridedge/v1/status/{FOREIGN_GATEWAY}"
+    record_status(store.engine, parse_status(topic, body), body, NOW)
     store.add_evidence([(SHA, "gw-shared", JPEG)], received_at=NOW)
     admin = Officer("admin", "Admin", Role.ADMIN, ())
     store.act(admin, FOREIGN_ID, Action.VERIFY, now=NOW + 1, comment="FOREIGN-COMMENT")
@@ -99,6 +119,11 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     with TestClient(app, base_url=BASE_URL) as c:
         yield c
     store.close()
+
+
+def unknown(text: str) -> str:
+    """The same URL or answer about things that do not exist: the foreign ones must look exactly like them."""
+    return text.replace(FOREIGN_ID, NOWHERE).replace(SHA, "f" * 64).replace(FOREIGN_GATEWAY, "gw-nowhere")
 
 
 def leaks(response: Response) -> list[str]:
@@ -131,12 +156,22 @@ def test_every_route_refuses_the_other_community(client: TestClient) -> None:
     for method, path in routes(client):
         if path in PUBLIC_ROUTES or path in STREAM_ROUTES:
             continue
-        url = path.format(event_id=FOREIGN_ID, sha256=SHA, username="admin", token_id="0" * 16)
+        url = path.format(
+            event_id=FOREIGN_ID, sha256=SHA, username="admin", token_id="0" * 16, photo_id=1, gateway_id=FOREIGN_GATEWAY
+        )
+        if path in BULK_ROUTES:
+            answers = [
+                client.post(url, data={"action": "verify", "case": [event_id], "csrf": csrf}).text
+                for event_id in (FOREIGN_ID, NOWHERE)
+            ]
+            assert answers[0].replace(FOREIGN_ID, NOWHERE) == answers[1], (method, path)
+            checked += 1
+            continue
         if path in CASE_ROUTES or path in EVIDENCE_ROUTES:
             r = ask(client, method, path, url, csrf)
             assert r.status_code == 404, (method, path, r.status_code)
-            absent = ask(client, method, path, url.replace(FOREIGN_ID, NOWHERE).replace(SHA, "f" * 64), csrf)
-            assert r.text.replace(FOREIGN_ID, NOWHERE).replace(SHA, "f" * 64) == absent.text, (method, path)
+            absent = ask(client, method, path, unknown(url), csrf)
+            assert unknown(r.text) == absent.text, (method, path)
             checked += 1
             continue
         if path in SCOPED_ROUTES:
