@@ -19,7 +19,6 @@ from tests.servers import Mosquitto, free_port
 @contextlib.asynccontextmanager
 async def restartable_broker(workdir: Path) -> AsyncIterator[Mosquitto]:
     """Mosquitto with persistence on and the project's default limits, stopped by the test."""
-    workdir.mkdir(parents=True, exist_ok=True)
     broker = Mosquitto(free_port(), workdir, persistence=True)
     await asyncio.to_thread(broker.start)
     try:

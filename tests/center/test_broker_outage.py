@@ -66,7 +66,7 @@ async def test_ingest_stores_every_revision_across_a_broker_restart(tmp_path: Pa
     store.migrate()
     statuses = [EventStatus.FIRING, *[EventStatus.UPDATE] * 3, EventStatus.RESOLVED]
     revisions = [make_event(seq=seq, status=status) for seq, status in enumerate(statuses, start=1)]
-    async with restartable_broker(tmp_path / "broker") as broker:
+    async with restartable_broker(tmp_path) as broker:
         config = CenterConfig(broker=BrokerConfig(port=broker.port), client_id="centre-outage-test")
         ingest = Ingest(config, store)
         task = asyncio.create_task(ingest.run())
