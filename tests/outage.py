@@ -19,6 +19,7 @@ from tests.servers import Mosquitto, free_port
 @contextlib.asynccontextmanager
 async def restartable_broker(workdir: Path) -> AsyncIterator[Mosquitto]:
     """Mosquitto with persistence on and the project's default limits, stopped by the test."""
+    await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
     broker = Mosquitto(free_port(), workdir, persistence=True)
     await asyncio.to_thread(broker.start)
     try:
