@@ -114,9 +114,11 @@ class IrSensorFleet:
         self._start = self._last_beat = self._next_tick = 0.0
 
     async def run(self) -> None:
-        """Publish state changes and heartbeats until cancelled, across any number of broker losses."""
-        self._start = self._last_beat = time.monotonic()
-        self._next_tick = self._start + STREET_TICK_S
+        """Publish state changes and heartbeats until cancelled, across any number of broker losses.
+        Run again (after a cancel or a crash), it continues the scenario where it was."""
+        if not self._start:
+            self._start = self._last_beat = time.monotonic()
+            self._next_tick = self._start + STREET_TICK_S
         await stay_connected(self.broker, self.client_id, self._session, "IR sensor simulator", backoff=self.reconnect)
 
     async def _session(self, client: aiomqtt.Client) -> None:

@@ -115,8 +115,9 @@ class SmokeAlarmFleet:
         self._start = 0.0
 
     async def run(self) -> None:
-        """Publish heartbeats and scripted steps until cancelled, across any number of broker losses."""
-        self._start = time.monotonic()
+        """Publish heartbeats and scripted steps until cancelled, across any number of broker losses.
+        Run again (after a cancel or a crash), it continues the scenario where it was."""
+        self._start = self._start or time.monotonic()
         what = "smoke-alarm simulator"
         await stay_connected(self.broker, self.client_id, self._session, what, backoff=self.reconnect)
 

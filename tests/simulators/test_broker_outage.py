@@ -100,3 +100,21 @@ async def test_the_fleet_pauses_during_the_outage_and_resumes_at_its_rate(tmp_pa
     # Paced afresh from the reconnect: no burst of the ~1.5 s of messages the outage "owed".
     assert len(after) <= rate * (span + 0.3) + 5, (len(after), span, rate)
     assert sent >= len(listener.heard)
+
+
+async def test_a_simulator_run_again_after_a_crash_continues_its_scenario(tmp_path: Path) -> None:
+    async with restartable_broker(tmp_path) as broker:
+        url = BrokerConfig.model_validate(broker.url)
+        script = [Step(0.2, "SA-1", Action.ALARM), Step(1.2, "SA-1", Action.CLEAR)]
+        fleet = SmokeAlarmFleet(url, ["SA-1"], heartbeat_s=10.0, script=script, reconnect=FAST)
+        async with running(Listener(broker, ["bridge/smoke/+/up"])) as listener:
+            first = asyncio.create_task(fleet.run())
+            await listener.wait_for("the alarm", lambda h: ("SA-1", "alarm", True) in map(_smoke, h))
+            first.cancel()  # as a supervisor sees a crashed part
+            await asyncio.gather(first, return_exceptions=True)
+            again = asyncio.create_task(fleet.run())
+            await listener.wait_for("the clear", lambda h: ("SA-1", "clear", False) in map(_smoke, h))
+            again.cancel()
+            await asyncio.gather(again, return_exceptions=True)
+    events = [_smoke(h) for h in listener.heard if _smoke(h)[1] != "heartbeat"]
+    assert events == [("SA-1", "alarm", True), ("SA-1", "clear", False)]  # not replayed from the start
