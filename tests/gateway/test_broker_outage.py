@@ -16,10 +16,10 @@ import httpx
 import pytest
 
 from gridedge.center.service import run_center
+from gridedge.devtools.demo import demo_gateway_config
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.reconnect import Backoff
 from gridedge.gateway.agent import Agent
-from gridedge.gateway.demo import demo_gateway_config
 from gridedge.simulators.smoke_alarm import Action, SmokeAlarmFleet, Step
 from tests.centre_stack import AUTH, centre_config
 from tests.outage import outage, restartable_broker

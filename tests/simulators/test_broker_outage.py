@@ -48,7 +48,11 @@ async def test_smoke_alarms_send_a_step_that_fell_due_during_the_outage_and_keep
             sim.cancel()
             await asyncio.gather(sim, return_exceptions=True)
     events = [_smoke(h) for h in listener.heard if _smoke(h)[1] != "heartbeat"]
-    assert events == [("SA-1", "alarm", True), ("SA-1", "clear", False)]  # each step once, in order
+    # Each step, in order (a message in flight when the broker stopped may come twice: QoS 1).
+    assert [e for i, e in enumerate(events) if i == 0 or e != events[i - 1]] == [
+        ("SA-1", "alarm", True),
+        ("SA-1", "clear", False),
+    ]
     after = [h for h in listener.heard if h.at > back]
     assert len(after) < 12, "missed heartbeats were replayed in a burst"  # ~2 s at 5 beats/s, plus the clear
 
@@ -105,11 +109,11 @@ async def test_the_fleet_pauses_during_the_outage_and_resumes_at_its_rate(tmp_pa
 async def test_a_simulator_run_again_after_a_crash_continues_its_scenario(tmp_path: Path) -> None:
     async with restartable_broker(tmp_path) as broker:
         url = BrokerConfig.model_validate(broker.url)
-        script = [Step(0.2, "SA-1", Action.ALARM), Step(1.2, "SA-1", Action.CLEAR)]
-        fleet = SmokeAlarmFleet(url, ["SA-1"], heartbeat_s=10.0, script=script, reconnect=FAST)
+        script = [Step(0.2, "SA-1", Action.ALARM), Step(0.4, "SA-2", Action.ALARM), Step(1.5, "SA-1", Action.CLEAR)]
+        fleet = SmokeAlarmFleet(url, ["SA-1", "SA-2"], heartbeat_s=10.0, script=script, reconnect=FAST)
         async with running(Listener(broker, ["bridge/smoke/+/up"])) as listener:
             first = asyncio.create_task(fleet.run())
-            await listener.wait_for("the alarm", lambda h: ("SA-1", "alarm", True) in map(_smoke, h))
+            await listener.wait_for("the second alarm", lambda h: ("SA-2", "alarm", True) in map(_smoke, h))
             first.cancel()  # as a supervisor sees a crashed part
             await asyncio.gather(first, return_exceptions=True)
             again = asyncio.create_task(fleet.run())
@@ -117,4 +121,7 @@ async def test_a_simulator_run_again_after_a_crash_continues_its_scenario(tmp_pa
             again.cancel()
             await asyncio.gather(again, return_exceptions=True)
     events = [_smoke(h) for h in listener.heard if _smoke(h)[1] != "heartbeat"]
-    assert events == [("SA-1", "alarm", True), ("SA-1", "clear", False)]  # not replayed from the start
+    # Not replayed from the start: the first alarm once. (The second may come twice: it was in flight,
+    # unacknowledged, when the run was cancelled, and QoS 1 sends it again.)
+    assert events.count(("SA-1", "alarm", True)) == 1
+    assert events[-1] == ("SA-1", "clear", False)
