@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,9 @@ async def test_the_demo_rides_through_two_broker_restarts(tmp_path: Path) -> Non
     assert "fire_safety.smoke_alarm" in categories  # the demo's scenario did happen
     assert "device.offline" in categories
     assert set(on_wire) <= set(at_centre), "an incident on the wire never reached the centre"
+    revisions = sum(len(seqs) for seqs in at_centre.values())
+    figures = f"{len(at_centre)} incidents, {revisions} revisions at the centre; on the wire {Counter(categories)}"
+    print(f"demo {DEMO_S:.0f} s, outages 2 x {OUTAGE_S:.0f} s: {figures}")  # noqa: T201 - for a run by hand (-s)
     for event_id, seqs in at_centre.items():
         assert seqs == list(range(1, len(seqs) + 1)), f"{event_id}: revisions {seqs} have a gap"
         assert on_wire.get(event_id, set()) <= set(seqs), f"{event_id}: centre {seqs}, wire {on_wire[event_id]}"
