@@ -159,8 +159,9 @@ class Pipeline:
         for o in self._observers:
             o.on_alerts(alerts)
 
-    async def emit_camera(self, messages: list[OutMessage]) -> None:
-        """A camera incident: its snapshot, then its event (gateway/cameras.py made both)."""
+    async def emit_camera(self, messages: list[OutMessage], state: Mapping[str, object | None]) -> None:
+        """A camera incident: its snapshot, then its event (gateway/cameras.py made both), with the
+        open-incident record it changed."""
         await self.writer.put(messages)
         self.counters["camera_events"] += 1
 

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from gridedge.edge.event import EventStatus
 from gridedge.vision.events import VisionEvent
+
+log = logging.getLogger(__name__)
 
 STATE_PREFIX = "camera-incident/"
 """Keys of the open-incident records in the agent's state table, one per event_id."""
@@ -68,12 +71,21 @@ class CameraIncidents:
     def __init__(self, gateway_id: str, records: Mapping[str, object] | None = None, now: float = 0.0) -> None:
         """`records`: the state table's open-incident records (key -> record), as a previous run left them."""
         self._gateway_id = gateway_id
-        restored = [OpenIncident.from_record(r) for r in (records or {}).values()]
+        restored = []
+        for key, record in (records or {}).items():
+            try:
+                restored.append(OpenIncident.from_record(record))
+            except (KeyError, TypeError, ValueError) as exc:  # one bad record never stops the cameras
+                log.error("open camera incident %s: unreadable record, left out: %r", key, exc)
         self._open = {i.key: i for i in restored}
         self._unconfirmed = {i.key: now for i in restored}  # key -> since when no worker has confirmed it
 
     def open(self) -> list[OpenIncident]:
         return list(self._open.values())
+
+    def unconfirmed(self) -> list[OpenIncident]:
+        """Open incidents no worker has reported since its start (yet)."""
+        return [self._open[k] for k in self._unconfirmed]
 
     def worker_started(self, camera_id: str, now: float) -> None:
         """A fresh worker watches `camera_id`: each open incident of it waits for its confirmation."""

@@ -112,3 +112,9 @@ def test_a_violation_after_the_resolution_is_a_new_incident_and_other_zones_are_
 def test_a_resolution_of_an_unknown_incident_publishes_nothing() -> None:
     book = CameraIncidents("gw-1")
     assert book.revise(report(EventStatus.RESOLVED, T0, T0 + 300), "cam-1/pavement/1") is None
+
+
+def test_an_unreadable_stored_record_is_left_out_and_the_rest_restored() -> None:
+    first = firing(CameraIncidents("gw-1"))
+    records = {**stored([first]), STATE_PREFIX + "cam-broken": {"event_id": "cam-broken"}, STATE_PREFIX + "x": 7}
+    assert [i.event_id for i in CameraIncidents("gw-1", records).open()] == [first.event_id]
