@@ -31,25 +31,27 @@ log = logging.getLogger(__name__)
 
 SEVERITY = {"fire_safety.ebike_indoor": Severity.MAJOR}
 """Severity per category for camera incidents; anything else is minor."""
-WORKER_START_S = 15.0
-"""Margin for a fresh worker to start (a spawned process loading OpenCV and its detector) and reconnect."""
+WORKER_START_S = 20.0
+"""Margin for a fresh worker to start (a spawned process loading OpenCV and its detector) and to find
+its camera down (its first reconnect backoffs)."""
 EXPIRE_EVERY_S = 1.0
 
 Emit = Callable[[list[OutMessage], Mapping[str, object | None]], Awaitable[None]]
 """Store these messages and state changes in one outbox transaction."""
 
 
-def confirmation_window(camera: CameraConfig | None, incident: OpenIncident) -> float:
-    """How long a fresh worker may take to report a violation that is still there; after it, the
-    incident is resolved (0: nothing can confirm it, the camera or zone left the config)."""
+def confirmation_window(camera: CameraConfig | None, incident: OpenIncident) -> float | None:
+    """How long a fresh worker has to report an open incident again before it is resolved: the
+    camera's offline incident (no worker remembers it) within `offline_after_s` and its start; an
+    incident of a camera or zone no longer configured at once; a zone's incident never (its worker
+    resolves it when the zone clears)."""
     if camera is None:
         return 0.0
-    if incident.zone is None:  # the camera itself offline: a fresh worker finds it down again
+    if incident.zone is None:
         return camera.offline_after_s + WORKER_START_S
-    zone = next((z for z in camera.zones if z.name == incident.zone), None)
-    if zone is None or zone.category != incident.category:
+    if not any(z.name == incident.zone and z.category == incident.category for z in camera.zones):
         return 0.0
-    return camera.still_s + zone.dwell_s + zone.clear_s + WORKER_START_S
+    return None
 
 
 def to_messages(
@@ -133,8 +135,16 @@ class CameraFeed:
         )
 
     def expire(self, now: float) -> list[Revision]:
-        """Resolutions of the incidents no fresh worker confirmed in time."""
-        return self.incidents.expire(now, lambda i: confirmation_window(self._camera(i.camera_id), i))
+        """Resolutions of the incidents no fresh worker reported again in time (see `confirmation_window`)."""
+        revisions = self.incidents.expire(now, lambda i: confirmation_window(self._camera(i.camera_id), i))
+        for r in revisions:
+            log.info(
+                "camera %s: %s %s resolved, no worker reports it any more",
+                r.event.camera_id,
+                r.event_id,
+                r.event.category,
+            )
+        return revisions
 
     def _camera(self, camera_id: str) -> CameraConfig | None:
         return next((w.config for w in self.workers if w.config.id == camera_id), None)

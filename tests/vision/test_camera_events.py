@@ -6,14 +6,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import logging
 import os
 import signal
 from collections.abc import Mapping
 from pathlib import Path
 
+import pytest
+
 from gridedge.cloud_bridge.message import OutMessage
 from gridedge.edge.event import EventStatus, GridEvent
 from gridedge.edge.grid import GridCell, Location
+from gridedge.gateway import cameras
 from gridedge.gateway.cameras import CameraFeed
 from gridedge.simulators.scenes import OUTSIDE_SHOP, PAVEMENT, goods_left, write_clip
 from gridedge.vision.config import CameraConfig, ZoneConfig
@@ -113,3 +117,41 @@ async def test_a_replaced_worker_continues_the_camera_incident_and_resolves_it(t
             stop.set()
     assert (back.event_id, back.seq, back.status) == (first.event_id, 2, EventStatus.RESOLVED)
     assert stored == {STATE_PREFIX + first.event_id: None}
+
+
+async def test_a_camera_back_while_its_worker_was_dead_resolves_the_offline_incident(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The camera comes back while its worker is dead: the fresh worker sees frames, never reports the
+    offline incident again, and the agent resolves it (same event_id, next seq) after its window."""
+    monkeypatch.setattr(cameras, "WORKER_START_S", 3.0)
+    scene = dataclasses.replace(goods_left(placed=30.0, duration=30.0), name="cam-1-stream")
+    source = tmp_path / "clips" / f"{scene.name}.avi"
+    ready = write_clip(scene, tmp_path / "ready")  # the camera's stream, made before it is needed
+    zone = ZoneConfig(name="pavement", polygon=list(PAVEMENT), category=OUTSIDE_SHOP)
+    camera = CameraConfig(id="cam-1", source=str(source), zones=[zone], offline_after_s=0.5)
+    feed = CameraFeed([camera], "gw-1", GRID, Location(site="Shop street"))
+    emitted: asyncio.Queue[GridEvent] = asyncio.Queue()
+
+    async def emit(out: list[OutMessage], _: Mapping[str, object | None]) -> None:
+        await emitted.put(GridEvent.from_json(out[-1].payload))
+
+    stop = asyncio.Event()
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(feed.run(stop, emit))
+        try:
+            first = await asyncio.wait_for(emitted.get(), 30)
+            assert (first.category, first.status) == ("device.offline", EventStatus.FIRING)
+            pid = feed.workers[0].pid
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            source.parent.mkdir()
+            ready.rename(source)  # back, before a fresh worker looks
+            with caplog.at_level(logging.INFO):
+                back = await asyncio.wait_for(emitted.get(), 30)
+        finally:
+            stop.set()
+    assert (back.event_id, back.seq, back.status) == (first.event_id, 2, EventStatus.RESOLVED)
+    assert back.started_at == first.started_at
+    assert feed.workers[0].pid != pid
+    assert any("resolved, no worker reports it" in r.getMessage() for r in caplog.records)
