@@ -95,6 +95,7 @@ class Pipeline:
         self.southbound = Southbound(config, bindings, self.readings.put, clock)  # gateway/southbound.py
         self._observers: list[PipelineObserver] = []
         self._failed: BaseException | None = None
+        self._southbound_down = False
 
     def observe(self, observer: PipelineObserver) -> None:
         self._observers.append(observer)
@@ -132,9 +133,23 @@ class Pipeline:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(TICK_S)
+            self._follow_southbound()
             await self.emit(self.engine.tick())
             if self._failed is not None:
                 raise self._failed
+
+    def _follow_southbound(self) -> None:
+        """While the southbound broker is down its devices cannot be heard: that silence is the
+        broker's, not theirs, so it is not judged as their absence (a broker outage raises no
+        `device.offline`); once it is back each has its full interval to be heard again."""
+        devices = self.southbound.router.device_ids()
+        if self.southbound.mqtt.connected:
+            if self._southbound_down:
+                self.engine.link_up(devices)
+                self._southbound_down = False
+        else:
+            self.engine.link_down(devices)  # again each tick: devices added meanwhile are covered too
+            self._southbound_down = True
 
     # -- events into the outbox ---------------------------------------------------------------------
     def emit(self, alerts: list[Alert]) -> asyncio.Future[None]:

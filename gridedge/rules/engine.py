@@ -63,6 +63,7 @@ class RuleEngine:
         self._published: Counter[str] = Counter()
         self._seen: dict[tuple[str, str], float] = {}  # (absence rule, device): last matching reading
         self._offline: dict[str, set[str]] = {}  # device: open absence incident keys
+        self._unreachable: set[str] = set()  # devices whose link (broker, bus) is down: their silence is not theirs
         self._holding = Holding()
         self._silences = Silences()
         self._out: list[Alert] = []
@@ -111,6 +112,23 @@ class RuleEngine:
             frozenset(roles) if roles is not None else None,
             labels.get("site") or device_id,
         )
+
+    def link_down(self, device_ids: Iterable[str]) -> None:
+        """These devices cannot be heard for now (the broker or bus that carries them is down): a
+        silence that is the link's, not the devices', is not judged as their absence meanwhile."""
+        self._unreachable.update(device_ids)
+
+    def link_up(self, device_ids: Iterable[str]) -> None:
+        """Their link is back: each device has its whole absence interval from now to be heard."""
+        now = self._clock.now()
+        back = self._unreachable.intersection(device_ids)
+        self._unreachable -= back
+        for device_id in back:
+            facts = self._devices.get(device_id)
+            if facts is not None:
+                facts.last_seen = max(facts.last_seen, now)
+        for key in [k for k in self._seen if k[1] in back]:
+            self._seen[key] = max(self._seen[key], now)
 
     def silence(self, silence: Silence) -> None:
         """Mute matching incidents until the silence's end; what fires meanwhile is held, not lost."""
@@ -373,6 +391,8 @@ class RuleEngine:
         if not self._absence:
             return
         for device_id, facts in self._devices.items():
+            if device_id in self._unreachable:
+                continue
             for cr in self._absence:
                 rule = cr.rule
                 after = rule.after_s if rule.after_s is not None else facts.offline_after_s

@@ -9,6 +9,7 @@ revision in order with no gap in seq.
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +17,14 @@ import httpx
 import pytest
 
 from gridedge.center.service import run_center
+from gridedge.devices.profile import Liveness
 from gridedge.devtools.demo import demo_gateway_config
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.reconnect import Backoff
 from gridedge.gateway.agent import Agent
 from gridedge.simulators.smoke_alarm import Action, SmokeAlarmFleet, Step
 from tests.centre_stack import AUTH, centre_config
-from tests.outage import outage, restartable_broker
+from tests.outage import Heard, Listener, outage, restartable_broker, running
 from tests.servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -76,3 +78,37 @@ async def test_agent_centre_and_simulator_ride_through_a_broker_restart(tmp_path
     for detail in details:
         assert detail["case"]["category"] == "fire_safety.smoke_alarm"
         assert [(r["seq"], r["status"]) for r in detail["revisions"]] == [(1, "firing"), (2, "resolved")]
+
+
+async def test_a_broker_outage_longer_than_the_liveness_interval_reports_no_device_offline(tmp_path: Path) -> None:
+    """Devices cannot be heard while the agent's broker is down: that is no sign of their absence.
+    Only the alarm that really fell silent meanwhile is reported offline, once the broker is back."""
+    keys = ["SA-0001", "SA-0002", "SA-0003"]
+    async with restartable_broker(tmp_path / "broker") as broker:
+        url = BrokerConfig.model_validate(broker.url)
+        config = demo_gateway_config(url, tmp_path / "agent")
+        quick = Liveness(heartbeat_interval_s=0.5, offline_after_s=3)
+        devices = [d.model_copy(update={"liveness": quick}) for d in config.inventory.devices if d.id in keys]
+        config = config.model_copy(update={"inventory": config.inventory.model_copy(update={"devices": devices})})
+        script = [Step(3.0, "SA-0003", Action.SILENCE)]  # during the outage (2-8 s)
+        fleet = SmokeAlarmFleet(url, keys, heartbeat_s=0.5, script=script, reconnect=Backoff(0.1, 0.5))
+        stop = asyncio.Event()
+        wire = Listener(broker, ["gridedge/v1/events/#"], client_id="test-wire")
+        async with running(wire), asyncio.TaskGroup() as tg:
+            tg.create_task(Agent(config).run(stop))
+            await asyncio.sleep(0.3)
+            simulator = tg.create_task(fleet.run())
+            try:
+                await asyncio.sleep(2.0)
+                await outage(broker, 6.0)
+                await wire.wait_for("SA-0003 offline", lambda h: bool(offline(h)), timeout=30)
+                await asyncio.sleep(4.0)  # time for any other (false) one to arrive
+            finally:
+                simulator.cancel()
+                stop.set()
+    assert offline(wire.heard) == ["SA-0003"]
+
+
+def offline(heard: list[Heard]) -> list[str]:
+    events = [json.loads(h.payload) for h in heard]
+    return sorted({e["source"]["device_id"] for e in events if e["category"] == "device.offline"})

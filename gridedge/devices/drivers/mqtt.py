@@ -38,6 +38,10 @@ class MqttRouter:
         self._by_topic = {c.transport.topic_for(b.device.topic_key): (b.device.id, c) for b, c in mine}
         self.subscriptions = sorted({c.transport.subscription() for _, c in mine})
 
+    def device_ids(self) -> list[str]:
+        """The devices heard through this router's subscriptions."""
+        return [device_id for device_id, _ in self._by_topic.values()]
+
     def route(self, topic: str, payload: bytes, received_at: float) -> list[Reading]:
         return self.route_batch([(topic, payload)], received_at)
 
