@@ -36,6 +36,14 @@ def test_bench_outside_a_checkout_says_where_to_run_it(tmp_path: Path, monkeypat
     assert not (tmp_path / "bench").exists()
 
 
+def test_bench_in_a_checkout_runs_its_harness() -> None:
+    """In a checkout, the command finds the harness that is not installed (bench/ is not in the wheel)."""
+    command = [sys.executable, "-m", "gridedge", "bench", "no-such-scenario"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
+    assert result.returncode == 2
+    assert "unknown scenario 'no-such-scenario'; known: all, e2e" in result.stderr
+
+
 def test_bench_is_not_in_the_wheel() -> None:
     """The packages setuptools finds with the project's own settings: bench/ never lands in site-packages."""
     found = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
