@@ -26,6 +26,7 @@ import pytest
 
 from gridedge.center.settings import DEMO_LOGIN
 from tests.outage import Listener, restartable_broker, running
+from tests.security.centre import logged_in
 from tests.servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -43,9 +44,7 @@ def events_at(at_centre: dict[str, list[int]], events: list[dict[str, Any]]) -> 
 async def centre_incidents(port: int) -> dict[str, list[int]]:
     """Every case at the centre, with the seqs of the revisions it holds, as an officer sees them."""
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-        username, password = DEMO_LOGIN
-        login = await http.post("/login", data={"username": username, "password": password})
-        assert login.status_code in (200, 303), login.text
+        await logged_in(http, *DEMO_LOGIN)
         listed = await http.get("/api/cases", params={"status": "all"})
         listed.raise_for_status()
         found = {}
