@@ -21,7 +21,7 @@ def _heartbeat(device: str, ts: float) -> Reading:
     return Reading(device, "message", "heartbeat", ts, None, "heartbeat")
 
 
-def test_no_device_goes_offline_while_its_link_is_down_and_each_has_its_interval_after() -> None:
+def test_no_device_goes_offline_while_its_link_is_down_and_each_has_time_to_speak_after() -> None:
     engine, clock = _engine()
     engine.link_down(["SA-1", "SA-2"])
     clock.advance(1000)  # far past the interval
@@ -29,8 +29,8 @@ def test_no_device_goes_offline_while_its_link_is_down_and_each_has_its_interval
     engine.link_up(["SA-1", "SA-2"])
     clock.advance(10)
     engine.process([_heartbeat("SA-2", clock.t)])
-    clock.advance(140)
-    assert engine.tick() == []  # the whole interval from the link's return
+    clock.advance(65)
+    assert engine.tick() == []  # as after a restart: half the 150 s interval from the link's return
     clock.advance(1)
     offline = engine.tick()  # SA-1 really is silent; SA-2 spoke after the link came back
     assert [(a.device_id, a.category, a.status) for a in offline] == [("SA-1", "device.offline", EventStatus.FIRING)]

@@ -33,12 +33,6 @@ def camera_events(heard: list[Heard]) -> list[tuple[str, int, str]]:
     return [(e["event_id"], e["seq"], e["status"]) for e in events if e["source"].get("camera_id") == "cam-1"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the open-incident records go into the outbox's state table, which lands with the restart work "
-    "(issue 13): Pipeline.emit_camera passes `state` to writer.put, the Agent gives CameraFeed "
-    "outbox.load_state(STATE_PREFIX); then this marker goes",
-)
 async def test_a_camera_incident_continues_across_an_agent_killed_and_started_again(
     tmp_path: Path, broker: MosquittoProcess
 ) -> None:
