@@ -35,6 +35,8 @@ class Reason(StrEnum):
     """A revision of an event another gateway raised: an event belongs to the gateway that sent it first."""
     MOVED_GRID = "moved_grid"
     """A revision that names another grid than its case: a case never moves."""
+    BAD_STATUS = "bad_status"
+    """A gateway status that is not the status JSON, is too large, or names another gateway."""
     STORE_FAILED = "store_failed"
     """The database refused it for good (not a passing outage)."""
 

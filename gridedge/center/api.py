@@ -14,21 +14,23 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi import FastAPI, HTTPException, Path, Query
 from fastapi.responses import PlainTextResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from gridedge.center.access import AccessDeniedError, Officer
+from gridedge.center.access import AccessDeniedError
 from gridedge.center.accounts import Accounts
 from gridedge.center.admin_pages import admin_routes
 from gridedge.center.downlink import Downlink, NoDownlink
 from gridedge.center.figures import Figure, to_csv
-from gridedge.center.gateways import GatewayBoard, GatewayStatus
 from gridedge.center.headers import SecurityHeaders
 from gridedge.center.live import ChangeFeed
+from gridedge.center.overview_routes import overview_routes
 from gridedge.center.pages import console_routes
+from gridedge.center.render import set_time_zone
+from gridedge.center.settings import ConsoleConfig
 from gridedge.center.stats import IngestStats
-from gridedge.center.store import CaseNotFoundError, CaseStore
+from gridedge.center.store import CaseNotFoundError, CaseSort, CaseStore
 from gridedge.center.throttle import LoginThrottle
 from gridedge.center.views import (
     ActionRequest,
@@ -40,7 +42,7 @@ from gridedge.center.views import (
     StatsView,
     StepView,
 )
-from gridedge.center.web import CSRF_HEADER, Centre, CsrfError, case_query, centre_of
+from gridedge.center.web import ApiOfficer, Centre, case_query
 from gridedge.center.workflow import CaseState, WorkflowError
 from gridedge.edge.clock import Clock, SystemClock
 from gridedge.edge.event import Severity
@@ -53,21 +55,6 @@ STREAM_MIN_INTERVAL_S = 0.5
 GRID_PREFIX = r"^[A-Za-z0-9_.-]{1,64}(/[A-Za-z0-9_.-]{1,64}){0,3}$"
 
 
-def api_officer(request: Request) -> Officer:
-    centre = centre_of(request)
-    officer = centre.officer(request)
-    if officer is None:
-        raise HTTPException(401, "log in or send Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"})
-    try:
-        centre.check_csrf(request, request.headers.get(CSRF_HEADER))
-    except CsrfError:
-        raise HTTPException(403, f"a change made with the session cookie needs the {CSRF_HEADER} header") from None
-    return officer
-
-
-ApiOfficer = Annotated[Officer, Depends(api_officer)]
-
-
 def create_app(
     store: CaseStore,
     *,
@@ -78,7 +65,7 @@ def create_app(
     secure_cookies: bool = True,
     throttle: LoginThrottle | None = None,
     accounts: Accounts | None = None,
-    gateways: GatewayBoard | None = None,
+    console: ConsoleConfig | None = None,
 ) -> FastAPI:
     """`stats` and `feed` come from the running ingest; left out, the API serves a store on its own.
     `secure_cookies` off only for plain HTTP on one machine (the demo)."""
@@ -92,8 +79,9 @@ def create_app(
         downlink=downlink or NoDownlink(),
         secure_cookies=secure_cookies,
         throttle=throttle or LoginThrottle(clock=clock),
-        gateways=gateways if gateways is not None else GatewayBoard(),
+        console=console or ConsoleConfig(),
     )
+    set_time_zone(centre.console.time_zone)
     app = FastAPI(title="GridEdge grid centre", summary="Grid-event cases of one jurisdiction, in six steps.")
     app.state.centre = centre
     app.add_middleware(SecurityHeaders)
@@ -111,36 +99,6 @@ def create_app(
             "level": officer.level,
             "jurisdiction": list(officer.jurisdiction),
         }
-
-    gateway_routes(app, centre.gateways)
-
-    @app.get("/api/cases")
-    def list_cases(
-        officer: ApiOfficer,
-        *,
-        status: Literal["open", "all"] = "open",
-        state: CaseState | None = None,
-        source_status: Literal["firing", "update", "resolved"] | None = None,
-        category: str | None = None,
-        severity: Severity | None = None,
-        level: Level | None = None,
-        grid: Annotated[str | None, Query(pattern=GRID_PREFIX, description="Grid codes, e.g. D01/S01")] = None,
-        overdue: bool = False,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> list[CaseView]:
-        query = case_query(
-            centre.clock,
-            status=status,
-            state=state,
-            source_status=source_status,
-            category=category,
-            severity=severity,
-            level=level,
-            grid=grid,
-            overdue=overdue,
-        )
-        return [CaseView.of(c) for c in store.cases(officer.jurisdiction, query, limit=limit, offset=offset)]
 
     @app.get("/api/cases/{event_id}")
     def get_case(officer: ApiOfficer, event_id: str) -> CaseDetail:
@@ -207,21 +165,50 @@ def create_app(
             yield ServerSentEvent(data={"version": notices})
             await asyncio.sleep(STREAM_MIN_INTERVAL_S)
 
+    case_list_route(app, centre)
     console_routes(app, centre)
     admin_routes(app, centre)
+    overview_routes(app, centre)
     return app
 
 
-def gateway_routes(app: FastAPI, board: GatewayBoard) -> None:
-    @app.get("/api/gateways")
-    def list_gateways(officer: ApiOfficer) -> list[GatewayStatus]:
-        """Each gateway's last status in the officer's jurisdiction: online or not, storage trouble,
-        incidents held back (silenced, inhibited, flood) and the silences in force."""
-        return board.visible(officer)
-
-    @app.get("/api/gateways/{gateway_id}")
-    def get_gateway(officer: ApiOfficer, gateway_id: str) -> GatewayStatus:
-        found = board.get(officer, gateway_id)
-        if found is None:
-            raise HTTPException(404, f"no gateway {gateway_id!r} heard from in your jurisdiction")
-        return found
+def case_list_route(app: FastAPI, centre: Centre) -> None:
+    @app.get("/api/cases")
+    def list_cases(
+        officer: ApiOfficer,
+        response: Response,
+        *,
+        status: Literal["open", "all"] = "open",
+        state: CaseState | None = None,
+        source_status: Literal["firing", "update", "resolved"] | None = None,
+        category: str | None = None,
+        severity: Severity | None = None,
+        level: Level | None = None,
+        grid: Annotated[str | None, Query(pattern=GRID_PREFIX, description="Grid codes, e.g. D01/S01")] = None,
+        overdue: bool = False,
+        q: Annotated[
+            str, Query(max_length=200, description="A case or incident id, a device id, or address words")
+        ] = "",
+        sort: CaseSort = CaseSort.PRIORITY,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        total: Annotated[bool, Query(description="Also count every match (X-Total-Count); costs a scan")] = False,
+    ) -> list[CaseView]:
+        """One page of cases; with `total=true` the `X-Total-Count` header says how many match in all."""
+        query = case_query(
+            centre.clock,
+            status=status,
+            state=state,
+            source_status=source_status,
+            category=category,
+            severity=severity,
+            level=level,
+            grid=grid,
+            overdue=overdue,
+            search=q,
+        )
+        query = centre.store.resolve_search(scope := officer.jurisdiction, query)
+        rows = centre.store.cases(scope, query, limit=limit, offset=offset, sort=sort, now=centre.clock.now())
+        if total:
+            response.headers["X-Total-Count"] = str(centre.store.count_cases(scope, query))
+        return [CaseView.of(c) for c in rows]

@@ -15,11 +15,14 @@ from datetime import datetime
 
 from gridedge.center.access import Officer
 from gridedge.center.figures import Figure
-from gridedge.center.labels import LEVEL_LABELS, SEVERITY_LABELS, STATE_LABELS, STATUS_LABELS
+from gridedge.center.labels import LEVEL_LABELS, SEVERITY_LABELS, SORT_LABELS, STATE_LABELS, STATUS_LABELS
+from gridedge.center.photos import PhotoInfo
 from gridedge.center.policy import Unit
 from gridedge.center.render import render
 from gridedge.center.views import CaseDetail, CaseView, GridCount, RevisionView, StatsView, StepView
 from gridedge.edge.categories import CATEGORIES
+from gridedge.edge.clock import to_datetime
+from gridedge.edge.event import GridEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +53,31 @@ def error_page(viewer: Viewer | None, heading: str, message: str) -> str:
     return page("error.html", heading, viewer, heading=heading, message=message)
 
 
-def case_list_page(viewer: Viewer, params: Mapping[str, str], cases: Sequence[CaseView], stats: StatsView) -> str:
+@dataclass(frozen=True)
+class CaseListing:
+    """One page of the case list and where it stands in the whole: `total` follows the filters."""
+
+    cases: Sequence[CaseView]
+    total: int
+    page: int
+    page_rows: int
+    late: int
+    """Late or escalated cases among the total (the default order lists them first)."""
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_rows))
+
+    @property
+    def first(self) -> int:
+        return (self.page - 1) * self.page_rows + 1 if self.cases else 0
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.cases) - 1 if self.cases else 0
+
+
+def case_list_page(viewer: Viewer, params: Mapping[str, str], listing: CaseListing, stats: StatsView) -> str:
     categories = {code: f"{name} {code}" for code, name in CATEGORIES.items()}
     return page(
         "cases.html",
@@ -58,14 +85,15 @@ def case_list_page(viewer: Viewer, params: Mapping[str, str], cases: Sequence[Ca
         viewer,
         params=params,
         categories=categories,
-        cases=cases,
+        sort_labels=SORT_LABELS,
+        listing=listing,
         stats=stats,
     )
 
 
-def case_list_live(cases: Sequence[CaseView], stats: StatsView) -> str:
-    """The part of the list page that changes: counts and the case table."""
-    return render("live.html", cases=cases, stats=stats)
+def case_list_live(params: Mapping[str, str], listing: CaseListing, stats: StatsView) -> str:
+    """The part of the list page that changes: counts, pages and the case rows."""
+    return render("live.html", params=params, listing=listing, stats=stats)
 
 
 @dataclass(frozen=True)
@@ -78,7 +106,14 @@ class TimelineEntry:
 
 
 def case_page(
-    viewer: Viewer, detail: CaseDetail, *, units: Sequence[Unit], suggested_unit: str | None, error: str = ""
+    viewer: Viewer,
+    detail: CaseDetail,
+    *,
+    units: Sequence[Unit],
+    suggested_unit: str | None,
+    photos: Sequence[PhotoInfo] = (),
+    photo_max_bytes: int = 0,
+    error: str = "",
 ) -> str:
     c = detail.case
     g = c.grid
@@ -105,12 +140,33 @@ def case_page(
         viewer,
         detail=detail,
         facts=facts,
-        latest=detail.revisions[-1].event if detail.revisions else None,
+        latest=_shown(detail),
         unit_options={u.code: f"{u.name} ({u.code})" for u in units},
         suggested_unit=suggested_unit,
         timeline=timeline,
+        photos=[_PhotoRow(p.id, p.actor, to_datetime(p.at)) for p in photos],
+        photo_actions=PHOTO_ACTIONS,
+        photo_limit_mb=round(photo_max_bytes / 1_000_000, 1),
         error=error,
     )
+
+
+def _shown(detail: CaseDetail) -> GridEvent | None:
+    """The revision the case shows (its latest occurrence's newest), whose evidence the page leads with."""
+    c = detail.case
+    shown = [r.event for r in detail.revisions if (r.event_id, r.seq) == (c.shown_event_id, c.seq)]
+    return shown[0] if shown else (detail.revisions[-1].event if detail.revisions else None)
+
+
+PHOTO_ACTIONS = ("handle", "close", "send_back")
+"""Steps that may carry photos: the unit's feedback and the check (what was done, what was found)."""
+
+
+@dataclass(frozen=True)
+class _PhotoRow:
+    id: int
+    actor: str
+    at: datetime
 
 
 @dataclass

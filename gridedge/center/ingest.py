@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.exc import TimeoutError as TimeoutError_
 
 from gridedge.center.admission import AdmissionError, Reason, admit
-from gridedge.center.gateways import STATUS_FILTER, GatewayBoard, StatusRefusedError
+from gridedge.center.gateways import STATUS_FILTER, GatewayStatus, StatusError, parse_status, record_status
 from gridedge.center.settings import CenterConfig
 from gridedge.center.stats import IngestStats
 from gridedge.center.store import CaseStore, DeadLetterRow, Outcome
@@ -71,7 +71,6 @@ class Ingest:
         self._on_stored = on_stored
         self._clock = clock or SystemClock()
         self.stats = IngestStats()
-        self.gateways = GatewayBoard()  # each gateway's retained status: silences, held incidents, storage
 
     async def run(self) -> None:
         """Run until cancelled, reconnecting whenever the broker goes away."""
@@ -91,7 +90,7 @@ class Ingest:
         topic_filter = share + jurisdiction_filter(self._config.jurisdiction)
         await client.subscribe(topic_filter, qos=1)
         await client.subscribe(share + EVIDENCE_FILTER, qos=1)
-        await client.subscribe(STATUS_FILTER, qos=1)  # not shared: every replica keeps every gateway's status
+        await client.subscribe(STATUS_FILTER, qos=1)  # retained: every replica keeps every gateway's status
         self.stats.broker_connected = True
         log.info("ingest subscribed to %s on %s", topic_filter, self._config.broker.url)
 
@@ -127,16 +126,16 @@ class Ingest:
 
     async def _ingest(self, batch: list[aiomqtt.Message]) -> None:
         letters: list[DeadLetterRow] = []
-        statuses = [m for m in batch if m.topic.matches(STATUS_FILTER)]
-        if statuses:
-            self._take_status(statuses)
-            batch = [m for m in batch if not m.topic.matches(STATUS_FILTER)]
         snapshots = [m for m in batch if m.topic.matches(EVIDENCE_FILTER)]
         if snapshots:
             await self._store_evidence(snapshots, letters)
+        statuses = [m for m in batch if m.topic.matches(STATUS_FILTER)]
+        if statuses:
+            await self._store_statuses(statuses, letters)
         admitted: list[tuple[aiomqtt.Message, GridEvent]] = []
         for m in batch:
-            if not m.topic.matches(EVIDENCE_FILTER) and (e := self._admit(m, letters)) is not None:
+            side = m.topic.matches(EVIDENCE_FILTER) or m.topic.matches(STATUS_FILTER)
+            if not side and (e := self._admit(m, letters)) is not None:
                 admitted.append((m, e))
         if admitted:
             outcomes = await self._store_events([e for _, e in admitted], letters, [m for m, _ in admitted])
@@ -154,15 +153,6 @@ class Ingest:
                 await self._until_done(self._store.add_dead_letters, letters, what="dead letters")
             except PermanentStoreError:
                 log.error("dropped %d dead letters the database refused (counted in `rejected`)", len(letters))
-
-    def _take_status(self, messages: list[aiomqtt.Message]) -> None:
-        for m in messages:
-            if not isinstance(m.payload, bytes | bytearray) or not m.payload:
-                continue  # a cleared retained status
-            try:
-                self.gateways.update(m.topic.value, bytes(m.payload))
-            except StatusRefusedError as refused:
-                log.warning("refused gateway status: %s", refused)
 
     def _refuse(self, message: aiomqtt.Message, reason: Reason, detail: str, letters: list[DeadLetterRow]) -> None:
         self.stats.rejected[reason.value] += 1
@@ -192,6 +182,29 @@ class Ingest:
             except PermanentStoreError as err:
                 for m in messages:
                     self._refuse(m, Reason.STORE_FAILED, str(err.__cause__), letters)
+
+    async def _store_statuses(self, messages: list[aiomqtt.Message], letters: list[DeadLetterRow]) -> None:
+        """Gateways' retained statuses: the latest per gateway is kept; a malformed one is counted and dropped."""
+        parsed = []
+        for m in messages:
+            self.stats.received += 1
+            payload = m.payload if isinstance(m.payload, bytes) else b""
+            try:
+                parsed.append((parse_status(m.topic.value, payload), payload))
+            except StatusError as err:
+                self._refuse(m, Reason.BAD_STATUS, str(err), letters)
+        if parsed:
+            try:
+                await self._until_done(self._record_statuses, parsed, what="statuses")
+            except PermanentStoreError as err:
+                log.error("dropped %d gateway statuses the database refused: %s", len(parsed), err.__cause__)
+                return
+            if self._on_stored is not None:
+                self._on_stored([])
+
+    def _record_statuses(self, statuses: Sequence[tuple[GatewayStatus, bytes]], now: float) -> None:
+        for status, payload in statuses:
+            record_status(self._store.engine, status, payload, now)
 
     def _admit(self, message: aiomqtt.Message, letters: list[DeadLetterRow]) -> GridEvent | None:
         self.stats.received += 1

@@ -28,6 +28,7 @@ COLUMNS = (
     "级别 / Severity",
     "类别 / Category",
     "事件 / Event",
+    "设备 / Device",
     "地点 / Place",
     "网格 / Grid",
     "办理状态 / State",
@@ -35,3 +36,15 @@ COLUMNS = (
     "时限 / Due",
     "设备状态 / Source",
 )
+SORT_LABELS = {
+    "priority": "优先 late first, then severity",
+    "severity": "级别 severity",
+    "newest": "最新 newest",
+    "oldest": "最早 oldest",
+    "due": "时限 due soonest",
+    "occurrences": "次数 most occurrences",
+    "updated": "最近更新 recently updated",
+}
+
+HELD_LABELS = {"silenced": "已屏蔽 silenced", "inhibited": "被抑制 inhibited", "flood": "限流 flood"}
+"""Why a gateway holds an incident back instead of publishing it (its retained status counts each)."""

@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Form, Request
+from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gridedge.center.access import AccessDeniedError, Officer
 from gridedge.center.accounts import MAX_PASSWORD, SESSION, SESSION_TTL_S
 from gridedge.center.console import (
+    CaseListing,
     Viewer,
     case_list_live,
     case_list_page,
@@ -35,11 +36,11 @@ from gridedge.center.console import (
     grid_page,
     login_page,
 )
-from gridedge.center.gateway_page import gateways_page
+from gridedge.center.photos import MAX_PHOTOS_PER_STEP, PhotoError, accept_photos, case_photos
 from gridedge.center.policy import suggested_unit
-from gridedge.center.store import CaseNotFoundError
+from gridedge.center.store import CaseNotFoundError, CaseQuery, CaseSort
 from gridedge.center.throttle import ThrottledError
-from gridedge.center.views import MAX_COMMENT, ActionRequest, CaseDetail, CaseView, RevisionView, StepView
+from gridedge.center.views import MAX_COMMENT, ActionRequest, CaseDetail, CaseView, RevisionView, StatsView, StepView
 from gridedge.center.web import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -62,8 +63,10 @@ FORGED_FORM = (
 )
 LOGIN_FORM_TTL_S = 3600
 """How long a login form stays good (its CSRF cookie)."""
-LIST_ROWS = 500
-"""The console list shows at most this many cases, most severe first."""
+PAGE_ROWS = 50
+"""Cases per page of the console's list; the page says how many there are in all."""
+MAX_PAGE = 100_000
+OPEN_IN_SCOPE = CaseQuery(open_only=True)
 ERROR_HEADINGS = {
     400: "请求有误 / Bad request",
     401: "请登录 / Please log in",
@@ -107,10 +110,6 @@ def console_routes(app: FastAPI, centre: Centre) -> None:
     @app.get("/grid", response_class=HTMLResponse)
     def grid(viewer: PageViewer) -> str:
         return grid_page(viewer, centre.grid(viewer.officer))
-
-    @app.get("/gateways", response_class=HTMLResponse)
-    def gateways(viewer: PageViewer) -> str:
-        return gateways_page(viewer, centre.gateways.visible(viewer.officer))
 
     @app.get("/figures", response_class=HTMLResponse)
     def figures(viewer: PageViewer, since: str = "", until: str = "") -> Response:
@@ -245,9 +244,12 @@ def login_routes(app: FastAPI, centre: Centre) -> None:
 
 
 def case_routes(app: FastAPI, centre: Centre) -> None:
-    def listed(officer: Officer, request: Request) -> list[CaseView]:
+    def listed(officer: Officer, request: Request, stats: StatsView) -> CaseListing:
         p = request.query_params
+        scope = officer.jurisdiction
+        now = centre.clock.now()
         try:
+            page = max(1, min(int(p.get("page") or 1), MAX_PAGE))
             query = case_query(
                 centre.clock,
                 status=p.get("status") or "open",
@@ -257,32 +259,49 @@ def case_routes(app: FastAPI, centre: Centre) -> None:
                 level=Level(p["level"]) if p.get("level") else None,
                 grid=p.get("grid") or None,
                 overdue=p.get("overdue") in ("1", "true", "on"),
+                search=(p.get("q") or "")[:200],
             )
-            rows = centre.store.cases(officer.jurisdiction, query, limit=LIST_ROWS)
+            sort = CaseSort(p.get("sort") or CaseSort.PRIORITY)
+            query = centre.store.resolve_search(scope, query)
+            rows = centre.store.cases(scope, query, limit=PAGE_ROWS, offset=(page - 1) * PAGE_ROWS, sort=sort, now=now)
+            # The default list is every open case in scope: the page's header has just counted them.
+            total = stats.open_cases if query == OPEN_IN_SCOPE else centre.store.count_cases(scope, query)
+            late = centre.store.count_late(scope, query, now)
         except ValueError:
-            rows = []  # a hand-edited filter the store refuses lists nothing rather than failing the page
-        return [CaseView.of(c) for c in rows]
+            # a hand-edited filter the store refuses lists nothing rather than failing the page
+            return CaseListing(cases=[], total=0, page=1, page_rows=PAGE_ROWS, late=0)
+        return CaseListing(cases=[CaseView.of(c) for c in rows], total=total, page=page, page_rows=PAGE_ROWS, late=late)
 
     @app.get("/", response_class=HTMLResponse)
     def case_list(viewer: PageViewer, request: Request) -> str:
-        officer = viewer.officer
-        return case_list_page(viewer, dict(request.query_params), listed(officer, request), centre.stats_view(officer))
+        stats = centre.stats_view(viewer.officer)
+        listing = listed(viewer.officer, request, stats)
+        return case_list_page(viewer, dict(request.query_params), listing, stats)
 
     @app.get("/fragments/cases", response_class=HTMLResponse)
     def case_list_fragment(viewer: PageViewer, request: Request) -> str:
-        return case_list_live(listed(viewer.officer, request), centre.stats_view(viewer.officer))
+        stats = centre.stats_view(viewer.officer)
+        return case_list_live(dict(request.query_params), listed(viewer.officer, request, stats), stats)
 
     def render_case(viewer: Viewer, event_id: str, error: str = "") -> str:
         scope = viewer.officer.jurisdiction
         row = centre.store.case(scope, event_id)
         detail = CaseDetail(
             case=CaseView.of(row),
-            revisions=[RevisionView.of(r) for r in centre.store.revisions(scope, event_id)],
-            steps=[StepView.of(s) for s in centre.store.steps(scope, event_id)],
+            revisions=[RevisionView.of(r) for r in centre.store.revisions(scope, row.event_id)],
+            steps=[StepView.of(s) for s in centre.store.steps(scope, row.event_id)],
         )
         policy = centre.store.policy
         unit = suggested_unit(policy, row.category, Level(row.level))
-        return case_page(viewer, detail, units=policy.units, suggested_unit=unit, error=error)
+        return case_page(
+            viewer,
+            detail,
+            units=policy.units,
+            suggested_unit=unit,
+            photos=case_photos(centre.store, scope, row.event_id),
+            photo_max_bytes=centre.console.photo_max_bytes,
+            error=error,
+        )
 
     @app.get("/cases/{event_id}", response_class=HTMLResponse)
     def case(viewer: PageViewer, event_id: str) -> Response:
@@ -295,15 +314,30 @@ def case_routes(app: FastAPI, centre: Centre) -> None:
     async def act(
         viewer: PostingViewer,
         event_id: str,
+        *,
         action: Annotated[str, Form()],
         comment: Annotated[str, Form(max_length=MAX_COMMENT)] = "",
         unit: Annotated[str, Form(max_length=64)] = "",
+        confirm_source_firing: Annotated[str, Form(max_length=8)] = "",
+        photos: Annotated[list[UploadFile] | None, File()] = None,
     ) -> Response:
+        limit = centre.console.photo_max_bytes
         try:
-            step = ActionRequest(action=Action(action), comment=comment, unit=unit or None)
-            await centre.act(viewer.officer, event_id, step)
+            files = (photos or [])[: MAX_PHOTOS_PER_STEP + 1]
+            uploads = [(f.filename or "photo", await f.read(limit + 1)) for f in files]
+            confirmed = bool(confirm_source_firing)
+            step = ActionRequest(
+                action=Action(action), comment=comment, unit=unit or None, confirm_source_firing=confirmed
+            )
+            await centre.act(viewer.officer, event_id, step, accept_photos(uploads, limit))
         except CaseNotFoundError as err:
             return error_response(viewer, 404, str(err))
+        except PhotoError as err:
+            try:
+                html = await asyncio.to_thread(render_case, viewer, event_id, str(err))
+            except CaseNotFoundError as missing:
+                return error_response(viewer, 404, str(missing))
+            return HTMLResponse(html, status_code=413)
         except (WorkflowError, AccessDeniedError, ValueError) as err:
             status = 403 if isinstance(err, AccessDeniedError) else 409
             try:

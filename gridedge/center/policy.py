@@ -55,6 +55,11 @@ class Policy(StrictModel):
     units: list[Unit] = Field(default_factory=list)
     dispatch: list[DispatchRule] = Field(default_factory=list)
     """The first matching rule suggests the unit on the dispatch button."""
+    fold_repeats: bool = True
+    """Whether a new incident of a hazard (same gateway, category and `dedup_key`) whose case is still
+    open folds into that case as an occurrence instead of opening another case."""
+    fold: dict[str, bool] = Field(default_factory=dict)
+    """Per category or major class, overriding `fold_repeats`, e.g. {street_order: false}."""
 
 
 def _lookup(table: dict[str, T], category: str) -> T | None:
@@ -81,3 +86,8 @@ def suggested_unit(policy: Policy, category: str, level: Level) -> str | None:
         if rule.category in (category, major) and rule.level in (None, level):
             return rule.unit
     return None
+
+
+def folds_repeats(policy: Policy, category: str) -> bool:
+    own = _lookup(policy.fold, category)
+    return policy.fold_repeats if own is None else own

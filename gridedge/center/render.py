@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -29,6 +30,33 @@ def duration(seconds: float) -> str:
 def step_times(avg: Mapping[str, float]) -> str:
     """Average time per step, e.g. `已立案 5min · 已派遣 1.2h`."""
     return " · ".join(f"{labels.STATE_LABELS.get(s, s).split()[0]} {duration(v)}" for s, v in avg.items()) or "-"
+
+
+_ZONE = [ZoneInfo("Asia/Shanghai")]
+"""The centre's time zone (settings.ConsoleConfig.time_zone); one centre per process sets it at start."""
+
+
+def set_time_zone(name: str) -> None:
+    _ZONE[0] = ZoneInfo(name)
+
+
+def local(t: datetime) -> str:
+    """A time on the centre's wall clock, e.g. `2026-05-01 16:00:05`; the zone is named on each page."""
+    return t.astimezone(_ZONE[0]).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def zone_name() -> str:
+    return _ZONE[0].key
+
+
+def reading_value(value: bool | float | str | None, unit: str | None = None) -> str:
+    """A reading as an officer reads it: yes/no for flags, a few decimals for measurements, its unit."""
+    if value is None:
+        return "无值 no value"
+    if isinstance(value, bool):
+        return "是 yes" if value else "否 no"
+    text = f"{value:.2f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+    return f"{text} {unit}" if unit else text
 
 
 def isotime(epoch_s: float) -> str:
@@ -62,6 +90,8 @@ _ENV.filters.update(
     isotime=isotime,
     isodatetime=isodatetime,
     payload_head=payload_head,
+    local=local,
+    reading_value=reading_value,
 )
 _ENV.globals.update(
     severity_labels=labels.SEVERITY_LABELS,
@@ -70,6 +100,9 @@ _ENV.globals.update(
     action_labels=labels.ACTION_LABELS,
     level_labels=labels.LEVEL_LABELS,
     columns=labels.COLUMNS,
+    zone_name=zone_name,
+    held_labels=labels.HELD_LABELS,
+    epoch=lambda seconds: datetime.fromtimestamp(seconds, UTC),
 )
 
 

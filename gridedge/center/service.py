@@ -11,17 +11,21 @@ from sqlalchemy.exc import SQLAlchemyError
 from gridedge.center.accounts import Accounts
 from gridedge.center.api import create_app
 from gridedge.center.downlink import Downlink, MqttDownlink
+from gridedge.center.gateways import mark_offline_case, offline_changes
 from gridedge.center.ingest import Ingest
 from gridedge.center.live import ChangeFeed
 from gridedge.center.settings import CenterConfig
 from gridedge.center.store import CaseStore
 from gridedge.edge.clock import Clock, SystemClock
+from gridedge.edge.event import EventStatus
 from gridedge.serving import embedded_server, listen
 
 log = logging.getLogger(__name__)
 
 READY_POLL_S = 0.02
 GRACEFUL_HTTP_SHUTDOWN_S = 5
+STATISTICS_EVERY_S = 600
+GATEWAY_CHECK_S = 5.0
 HOUSEKEEPING_S = 600.0
 """How often expired sessions and tokens, and old dead letters, are deleted."""
 DEAD_LETTER_KEEP_S = 30 * 86400.0
@@ -54,7 +58,7 @@ async def run_center(
             downlink=downlink or commands,
             secure_cookies=config.http.secure_cookies,
             accounts=accounts,
-            gateways=ingest.gateways,
+            console=config.console,
         )
         server = embedded_server(app, GRACEFUL_HTTP_SHUTDOWN_S)
         with listen(config.http.host, config.http.port) as sock:
@@ -64,6 +68,10 @@ async def run_center(
                 asyncio.create_task(ingest.run(), name="center-ingest"),
                 asyncio.create_task(server.serve(sockets=[sock]), name="center-http"),
                 asyncio.create_task(escalate_forever(store, feed, config.escalation_check_s), name="center-escalation"),
+                asyncio.create_task(refresh_statistics_forever(store), name="center-statistics"),
+                asyncio.create_task(
+                    watch_gateways_forever(store, feed, config.console.gateway_offline_case_s), name="center-gateways"
+                ),
                 asyncio.create_task(housekeeping_forever(accounts, store, HOUSEKEEPING_S), name="center-housekeeping"),
             ]
             if commands is not None:
@@ -138,6 +146,40 @@ async def escalate_forever(store: CaseStore, feed: ChangeFeed, every_s: float, c
             if raised:
                 log.info("escalated %d late cases", len(raised))
                 feed.publish()
+        await asyncio.sleep(every_s)
+
+
+async def refresh_statistics_forever(store: CaseStore, every_s: float = STATISTICS_EVERY_S) -> None:
+    """Keep the query planner's table statistics fresh: now (a restart may find a big table), then now and then."""
+    while True:
+        try:
+            await asyncio.to_thread(store.refresh_statistics)
+        except SQLAlchemyError:
+            log.exception("refreshing the planner's statistics failed; next try in %.0f s", every_s)
+        await asyncio.sleep(every_s)
+
+
+async def watch_gateways_forever(
+    store: CaseStore, feed: ChangeFeed, offline_after_s: float, clock: Clock | None = None
+) -> None:
+    """Raise a case for each gateway offline longer than `offline_after_s`, resolve it when the gateway
+    is back; checked several times within that time, so the case comes at most a few seconds late."""
+    clock = clock or SystemClock()
+    every_s = min(GATEWAY_CHECK_S, offline_after_s / 4)
+    while True:
+        try:
+            changes = await asyncio.to_thread(offline_changes, store.engine, clock.now(), offline_after_s)
+            for change in changes:
+                await asyncio.to_thread(store.add, change.event, clock.now())
+                resolved = change.event.status is EventStatus.RESOLVED
+                await asyncio.to_thread(
+                    mark_offline_case, store.engine, change.gateway_id, None if resolved else change.event.event_id
+                )
+            if changes:
+                log.info("gateway offline cases: %s", ", ".join(c.gateway_id for c in changes))
+                feed.publish()
+        except SQLAlchemyError:
+            log.exception("gateway status round failed; next round in %.0f s", every_s)
         await asyncio.sleep(every_s)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from sqlalchemy.engine import make_url
@@ -23,6 +26,56 @@ class HttpConfig(StrictModel):
     secure_cookies: bool = True
     """Send the login cookie over HTTPS only (serve the console behind a TLS proxy). Turn off only for
     plain HTTP on one machine, as the demo does."""
+
+
+class ConsoleConfig(StrictModel):
+    """How the officers' console shows things: local time, the grid map, photos, gateways."""
+
+    time_zone: str = "Asia/Shanghai"
+    """IANA zone every time on the console is shown in (the officers' wall clock, not the browser's)."""
+    grid_map: Path | None = None
+    """GeoJSON FeatureCollection of grid cells: each feature's `properties.grid` is its grid codes joined
+    by '/' (D01/S01/C01/G01), `properties.name` optional. Drawn in the browser from this file alone: no
+    tile server, no network."""
+    photo_max_bytes: int = Field(default=5_000_000, gt=0, le=20_000_000)
+    """Largest photo an officer may attach at a step; larger ones are refused with the limit named."""
+    gateway_offline_case_s: float = Field(default=300.0, gt=0)
+    """A gateway offline (last will or clean stop) longer than this raises a `device.offline` case."""
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (an IANA name such as Asia/Shanghai)") from None
+        return v
+
+    @field_validator("grid_map")
+    @classmethod
+    def _readable_map(cls, v: Path | None) -> Path | None:
+        if v is not None:
+            load_grid_map(v)
+        return v
+
+
+def load_grid_map(path: Path) -> dict[str, Any]:
+    """The grid map's GeoJSON, checked enough that the console can draw it; ValueError names the problem."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ValueError(f"grid_map {path}: cannot read GeoJSON ({err})") from None
+    if (
+        not isinstance(data, dict)
+        or data.get("type") != "FeatureCollection"
+        or not isinstance(data.get("features"), list)
+    ):
+        raise ValueError(f"grid_map {path}: not a GeoJSON FeatureCollection")
+    for i, feature in enumerate(data["features"]):
+        grid = (feature.get("properties") or {}).get("grid") if isinstance(feature, dict) else None
+        if not isinstance(grid, str) or not 1 <= len(grid.split("/")) <= 4:
+            raise ValueError(f"grid_map {path}: feature {i} has no properties.grid like D01/S01/C01/G01")
+    return data
 
 
 class OfficerSeed(StrictModel):
@@ -73,6 +126,8 @@ class CenterConfig(StrictModel):
     command_key_file: Path | None = None
     """The city's downlink command secret (hex): with it, verifying, rejecting or closing a case sends a
     signed `ack` command to the gateway that raised it."""
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    """Time zone, grid map, photo size limit and when an offline gateway becomes a case."""
     officers: list[OfficerSeed] = Field(default_factory=list)
     api_tokens: list[ApiToken] = Field(default_factory=list)
 

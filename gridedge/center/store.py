@@ -10,8 +10,9 @@ Every read takes a `scope` (the grid codes an officer owns), so no query can for
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -29,15 +30,29 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    literal,
+    not_,
+    or_,
     select,
+    union,
     update,
 )
+from sqlalchemy import case as sql_case
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from gridedge.center.access import AccessDeniedError, Officer, covers, may_act
-from gridedge.center.policy import Policy, starting_level, time_limit
-from gridedge.center.tables import Case, CaseStep, DeadLetter, EvidenceBlob, Revision
+from gridedge.center.policy import Policy, folds_repeats, starting_level, time_limit
+from gridedge.center.tables import (
+    Case,
+    CaseIncident,
+    CasePhoto,
+    CaseStep,
+    DeadLetter,
+    EvidenceBlob,
+    GatewayRow,
+    Revision,
+)
 from gridedge.center.text import control_character
 from gridedge.center.workflow import OPEN_STATES, Action, CaseState, WorkflowError, apply, higher_level
 from gridedge.edge.errors import GridEdgeError
@@ -48,6 +63,8 @@ SEVERITY_RANK = {s.value: rank for rank, s in enumerate(Severity)}
 PLACE = (Case.district_code, Case.street_code, Case.community_code, Case.grid_code)
 SYSTEM = "system"
 """The actor of steps the centre takes by itself (escalation)."""
+
+
 MAX_DEAD_PAYLOAD = 4096
 """Bytes of a refused payload kept: enough to see what it was, not a store for 10 MB junk."""
 MAX_DEAD_TOPIC = 1024
@@ -76,6 +93,21 @@ def _printable(text: str) -> str:
     return "".join(c if control_character(c) is None else f"\\x{ord(c):02x}" for c in text)
 
 
+FIRING_AT_CLOSE = "设备仍在告警时确认结案 / closed on confirmation while the source still fired"
+
+
+class SourceStillFiringError(WorkflowError):
+    """A close asked for while the source still fires, without the officer's confirmation."""
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    """A picture an officer attaches at a step (already checked for type and size by the caller)."""
+
+    content_type: str
+    content: bytes
+
+
 class CaseNotFoundError(GridEdgeError):
     """No such case in the officer's jurisdiction (the same answer whether it exists elsewhere or not)."""
 
@@ -94,6 +126,23 @@ class CaseQuery:
     """Grid codes from the district down."""
     overdue_at: float | None = None
     """Only cases past their deadline at this time."""
+    search: str = ""
+    """A case id, a device id, or words of the address, site or title."""
+    search_exact: bool = False
+    """Match `search` as an id only (see CaseStore.resolve_search)."""
+
+
+class CaseSort(StrEnum):
+    """The case list's orders. `priority`, the default, puts late and escalated cases first, so no
+    page order can push them out of sight; then the most severe, then the newest."""
+
+    PRIORITY = "priority"
+    SEVERITY = "severity"
+    NEWEST = "newest"
+    OLDEST = "oldest"
+    DUE = "due"
+    OCCURRENCES = "occurrences"
+    UPDATED = "updated"
 
 
 class CaseStore:
@@ -122,6 +171,16 @@ class CaseStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    def refresh_statistics(self) -> None:
+        """Let SQLite's planner know the tables' sizes (PostgreSQL's autovacuum does this by itself):
+        without statistics it lists 100,000 cases by sorting them instead of walking the list's index.
+        Sampled (analysis_limit), so it takes milliseconds whatever the size."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+            conn.exec_driver_sql("ANALYZE")
+
     # ingest
 
     def add(self, event: GridEvent, received_at: float) -> bool:
@@ -131,8 +190,9 @@ class CaseStore:
     def add_many(self, events: Sequence[GridEvent], received_at: float) -> list[Outcome]:
         """Store revisions in one transaction; for each, whether it was new, a duplicate, or refused.
 
-        An event belongs to the gateway that sent its first revision and stays in its grid: a
-        revision from another gateway, or naming another grid, is refused and changes nothing.
+        An incident belongs to the gateway that sent its first revision and stays in its grid: a
+        revision from another gateway, or naming another grid, is refused and changes nothing (an
+        incident folded into a case has the case's gateway and grid: they are part of the fold key).
         Each statement runs once for the whole batch (executemany), so a batch costs a few round trips."""
         ids = {e.event_id for e in events}
         with self.engine.begin() as conn:
@@ -142,13 +202,16 @@ class CaseStore:
                     select(Revision.event_id, Revision.seq).where(Revision.event_id.in_(ids))
                 )
             }
-            owners: dict[str, tuple[str, tuple[str, ...]]] = {
-                event_id: (gateway_id, tuple(codes))
-                for event_id, gateway_id, *codes in conn.execute(
-                    select(Case.event_id, Case.gateway_id, *PLACE).where(Case.event_id.in_(ids))
-                )
-            }
-            known = set(owners)
+            incidents = (
+                select(CaseIncident.event_id, CaseIncident.case_id, Case.gateway_id, *PLACE)
+                .join(Case, Case.event_id == CaseIncident.case_id)
+                .where(CaseIncident.event_id.in_(ids))
+            )
+            known: dict[str, str] = {}
+            owners: dict[str, tuple[str, tuple[str, ...]]] = {}
+            for event_id, case_id, gateway_id, *codes in conn.execute(incidents):
+                known[event_id] = case_id
+                owners[event_id] = (gateway_id, tuple(codes))
             results, fresh = [], []
             for e in events:
                 owner = owners.setdefault(e.event_id, (e.source.gateway_id, e.grid.codes()))
@@ -199,31 +262,83 @@ class CaseStore:
         with self.engine.begin() as conn:
             return conn.execute(delete(DeadLetter).where(DeadLetter.received_at < before)).rowcount
 
-    def _apply_to_cases(self, conn: Connection, fresh: list[GridEvent], known: set[str], received_at: float) -> None:
-        """Make each case show its newest revision unless it already shows a newer one (out-of-order
-        delivery). The source's status never moves the workflow: a `resolved` revision attaches only."""
+    def _apply_to_cases(
+        self, conn: Connection, fresh: list[GridEvent], known: dict[str, str], received_at: float
+    ) -> None:
+        """Give each new incident a case (its own, or the open case of the same hazard it folds into),
+        then make each case show its latest occurrence's newest revision unless it already shows a newer
+        one (out-of-order delivery). The source's status never moves the workflow."""
         latest: dict[str, GridEvent] = {}
         for e in fresh:
             if e.event_id not in latest or e.seq > latest[e.event_id].seq:
                 latest[e.event_id] = e
-        opened = [self._new_case(e, received_at) for event_id, e in latest.items() if event_id not in known]
-        if opened:
-            conn.execute(insert(Case), opened)
+        arriving = sorted((e for event_id, e in latest.items() if event_id not in known), key=lambda e: e.started_at)
+        folded = self._place_incidents(conn, arriving, received_at)
+        for case_id, occurrences in folded.items():
+            newest = max(occurrences, key=lambda e: e.started_at)
+            conn.execute(
+                update(Case).where(Case.event_id == case_id).values(occurrences=Case.occurrences + len(occurrences))
+            )
+            conn.execute(
+                update(Case)
+                .where(Case.event_id == case_id, Case.last_seen_at <= newest.started_at.timestamp())
+                .values(_shown_row(newest, received_at))
+            )
         shown = [
-            {**_case_row(e, received_at), "b_event_id": event_id, "b_seq": e.seq}
+            {**_shown_row(e, received_at), "b_case_id": known[event_id], "b_event_id": event_id, "b_seq": e.seq}
             for event_id, e in latest.items()
             if event_id in known
         ]
         if shown:
-            newer = update(Case).where(Case.event_id == bindparam("b_event_id"), Case.seq < bindparam("b_seq"))
+            newer = update(Case).where(
+                Case.event_id == bindparam("b_case_id"),
+                Case.shown_event_id == bindparam("b_event_id"),
+                Case.seq < bindparam("b_seq"),
+            )
             conn.execute(newer, shown)
 
-    def _new_case(self, e: GridEvent, received_at: float) -> dict[str, object]:
+    def _place_incidents(
+        self, conn: Connection, arriving: list[GridEvent], received_at: float
+    ) -> dict[str, list[GridEvent]]:
+        """Open a case for each incident that does not fold; the rest by the case they fold into."""
+        keys = {e.event_id: fold_key(e) for e in arriving if folds_repeats(self.policy, e.category)}
+        open_cases: dict[str, str] = {}
+        if keys:
+            stmt = select(Case.fold_key, Case.event_id).where(Case.fold_key.in_(set(keys.values())))
+            open_cases = {key: case_id for key, case_id in conn.execute(stmt) if key is not None}
+        now = received_at
+        opened, incidents = [], []
+        folded: dict[str, list[GridEvent]] = {}
+        for e in arriving:
+            key = keys.get(e.event_id)
+            case_id = open_cases.get(key) if key is not None else None
+            if case_id is None:
+                case_id = e.event_id
+                opened.append(self._new_case(e, received_at, key))
+                if key is not None:
+                    open_cases[key] = case_id
+            else:
+                folded.setdefault(case_id, []).append(e)
+            incidents.append(
+                {"event_id": e.event_id, "case_id": case_id, "started_at": e.started_at.timestamp(), "received_at": now}
+            )
+        if opened:
+            conn.execute(insert(Case), opened)
+            _place_gateways(conn, opened)
+        if incidents:
+            conn.execute(insert(CaseIncident), incidents)
+        return folded
+
+    def _new_case(self, e: GridEvent, received_at: float, key: str | None) -> dict[str, object]:
         level = starting_level(self.policy, e.category, e.suggested_level)
         limit = time_limit(self.policy, e.category, CaseState.REPORTED)
         return {
             **_case_row(e, received_at),
             "event_id": e.event_id,
+            "shown_event_id": e.event_id,
+            "occurrences": 1,
+            "last_seen_at": e.started_at.timestamp(),
+            "fold_key": key,
             "opened_at": received_at,
             "state": CaseState.REPORTED.value,
             "level": level.value,
@@ -238,9 +353,20 @@ class CaseStore:
     # workflow
 
     def act(
-        self, officer: Officer, event_id: str, action: Action, *, now: float, comment: str = "", unit: str | None = None
+        self,
+        officer: Officer,
+        event_id: str,
+        action: Action,
+        *,
+        now: float,
+        comment: str = "",
+        unit: str | None = None,
+        photos: Sequence[Photo] = (),
+        confirm_source_firing: bool = False,
     ) -> Case:
-        """Take one workflow step as `officer`; WorkflowError, AccessDeniedError or CaseNotFoundError say why not."""
+        """Take one workflow step as `officer`, with the photos taken for it; WorkflowError,
+        AccessDeniedError or CaseNotFoundError say why not. Closing a case whose source still fires needs
+        `confirm_source_firing`, and the step records that it was closed so."""
         with Session(self.engine) as session, session.begin():
             case = session.scalars(select(Case).where(Case.event_id == event_id).with_for_update()).one_or_none()
             if case is None or not covers(officer, _codes(case)):
@@ -253,6 +379,12 @@ class CaseStore:
             if action is Action.DISPATCH and unit and unit not in {u.code for u in self.policy.units}:
                 raise WorkflowError(f"no unit {unit!r}; known: {', '.join(u.code for u in self.policy.units)}")
             step = apply(CaseState(case.state), action, comment=comment, unit=unit)
+            if action is Action.CLOSE and case.source_status != "resolved":
+                if not confirm_source_firing:
+                    raise SourceStillFiringError(
+                        f"case {event_id}: its source still fires ({case.source_status}); confirm to close it anyway"
+                    )
+                step = replace(step, comment=f"{step.comment} [{FIRING_AT_CLOSE}]".strip())
             limit = time_limit(self.policy, case.category, step.after) if step.after in OPEN_STATES else None
             changes: dict[str, Any] = {
                 "state": step.after.value,
@@ -265,6 +397,8 @@ class CaseStore:
                 changes["reopened"] = Case.reopened + 1
             if step.after is CaseState.CLOSED:
                 changes["closed_at"] = now
+            if step.after not in OPEN_STATES:
+                changes["fold_key"] = None  # a finished case takes no more occurrences
             # Only from the state the step was decided on: SQLite has no row lock, so of two officers
             # pressing buttons at once the second finds the case moved instead of stepping it twice.
             moved = session.execute(
@@ -275,19 +409,30 @@ class CaseStore:
             )
             if moved.rowcount != 1:  # type: ignore[attr-defined]
                 raise WorkflowError(f"case {event_id} changed meanwhile; reload it and try again")
-            session.add(
-                CaseStep(
-                    event_id=event_id,
-                    action=action.value,
-                    before=step.before.value,
-                    after=step.after.value,
-                    level=case.level,
-                    actor=officer.username,
-                    at=now,
-                    comment=step.comment,
-                    unit=step.unit,
-                )
+            taken = CaseStep(
+                event_id=event_id,
+                action=action.value,
+                before=step.before.value,
+                after=step.after.value,
+                level=case.level,
+                actor=officer.username,
+                at=now,
+                comment=step.comment,
+                unit=step.unit,
             )
+            session.add(taken)
+            session.flush()
+            for photo in photos:
+                session.add(
+                    CasePhoto(
+                        event_id=event_id,
+                        step_id=taken.id,
+                        actor=officer.username,
+                        at=now,
+                        content_type=photo.content_type,
+                        content=photo.content,
+                    )
+                )
             session.flush()
             session.refresh(case)
             session.expunge(case)
@@ -354,7 +499,8 @@ class CaseStore:
         stmt = (
             select(EvidenceBlob.content)
             .join(Revision, Revision.snapshot_sha256 == EvidenceBlob.sha256)
-            .join(Case, Case.event_id == Revision.event_id)
+            .join(CaseIncident, CaseIncident.event_id == Revision.event_id)
+            .join(Case, Case.event_id == CaseIncident.case_id)
             .where(EvidenceBlob.sha256 == sha256, EvidenceBlob.gateway_id == Case.gateway_id, *place_filter(scope))
             .limit(1)
         )
@@ -367,18 +513,59 @@ class CaseStore:
     # reads, always within a scope
 
     def cases(
-        self, scope: Sequence[str], query: CaseQuery | None = None, *, limit: int = 100, offset: int = 0
+        self,
+        scope: Sequence[str],
+        query: CaseQuery | None = None,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        sort: CaseSort = CaseSort.PRIORITY,
+        now: float | None = None,
     ) -> list[Case]:
-        """Cases, most severe first and then newest."""
-        stmt = (
-            select(Case)
-            .where(*case_filters(scope, query or CaseQuery()))
-            .order_by(Case.severity_rank, Case.opened_at.desc())
-            .limit(limit)
-            .offset(offset)
-        )
+        """One page of cases in `sort` order (`now` decides which are late for the priority order)."""
+        where = case_filters(scope, query or CaseQuery())
         with Session(self.engine) as session:
-            return list(session.scalars(stmt))
+            if sort is not CaseSort.PRIORITY:
+                stmt = select(Case).where(*where).order_by(*sort_order(sort)).limit(limit).offset(offset)
+                return list(session.scalars(stmt))
+            # Late cases first, then the rest, each in the indexed severity order: two bounded index walks
+            # instead of sorting every case in scope by an expression.
+            late = late_filter(now if now is not None else time.time())
+            severity = sort_order(CaseSort.SEVERITY)
+            late_total = session.scalar(select(func.count()).select_from(Case).where(*where, late)) or 0
+            page: list[Case] = []
+            if offset < late_total:
+                first = select(Case).where(*where, late).order_by(*severity).limit(limit).offset(offset)
+                page += session.scalars(first)
+            wanted = limit - len(page)
+            if wanted > 0:
+                rest = select(Case).where(*where, not_(late)).order_by(*severity)
+                page += session.scalars(rest.limit(wanted).offset(max(0, offset - late_total)))
+            return page
+
+    def resolve_search(self, scope: Sequence[str], query: CaseQuery) -> CaseQuery:
+        """A search that names a case, incident or device exactly looks no further: ids are indexed,
+        while words in addresses mean reading every case in scope."""
+        if not query.search.strip() or query.search_exact:
+            return query
+        exact = replace(query, search_exact=True)
+        stmt = select(Case.event_id).where(*case_filters(scope, exact)).limit(1)
+        with self.engine.connect() as conn:
+            return exact if conn.execute(stmt).first() is not None else query
+
+    def count_open_and_all(self, scope: Sequence[str]) -> tuple[int, int]:
+        """Open cases and all cases in scope, in one pass."""
+        is_open = Case.state.in_([s.value for s in OPEN_STATES])
+        stmt = select(func.count(), func.sum(sql_case((is_open, 1), else_=0))).where(*place_filter(scope))
+        with self.engine.connect() as conn:
+            everything, open_ = conn.execute(stmt).one()
+        return int(open_ or 0), int(everything)
+
+    def count_late(self, scope: Sequence[str], query: CaseQuery, now: float) -> int:
+        """How many of the cases `query` matches are late or escalated (listed first by default)."""
+        stmt = select(func.count()).select_from(Case).where(*case_filters(scope, query), late_filter(now))
+        with self.engine.connect() as conn:
+            return conn.execute(stmt).scalar_one()
 
     def count_cases(self, scope: Sequence[str] = (), query: CaseQuery | None = None) -> int:
         stmt = select(func.count()).select_from(Case).where(*case_filters(scope, query or CaseQuery()))
@@ -386,20 +573,24 @@ class CaseStore:
             return conn.execute(stmt).scalar_one()
 
     def case(self, scope: Sequence[str], event_id: str) -> Case:
-        stmt = select(Case).where(Case.event_id == event_id, *place_filter(scope))
+        """The case by its id or the id of any incident folded into it; the jurisdiction is in the query."""
+        by_incident = select(CaseIncident.case_id).where(CaseIncident.event_id == event_id).scalar_subquery()
+        stmt = select(Case).where(or_(Case.event_id == event_id, Case.event_id == by_incident), *place_filter(scope))
         with Session(self.engine) as session:
-            case = session.scalars(stmt).one_or_none()
+            case = session.scalars(stmt.limit(1)).one_or_none()
         if case is None:
             raise CaseNotFoundError(f"no case {event_id} in your jurisdiction")
         return case
 
     def revisions(self, scope: Sequence[str], event_id: str) -> list[Revision]:
-        """The case's revisions; none when the case is outside `scope` (the jurisdiction is in the query)."""
+        """Every revision of every incident of the case, incident by incident, each in seq order; none
+        when the case is outside `scope` (the jurisdiction is in the query)."""
         stmt = (
             select(Revision)
-            .join(Case, Case.event_id == Revision.event_id)
-            .where(Revision.event_id == event_id, *place_filter(scope))
-            .order_by(Revision.seq)
+            .join(CaseIncident, CaseIncident.event_id == Revision.event_id)
+            .join(Case, Case.event_id == CaseIncident.case_id)
+            .where(CaseIncident.case_id == event_id, *place_filter(scope))
+            .order_by(CaseIncident.started_at, CaseIncident.event_id, Revision.seq)
         )
         with Session(self.engine) as session:
             return list(session.scalars(stmt))
@@ -417,7 +608,11 @@ class CaseStore:
     def count_revisions(self, scope: Sequence[str] = ()) -> int:
         stmt = select(func.count()).select_from(Revision)
         if scope:
-            stmt = stmt.join(Case, Case.event_id == Revision.event_id).where(*place_filter(scope))
+            stmt = (
+                stmt.join(CaseIncident, CaseIncident.event_id == Revision.event_id)
+                .join(Case, Case.event_id == CaseIncident.case_id)
+                .where(*place_filter(scope))
+            )
         with self.engine.connect() as conn:
             return conn.execute(stmt).scalar_one()
 
@@ -432,6 +627,20 @@ class CaseStore:
         )
         with self.engine.connect() as conn:
             return [(tuple(r[:4]), tuple(r[4:8]), int(r[8]), int(r[9] or 0)) for r in conn.execute(stmt)]
+
+
+def _place_gateways(conn: Connection, opened: list[dict[str, object]]) -> None:
+    """A gateway whose status came before any case of it is placed in the grid by its first case."""
+    places = {c["gateway_id"]: {k: c[k] for k in _PLACE_KEYS} for c in opened}
+    stmt = (
+        update(GatewayRow)
+        .where(GatewayRow.gateway_id == bindparam("b_gateway_id"), GatewayRow.grid_code.is_(None))
+        .values({k: bindparam(k) for k in _PLACE_KEYS})
+    )
+    conn.execute(stmt, [{"b_gateway_id": gw, **place} for gw, place in places.items()])
+
+
+_PLACE_KEYS = ("district_code", "street_code", "community_code", "grid_code")
 
 
 def _codes(case: Case) -> tuple[str, str, str, str]:
@@ -469,7 +678,48 @@ def case_filters(scope: Sequence[str], q: CaseQuery) -> list[ColumnElement[bool]
         filters.append(Case.level == q.level.value)
     if q.overdue_at is not None:
         filters.append(Case.due_at <= q.overdue_at)
+    if words := q.search.strip():
+        filters.append(_exact_match(words) if q.search_exact else _text_match(words))
     return filters
+
+
+def _exact_match(words: str) -> ColumnElement[bool]:
+    """A case id, the id of an incident folded into a case, or a device id: all indexed lookups."""
+    ids = union(
+        select(literal(words)),
+        select(Case.event_id).where(Case.device_id == words),
+        select(CaseIncident.case_id).where(CaseIncident.event_id == words),
+    )
+    return Case.event_id.in_(ids)  # one key lookup per id, where an OR of the three reads every case
+
+
+def _text_match(words: str) -> ColumnElement[bool]:
+    pattern = "%" + words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return or_(
+        _exact_match(words),
+        Case.address.ilike(pattern, escape="\\"),
+        Case.site.ilike(pattern, escape="\\"),
+        Case.title.ilike(pattern, escape="\\"),
+    )
+
+
+def late_filter(now: float) -> ColumnElement[bool]:
+    """Cases that rose for being late or are past their deadline now (the escalation round follows)."""
+    return or_(Case.escalations > 0, Case.due_at <= now)
+
+
+def sort_order(sort: CaseSort) -> list[Any]:
+    """ORDER BY for a sort other than priority; every order ends on the case id so pages never overlap or skip."""
+    orders: dict[CaseSort, list[Any]] = {
+        CaseSort.PRIORITY: [Case.severity_rank, Case.opened_at.desc(), Case.event_id],
+        CaseSort.SEVERITY: [Case.severity_rank, Case.opened_at.desc(), Case.event_id],
+        CaseSort.NEWEST: [Case.opened_at.desc(), Case.event_id],
+        CaseSort.OLDEST: [Case.opened_at, Case.event_id],
+        CaseSort.DUE: [Case.due_at.is_(None), Case.due_at, Case.event_id],
+        CaseSort.OCCURRENCES: [Case.occurrences.desc(), Case.opened_at.desc(), Case.event_id],
+        CaseSort.UPDATED: [Case.updated_at.desc(), Case.event_id],
+    }
+    return orders[sort]
 
 
 def _case_row(e: GridEvent, received_at: float) -> dict[str, object]:
@@ -496,6 +746,28 @@ def _case_row(e: GridEvent, received_at: float) -> dict[str, object]:
         "started_at": e.started_at.timestamp(),
         "observed_at": e.observed_at.timestamp(),
         "ended_at": e.ended_at.timestamp() if e.ended_at is not None else None,
+        "updated_at": received_at,
+    }
+
+
+def fold_key(e: GridEvent) -> str:
+    """The hazard an incident is about: the same gateway, grid, category and the gateway's `dedup_key`.
+    The grid is part of it so that folding never moves an incident into another jurisdiction's case."""
+    return "\x1f".join((e.source.gateway_id, *e.grid.codes(), e.category, e.dedup_key))
+
+
+def _shown_row(e: GridEvent, received_at: float) -> dict[str, object]:
+    """What a case takes from the revision it shows; place, gateway and device stay those of its first event."""
+    return {
+        "shown_event_id": e.event_id,
+        "seq": e.seq,
+        "source_status": e.status.value,
+        "severity": e.severity.value,
+        "severity_rank": SEVERITY_RANK[e.severity.value],
+        "title": e.title,
+        "observed_at": e.observed_at.timestamp(),
+        "ended_at": e.ended_at.timestamp() if e.ended_at is not None else None,
+        "last_seen_at": e.started_at.timestamp(),
         "updated_at": received_at,
     }
 

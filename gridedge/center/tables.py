@@ -64,17 +64,41 @@ class Case(Base):
     reopened: Mapped[int]
     """How many times the check sent it back to the unit."""
     closed_at: Mapped[float | None]
+    shown_event_id: Mapped[str]
+    """The incident whose newest revision the case shows (its latest occurrence)."""
+    occurrences: Mapped[int]
+    """How many incidents of the same hazard folded into this case (1 for a case of its own)."""
+    last_seen_at: Mapped[float]
+    """When the latest occurrence started at the source."""
+    fold_key: Mapped[str | None]
+    """Gateway, category and the event's `dedup_key` while the case is open and its category folds
+    repeats; None once finished. Unique, so even racing replicas keep one open case per hazard."""
 
     __table_args__ = (
         Index("ix_cases_place", "district_code", "street_code", "community_code", "grid_code"),
         Index("ix_cases_source_status", "source_status"),
-        Index("ix_cases_list", "severity_rank", text("opened_at DESC")),  # the list's order, most severe and newest
+        Index("ix_cases_list", "severity_rank", text("opened_at DESC"), "event_id"),  # the list's order
         # The list filtered by category or by state, still in its order: a category is often all one
         # severity, so without these the list would walk past every more severe case to find 100.
         Index("ix_cases_category_list", "category", "severity_rank", text("opened_at DESC")),
         Index("ix_cases_state_list", "state", "severity_rank", text("opened_at DESC")),
         Index("ix_cases_due", "due_at"),
+        Index("ix_cases_escalations", "escalations"),
+        Index("ix_cases_device", "device_id"),
+        Index("ix_cases_gateway", "gateway_id", "opened_at"),
+        UniqueConstraint("fold_key", name="uq_cases_fold_key"),
     )
+
+
+class CaseIncident(Base):
+    """Which case an incident (a gateway's `event_id`) belongs to: its own, or the open case it folded into."""
+
+    __tablename__ = "case_incidents"
+
+    event_id: Mapped[str] = mapped_column(primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.event_id"), index=True)
+    started_at: Mapped[float]
+    received_at: Mapped[float]
 
 
 class CaseStep(Base):
@@ -95,6 +119,46 @@ class CaseStep(Base):
     at: Mapped[float] = mapped_column(index=True)
     comment: Mapped[str] = mapped_column(Text)
     unit: Mapped[str | None]
+
+
+class CasePhoto(Base):
+    """A picture an officer attached at a workflow step (the unit's feedback, the check)."""
+
+    __tablename__ = "case_photos"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("cases.event_id"), index=True)
+    step_id: Mapped[int | None] = mapped_column(ForeignKey("case_steps.id"))
+    actor: Mapped[str]
+    at: Mapped[float]
+    content_type: Mapped[str]
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class GatewayRow(Base):
+    """The status a gateway retains on `gridedge/v1/status/{id}`, and where its events say it stands."""
+
+    __tablename__ = "gateways"
+
+    gateway_id: Mapped[str] = mapped_column(primary_key=True)
+    online: Mapped[bool]
+    reason: Mapped[str | None]
+    """Why offline: `lost` (the last will) or `stopped`."""
+    version: Mapped[str]
+    status: Mapped[str] = mapped_column(Text)
+    """The status JSON as published (queue figures and whatever else the gateway reports)."""
+    heartbeat_at: Mapped[float | None]
+    """The `ts` of the latest online status (the will carries none)."""
+    changed_at: Mapped[float]
+    """When the centre saw it go online or offline."""
+    received_at: Mapped[float]
+    district_code: Mapped[str | None]
+    street_code: Mapped[str | None]
+    community_code: Mapped[str | None]
+    grid_code: Mapped[str | None]
+    """The grid of its latest event: a gateway is in an officer's jurisdiction by where it reports from."""
+    offline_case: Mapped[str | None]
+    """The case raised for it being offline too long, while that is still so."""
 
 
 class OfficerRow(Base):
@@ -173,7 +237,8 @@ class Revision(Base):
     __tablename__ = "event_revisions"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    event_id: Mapped[str] = mapped_column(ForeignKey("cases.event_id"))
+    event_id: Mapped[str]
+    """The incident (see CaseIncident for its case)."""
     seq: Mapped[int]
     status: Mapped[str]
     category: Mapped[str]

@@ -43,6 +43,12 @@ class CaseView(BaseModel):
     escalations: int
     reopened: int
     closed_at: datetime | None
+    occurrences: int
+    """Incidents of the same hazard folded into this case (1 for a case of its own)."""
+    last_seen_at: datetime
+    """When the latest occurrence started."""
+    shown_event_id: str
+    """The incident whose newest revision the case shows."""
     next_actions: list[Action]
 
     @classmethod
@@ -78,11 +84,16 @@ class CaseView(BaseModel):
             escalations=row.escalations,
             reopened=row.reopened,
             closed_at=to_datetime(row.closed_at) if row.closed_at is not None else None,
+            occurrences=row.occurrences,
+            last_seen_at=to_datetime(row.last_seen_at),
+            shown_event_id=row.shown_event_id,
             next_actions=next_actions(CaseState(row.state)),
         )
 
 
 class RevisionView(BaseModel):
+    event_id: str
+    """The incident (a case folds every occurrence of its hazard)."""
     seq: int
     status: EventStatus
     received_at: datetime
@@ -94,6 +105,7 @@ class RevisionView(BaseModel):
     @classmethod
     def of(cls, row: Revision) -> RevisionView:
         return cls(
+            event_id=row.event_id,
             seq=row.seq,
             status=EventStatus(row.status),
             received_at=to_datetime(row.received_at),
@@ -141,6 +153,8 @@ class ActionRequest(BaseModel):
     action: Action
     comment: Annotated[str, Field(max_length=MAX_COMMENT), AfterValidator(no_control_characters)] = ""
     unit: Annotated[str | None, Field(max_length=64)] = None
+    confirm_source_firing: bool = False
+    """Needed to close a case whose source still fires; the step records that it was closed so."""
 
 
 class GridCount(BaseModel):

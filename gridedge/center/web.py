@@ -6,19 +6,21 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, HTTPException, Request
 
 from gridedge.center.access import Officer, Role
 from gridedge.center.accounts import Accounts
 from gridedge.center.downlink import ACK_ACTIONS, Ack, Downlink
 from gridedge.center.figures import Figure, evaluate
-from gridedge.center.gateways import GatewayBoard
 from gridedge.center.live import ChangeFeed
+from gridedge.center.settings import ConsoleConfig
 from gridedge.center.stats import IngestStats
-from gridedge.center.store import CaseQuery, CaseStore
+from gridedge.center.store import CaseQuery, CaseStore, Photo
 from gridedge.center.tables import Case
 from gridedge.center.throttle import LoginThrottle
 from gridedge.center.views import ActionRequest, GridCount, StatsView
@@ -69,7 +71,7 @@ class Centre:
     secure_cookies: bool = True
     """Cookies only over HTTPS; off only for a plain-HTTP demo or test on one machine."""
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
-    gateways: GatewayBoard = field(default_factory=GatewayBoard)  # each gateway's retained status
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
 
     def officer(self, request: Request) -> Officer | None:
         secret = bearer(request) or request.cookies.get(SESSION_COOKIE)
@@ -86,15 +88,16 @@ class Centre:
 
     def stats_view(self, officer: Officer) -> StatsView:
         scope = officer.jurisdiction
+        open_cases, cases = self.store.count_open_and_all(scope)
         return StatsView.of(
             self.stats,
             revisions=self.store.count_revisions(scope),
-            cases=self.store.count_cases(scope),
-            open_cases=self.store.count_cases(scope, CaseQuery(open_only=True)),
+            cases=cases,
+            open_cases=open_cases,
             city_wide=officer.role is Role.ADMIN,
         )
 
-    async def act(self, officer: Officer, event_id: str, request: ActionRequest) -> Case:
+    async def act(self, officer: Officer, event_id: str, request: ActionRequest, photos: Sequence[Photo] = ()) -> Case:
         case = await asyncio.to_thread(
             self.store.act,
             officer,
@@ -103,10 +106,12 @@ class Centre:
             now=self.clock.now(),
             comment=request.comment,
             unit=request.unit or None,
+            photos=photos,
+            confirm_source_firing=request.confirm_source_firing,
         )
         self.feed.publish([(case.district_code, case.street_code, case.community_code, case.grid_code)])
         if request.action in ACK_ACTIONS:
-            await self.downlink.send(Ack(case.gateway_id, case.event_id, request.action, officer.username))
+            await self.downlink.send(Ack(case.gateway_id, case.shown_event_id, request.action, officer.username))
         return case
 
     def figures(self, officer: Officer, since: datetime | None, until: datetime | None) -> list[Figure]:
@@ -142,6 +147,7 @@ def case_query(
     level: Level | None = None,
     grid: str | None = None,
     overdue: bool = False,
+    search: str = "",
 ) -> CaseQuery:
     return CaseQuery(
         state=state,
@@ -152,4 +158,20 @@ def case_query(
         level=level,
         prefix=tuple(grid.split("/")) if grid else (),
         overdue_at=clock.now() if overdue else None,
+        search=search,
     )
+
+
+def api_officer(request: Request) -> Officer:
+    centre = centre_of(request)
+    officer = centre.officer(request)
+    if officer is None:
+        raise HTTPException(401, "log in or send Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"})
+    try:
+        centre.check_csrf(request, request.headers.get(CSRF_HEADER))
+    except CsrfError:
+        raise HTTPException(403, f"a change made with the session cookie needs the {CSRF_HEADER} header") from None
+    return officer
+
+
+ApiOfficer = Annotated[Officer, Depends(api_officer)]

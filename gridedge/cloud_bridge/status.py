@@ -32,6 +32,7 @@ class QueueReport:
     depth: int
     dropped: dict[Severity, int]
     set_aside: int
+    oldest_s: float | None = None  # how long the oldest message has waited for the broker
 
 
 def status_payload(
@@ -50,11 +51,14 @@ def status_payload(
     if reason is not None:
         body["reason"] = reason
     if queue is not None:
-        body["queue"] = {
+        waiting: dict[str, object] = {
             "depth": queue.depth,
             "dropped": {s.value: n for s, n in sorted(queue.dropped.items())},
             "set_aside": queue.set_aside,
         }
+        if queue.oldest_s is not None:
+            waiting["oldest_s"] = round(queue.oldest_s, 1)
+        body["queue"] = waiting
     if extra:
         body.update({k: v for k, v in extra.items() if k not in body})
     return json.dumps(body, separators=(",", ":")).encode()

@@ -221,7 +221,9 @@ class Uplink:
 
     def _queue_report(self) -> QueueReport:
         outbox = self._outbox
-        return QueueReport(depth=outbox.depth(), dropped=outbox.dropped(), set_aside=outbox.set_aside_count())
+        depth = outbox.depth()
+        waited = outbox.oldest_age(self._clock.now()) if depth else None
+        return QueueReport(depth, outbox.dropped(), outbox.set_aside_count(), waited)
 
     async def _heartbeat(self, client: aiomqtt.Client) -> NoReturn:
         """Repeat the retained `online` status with fresh queue figures, and at once when they matter."""

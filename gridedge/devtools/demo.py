@@ -14,16 +14,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import yaml
+from pydantic import SecretStr
+
 from gridedge.center.service import run_center
-from gridedge.center.settings import DEMO_LOGIN, CenterConfig, HttpConfig, demo_officer
+from gridedge.center.settings import DEMO_LOGIN, CenterConfig, ConsoleConfig, HttpConfig
 from gridedge.devices.inventory import DeviceEntry, Inventory
 from gridedge.devices.profile import Liveness
 from gridedge.devtools.broker import free_port, local_broker, port_open
+from gridedge.devtools.demo_centre import DEMO_POLICY, demo_officers, write_demo_grid_map
 from gridedge.devtools.supervise import supervised
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.errors import GridEdgeError
@@ -31,7 +36,9 @@ from gridedge.edge.grid import GridCell, GridUnit, Location
 from gridedge.gateway.agent import Agent
 from gridedge.gateway.settings import GatewayConfig, Identity, Southbound, Uplink
 from gridedge.simulators.fleet import Fleet, FleetMix, inventory, publish
+from gridedge.simulators.scenes import goods_left, write_clip
 from gridedge.simulators.smoke_alarm import Action, SmokeAlarmFleet, Step
+from gridedge.vision.config import CameraConfig
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +57,22 @@ DEMO_SCRIPT = [
 DEMO_LIVENESS = Liveness(heartbeat_interval_s=5, offline_after_s=15)
 CENTRE_START_S = 60.0
 SCENARIO = "Scenario: smoke alarm at 10 s, cleared at 25 s; SA-0004 silent from 20 s (offline ~15 s later)."
+DEMO_API_TOKEN = "gridedge-demo-installer-token"  # noqa: S105 (the demo's throwaway gateway, printed for the user)
+
+
+def demo_camera(workdir: Path) -> CameraConfig:
+    """A shopfront camera playing a generated clip: goods are put out on the pavement and left there."""
+    scene = dataclasses.replace(goods_left(), zone_settings={"dwell_s": 15.0, "clear_s": 3.0})
+    video = write_clip(scene, workdir / "clips")
+    sidecar = yaml.safe_load(video.with_suffix(".yaml").read_text(encoding="utf-8"))
+    return CameraConfig.model_validate(
+        {
+            "id": "cam-shop-01",
+            "source": str(video),
+            "location": {"site": "Lucky Noodles shopfront", "address": "12 Willow Lane"},
+            "zones": sidecar["camera"]["zones"],
+        }
+    )
 
 
 def demo_gateway_config(broker: BrokerConfig, state_dir: Path) -> GatewayConfig:
@@ -90,9 +113,16 @@ async def run_demo(broker_url: str | None, duration: float | None, http_port: in
                 database=f"sqlite:///{workdir / 'center.db'}",
                 http=HttpConfig(port=port, secure_cookies=False),  # plain HTTP on this machine
                 client_id="gridedge-demo-centre",
-                officers=[demo_officer()],
+                policy=DEMO_POLICY,
+                console=ConsoleConfig(
+                    grid_map=write_demo_grid_map(workdir / "grid.geojson"), gateway_offline_case_s=60
+                ),
+                officers=demo_officers(),
             )
             config = demo_gateway_config(broker, workdir / "agent")
+            api_port = config.api.port if not port_open(config.api.port) else free_port()
+            api = config.api.model_copy(update={"port": api_port, "token": SecretStr(DEMO_API_TOKEN)})
+            config = config.model_copy(update={"api": api, "cameras": [demo_camera(workdir)]})
             if fleet_rate:  # a block's worth of simulated devices beside the scripted alarms
                 devices = [
                     *config.inventory.devices,
@@ -129,15 +159,23 @@ async def _run_parts(
             simulator = part("simulator", fleet.run)
             if fleet_rate:
                 part("fleet-simulator", lambda: publish(Fleet(FleetMix()), broker, fleet_rate, stop))
-            print(f"GridEdge demo running. Grid centre: http://127.0.0.1:{center.http.port}/  (broker {broker.url})")
-            print("Log in to the centre as {} / {}".format(*DEMO_LOGIN))
-            print(SCENARIO, flush=True)
+            _welcome(center, config, broker)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=duration)
             simulator.cancel()
             stop.set()
     if not centre_ready.is_set():
         raise DemoError(f"the grid centre did not start within {CENTRE_START_S:.0f} s (see the log above)")
+
+
+def _welcome(center: CenterConfig, config: GatewayConfig, broker: BrokerConfig) -> None:
+    print(f"GridEdge demo running. Grid centre: http://127.0.0.1:{center.http.port}/  (broker {broker.url})")
+    print("Log in to the centre as {} / {} (admin)".format(*DEMO_LOGIN))
+    levels = ", ".join(f"{o.username} ({o.role.value})" for o in center.officers[1:])
+    print(f"  or as an officer of each level, same password: {levels}")
+    print(f"Installer page: http://127.0.0.1:{config.api.port}/ui/  (API token {DEMO_API_TOKEN})")
+    print("Camera cam-shop-01: goods left on the pavement become a case after 15 s of dwell.")
+    print(SCENARIO, flush=True)
 
 
 class DemoError(GridEdgeError):

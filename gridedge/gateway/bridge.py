@@ -192,6 +192,7 @@ def status_report(read: ReadModel, config: GatewayConfig) -> dict[str, object]:
         },
         "held": dict(read.held_incidents()),
         "silences": [s.record() for s in read.silences() if not s.from_pack],
+        "cameras": {c: {"fps": round(s.fps, 2)} for c, s in read.cameras.stats().items()},
     }
 
 

@@ -107,8 +107,16 @@ def store(tmp_path: Path) -> Iterator[CaseStore]:
                 codes=("D01", "S01", "C01", "G02"),
             ),
             make_event("evt-other-01", title="Other street", codes=("D01", "S02", "C03", "G04")),
-            make_event("evt-done-001", seq=1, category=SHOP, severity=Severity.MINOR),
-            make_event("evt-done-001", seq=2, status=EventStatus.RESOLVED, category=SHOP, severity=Severity.MINOR),
+            # another device: the same device's shop incident would fold into evt-shop-001's case
+            make_event("evt-done-001", seq=1, category=SHOP, severity=Severity.MINOR, device_id="ir-77"),
+            make_event(
+                "evt-done-001",
+                seq=2,
+                status=EventStatus.RESOLVED,
+                category=SHOP,
+                severity=Severity.MINOR,
+                device_id="ir-77",
+            ),
         ],
         received_at=NOW,
     )

@@ -126,10 +126,13 @@ def test_the_workflow_through_the_api_with_timeline_and_downlink(
         ("verify", {}),
         ("dispatch", {"unit": "fire-1"}),
         ("handle", {"comment": "charger unplugged"}),
-        ("close", {}),
+        ("close", {"confirm_source_firing": True}),  # the alarm still says `update`: closing needs the officer's word
         ("evaluate", {"comment": "on time"}),
     ]:
         clock.advance(60)
+        if action == "close":
+            refused = app_client.post(url, json={"action": "close"})
+            assert (refused.status_code, "still fires" in refused.json()["detail"]) == (409, True)
         response = app_client.post(url, json={"action": action, **extra})
         assert response.status_code == 200, response.text
     detail = app_client.get("/api/cases/evt-smoke-01").json()
@@ -150,7 +153,7 @@ def test_figures_count_found_and_closed_and_export_csv(app_client: TestClient, c
         ("verify", {}),
         ("dispatch", {"unit": "fire-1"}),
         ("handle", {"comment": "done"}),
-        ("close", {}),
+        ("close", {"confirm_source_firing": True}),
     ]:
         clock.advance(100)
         app_client.post("/api/cases/evt-smoke-01/actions", json={"action": action, **extra})

@@ -83,7 +83,11 @@ async def test_a_row_the_database_refuses_is_dead_lettered_and_its_batch_stored(
     store = PickyStore(f"sqlite:///{tmp_path / 'center.db'}")
     store.migrate()
     ingest = Ingest(CenterConfig(broker=BrokerConfig(port=broker.port)), store)
-    events = [make_event("evt-good-0001"), make_event("evt-refused-1"), make_event("evt-good-0002")]
+    events = [  # three devices: one device's incidents would fold into one case
+        make_event("evt-good-0001"),
+        make_event("evt-refused-1", device_id="smoke-4a"),
+        make_event("evt-good-0002", device_id="smoke-5b"),
+    ]
     task = asyncio.create_task(ingest.run())
     try:
         async with asyncio.timeout(10):
@@ -92,6 +96,7 @@ async def test_a_row_the_database_refuses_is_dead_lettered_and_its_batch_stored(
                 for event in events:
                     await client.publish(topic_of(event), event.to_json(), qos=1)
             await until(lambda: ingest.stats.stored + ingest.stats.rejected["store_failed"] == 3)
+            await until(lambda: bool(store.dead_letters()))  # written after the batch's counters move
         assert ingest.stats.stored == 2
         assert [d.reason for d in store.dead_letters()] == ["store_failed"]
         assert store.count_cases() == 2

@@ -141,7 +141,7 @@ async def test_events_published_while_the_centre_is_down_are_delivered_when_it_r
     broker: Mosquitto, tmp_path: Path
 ) -> None:
     config = centre_config(broker, tmp_path)
-    before, missed = make_event("evt-before-1"), make_event("evt-missed-1")
+    before, missed = make_event("evt-before-1"), make_event("evt-missed-1", device_id="smoke-4a")
     async with running(config) as http:
         await publish(broker, (topic_of(before), before.to_json()))
         await eventually(lambda: stats_show(http, stored=1))

@@ -71,6 +71,7 @@ def test_a_source_resolved_attaches_but_does_not_close_the_case(any_store: CaseS
 
 def test_six_steps_are_recorded_with_who_when_and_why(any_store: CaseStore) -> None:
     any_store.add(make_event(), received_at=1000.0)
+    any_store.add(make_event(seq=2, status=EventStatus.RESOLVED), received_at=1500.0)  # the source stopped
     steps = [
         (Action.VERIFY, "", None),
         (Action.DISPATCH, "", "fire-1"),

@@ -207,11 +207,20 @@ async def test_installer_page_in_headless_chromium(live: Live, tmp_path: Path) -
             alarm = SmokeAlarm("SA-0002", smoke=True)
             await live.send(alarm, "alarm")
             await page.locator("#events li", has_text="FIRING Smoke alarm").wait_for()
-            await page.wait_for_selector("#device-count:has-text('5 of 5 online')")
+            await page.wait_for_selector("#device-count:has-text('5 / 5 在线 online')")
             await page.wait_for_selector("#uplink-state:has-text('connected')")
             row = await page.locator("tr[data-device=SA-0002]").inner_text()
             assert "online" in row
             assert "smoke=true" in row
+
+            # The installer's actions (bilingual page): silence a device for maintenance, reload the config.
+            await page.select_option("#silence-device", "SA-0004")
+            await page.fill("#silence-reason", "更换电池 battery change")
+            await page.click("#silence button[type=submit]")
+            await page.locator("#silences li", has_text="SA-0004").wait_for()
+            assert "更换电池 battery change" in await page.locator("#silences").inner_text()
+            await page.click("#reload")
+            await page.wait_for_selector("#reload-result:has-text('reloaded')")
 
             folder = Path(os.environ.get("GRIDEDGE_SCREENSHOTS", tmp_path))
             await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)

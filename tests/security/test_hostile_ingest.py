@@ -76,7 +76,7 @@ async def stats(http: httpx.AsyncClient) -> dict[str, object]:
 
 async def test_poison_on_every_topic_is_dead_lettered_and_ingest_keeps_flowing(broker: Mosquitto, pg_url: str) -> None:
     hostile = hostile_messages()
-    before, after = make_event("evt-before-01"), make_event("evt-after-001")
+    before, after = make_event("evt-before-01"), make_event("evt-after-001", device_id="smoke-4a")  # no fold
     async with running(centre_config(broker.port, pg_url)) as base, httpx.AsyncClient(base_url=base) as http:
         await logged_in(http, "admin", ADMIN_PASSWORD)
         await publish(
@@ -155,7 +155,7 @@ def _pg_ctl(cluster: PostgresCluster, *args: str) -> None:
 async def test_a_database_outage_is_waited_out_and_nothing_is_lost(broker: Mosquitto) -> None:
     if not postgres.available():
         pytest.skip("PostgreSQL binaries (initdb, postgres) are not installed")
-    first, during = make_event("evt-before-out"), make_event("evt-during-out")
+    first, during = make_event("evt-before-out"), make_event("evt-during-out", device_id="smoke-4a")  # no fold
     with postgres.postgres_cluster(durable=True) as cluster:  # fsync on: a stop -m immediate loses no commit
         url = cluster.fresh_database()
         async with running(centre_config(broker.port, url)) as base, httpx.AsyncClient(base_url=base) as http:

@@ -4,10 +4,20 @@
 const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem("gridedge-token") || new URLSearchParams(location.hash.slice(1)).get("token");
 
-async function api(path) {
-  const response = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
+async function api(path, body) {
+  const init = { headers: { Authorization: `Bearer ${token}` } };
+  if (body !== undefined) {
+    init.method = "POST";
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, init);
   if (response.status === 401) { showLogin(); throw new Error("unauthorised"); }
-  if (!response.ok) throw new Error(`${path}: ${response.status}`);
+  if (!response.ok) {
+    let detail = "";
+    try { detail = JSON.stringify((await response.json()).detail); } catch (e) { /* not JSON */ }
+    throw new Error(`${response.status} ${detail}`);
+  }
   return response.json();
 }
 
@@ -17,9 +27,9 @@ function showLogin() {
 }
 
 function ago(ts) {
-  if (ts == null) return "never";
+  if (ts == null) return "从未 never";
   const s = Math.max(0, Date.now() / 1000 - ts);
-  return s < 60 ? `${s.toFixed(0)} s ago` : s < 3600 ? `${(s / 60).toFixed(0)} min ago` : `${(s / 3600).toFixed(1)} h ago`;
+  return s < 60 ? `${s.toFixed(0)} 秒前 s ago` : s < 3600 ? `${(s / 60).toFixed(0)} 分钟前 min ago` : `${(s / 3600).toFixed(1)} 小时前 h ago`;
 }
 
 function cell(row, text, cls) {
@@ -49,7 +59,11 @@ async function refreshDevices() {
     cell(row, values(d.points));
   }
   const online = devices.filter((d) => d.state === "online").length;
-  $("device-count").textContent = `${online} of ${devices.length} online`;
+  $("device-count").textContent = `${online} / ${devices.length} 在线 online`;
+  const choice = $("silence-device");
+  if (choice.options.length !== devices.length + 1) {
+    choice.replaceChildren(new Option("-", ""), ...devices.map((d) => new Option(d.id, d.id)));
+  }
 }
 
 async function refreshOutbox() {
@@ -59,8 +73,48 @@ async function refreshOutbox() {
   $("outbox-depth").textContent = o.depth;
   $("outbox-age").textContent = o.depth ? `${o.oldest_age_s.toFixed(0)} s` : "-";
   $("uplink-published").textContent = o.uplink.published;
-  $("uplink-error").textContent = o.uplink.last_error || "none";
+  $("uplink-error").textContent = o.uplink.last_error || "无 none";
 }
+
+async function refreshSilences() {
+  const silences = await api("/api/silences");
+  const list = $("silences");
+  list.replaceChildren();
+  for (const s of silences) {
+    const li = document.createElement("li");
+    const what = [s.rule && `规则 rule ${s.rule}`, s.device && `设备 device ${s.device}`, s.site && `场所 site ${s.site}`].filter(Boolean).join(", ");
+    li.textContent = `${what} · 至 until ${new Date(s.ends_at * 1000).toLocaleString()}${s.reason ? " · " + s.reason : ""}${s.from_pack ? " (规则包 from the rule pack)" : ""}`;
+    list.append(li);
+  }
+  if (!silences.length) list.innerHTML = '<li class="hint">无 none</li>';
+}
+
+$("reload").addEventListener("click", async () => {
+  $("reload-result").textContent = "…";
+  try {
+    const done = await api("/api/config/reload", {});
+    const d = done.detail || {};
+    $("reload-result").textContent = `已重新加载 reloaded: 设备 devices ${d.reload_devices ? "✓" : "✗ (见日志 see log)"}, 规则 rules ${d.reload_rules ? "✓" : "✗ (见日志 see log)"}`;
+    await refreshDevices();
+    await refreshSilences();
+  } catch (err) { $("reload-result").textContent = `失败 failed: ${err.message}`; }
+});
+
+$("silence").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const minutes = Number($("silence-minutes").value);
+  const body = {
+    device: $("silence-device").value || null,
+    site: $("silence-site").value.trim() || null,
+    ends_at: new Date(Date.now() + minutes * 60000).toISOString(),
+    reason: $("silence-reason").value.trim(),
+  };
+  try {
+    await api("/api/silences", body);
+    $("silence-result").textContent = "已静默 silenced";
+    await refreshSilences();
+  } catch (err) { $("silence-result").textContent = `未静默 refused: ${err.message}`; }
+});
 
 function addEvent(e, atTop = true) {
   const li = document.createElement("li");
@@ -85,11 +139,11 @@ async function refreshCameras() {
     const caption = document.createElement("figcaption");
     if (frame.ok) {
       img.src = URL.createObjectURL(await frame.blob());
-      img.alt = `latest frame of ${c.id} with its zones`;
+      img.alt = `${c.id} 最新画面 latest frame with its zones`;
       fig.append(img);
       caption.textContent = c.id;
     } else {
-      caption.textContent = `${c.id}: no frame yet`;
+      caption.textContent = `${c.id}: 尚无画面 no frame yet`;
     }
     fig.append(caption);
     box.append(fig);
@@ -102,7 +156,7 @@ async function follow() {
     try {
       const response = await fetch("/api/stream", { headers: { Authorization: `Bearer ${token}` } });
       if (!response.ok) throw new Error(String(response.status));
-      $("link").textContent = "live";
+      $("link").textContent = "实时 live";
       $("link").className = "pill live";
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = "";
@@ -123,7 +177,7 @@ async function follow() {
         }
       }
     } catch (err) { /* fall through to retry */ }
-    $("link").textContent = "reconnecting";
+    $("link").textContent = "重新连接中 reconnecting";
     $("link").className = "pill";
     await new Promise((r) => setTimeout(r, 2000));
   }
@@ -142,6 +196,7 @@ async function start() {
   $("events").replaceChildren();
   for (const e of recent) addEvent(e, false);
   await refreshOutbox();
+  await refreshSilences();
   await refreshCameras();
   setInterval(() => { refreshDevices().catch(() => {}); refreshOutbox().catch(() => {}); }, 2000);
   follow();
