@@ -9,12 +9,14 @@ silences) goes to the control port (gateway/ports.py); a new route takes the por
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 from importlib import resources
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Response, status
 from fastapi.responses import RedirectResponse
@@ -32,6 +34,7 @@ from gridedge.rules.hygiene import SilenceRefusedError
 from gridedge.rules.model import Silence
 
 KEEPALIVE_S = 15.0
+MAX_SAMPLE_CHARS = 65_536  # a device message, not a file
 BEARER = HTTPBearer(auto_error=False)
 
 
@@ -62,6 +65,38 @@ class Device(BaseModel):
     state: DeviceState
     last_seen: float | None = Field(description="When the gateway last heard from it (epoch seconds).")
     points: dict[str, PointValue] = Field(description="Last value of each point.")
+
+
+class SampleRequest(BaseModel):
+    payload: str = Field(max_length=MAX_SAMPLE_CHARS, description="The sample as text, hex or base64.")
+    encoding: Literal["text", "hex", "base64"] = "text"
+
+    def raw(self) -> bytes:
+        """The sample's bytes; ValueError names what is wrong with the encoding."""
+        try:
+            if self.encoding == "hex":
+                return bytes.fromhex(self.payload)
+            if self.encoding == "base64":
+                return base64.b64decode(self.payload, validate=True)
+        except (ValueError, binascii.Error) as err:
+            raise ValueError(f"payload is not {self.encoding}: {err}") from None
+        return self.payload.encode()
+
+
+class SampleReading(BaseModel):
+    point: str
+    value: bool | int | float | str | None
+    unit: str | None
+    quality: str
+
+
+class SampleDecoded(BaseModel):
+    readings: list[SampleReading] = Field(description="The readings the sample makes.")
+    problems: list[str] = Field(description="Values that do not fit their point: the profile or the device is wrong.")
+    absent: list[str] = Field(description="Points of the profile the sample does not hold.")
+    device_time: float | None = Field(
+        description="The device's own timestamp (epoch seconds), when the profile reads one."
+    )
 
 
 class EventSummary(BaseModel):
@@ -203,6 +238,7 @@ def create_api(read: ReadModel, control: ControlPort, registry: CollectorRegistr
 
     _control_routes(api, control)
     _camera_routes(api, read)
+    _sample_routes(api, read)
     app.include_router(api)
 
     @app.get("/", include_in_schema=False)
@@ -299,3 +335,29 @@ def openapi_document() -> str:
     read = cast("ReadModel", _NoGateway(LocalState([], SystemClock())))
     app = create_api(read, cast("ControlPort", None), CollectorRegistry(), "")
     return json.dumps(app.openapi(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def _sample_routes(api: APIRouter, read: ReadModel) -> None:
+    @api.post(
+        "/api/devices/{device_id}/test",
+        tags=["devices"],
+        responses={404: {"description": "No such device"}, 422: {"description": "The sample cannot be read"}},
+    )
+    async def test_device(device_id: str, body: SampleRequest) -> SampleDecoded:
+        """Decode a sample (an MQTT payload, or a Modbus register dump) with the device's profile, as
+        `gridedge profile test` does: what a real message from this device would become. Nothing is stored."""
+        try:
+            result = read.try_sample(device_id, body.raw())
+        except ValueError as err:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(err)) from None
+        if result is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no device {device_id!r} in the inventory")
+        return SampleDecoded(
+            readings=[
+                SampleReading(point=r.point, value=r.value, unit=r.unit, quality=r.quality.value)
+                for r in result.readings
+            ],
+            problems=result.problems,
+            absent=result.absent,
+            device_time=result.device_time,
+        )

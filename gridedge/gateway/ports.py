@@ -20,6 +20,7 @@ from typing import Protocol
 
 from gridedge.cloud_bridge.uplink import UplinkState
 from gridedge.cloud_bridge.writer import StorageCondition
+from gridedge.devices.sample import SampleResult
 from gridedge.gateway.state import LocalState
 from gridedge.rules.hygiene import ActiveSilence
 from gridedge.rules.model import RulePack, Silence
@@ -105,6 +106,11 @@ class ReadModel(Protocol):
 
     def storage(self) -> StorageCondition:
         """Whether events reach the disk; while not, they wait in memory."""
+        ...
+
+    def try_sample(self, device_id: str, sample: bytes) -> SampleResult | None:
+        """`sample` decoded with the device's profile, as `gridedge profile test` does (None: no such
+        device); ValueError when a register dump is not one."""
         ...
 
 

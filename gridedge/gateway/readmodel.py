@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gridedge.cloud_bridge.writer import StorageCondition
+from gridedge.devices.sample import SampleResult, try_sample
 from gridedge.gateway.pipeline import Pipeline
 from gridedge.gateway.ports import CameraPort, OutboxStatus, UplinkStatus
 from gridedge.gateway.state import LocalState
@@ -42,3 +44,7 @@ class GatewayReadModel:
 
     def storage(self) -> StorageCondition:
         return self.pipeline.storage()
+
+    def try_sample(self, device_id: str, sample: bytes) -> SampleResult | None:
+        profile = self.pipeline.southbound.profile_of(device_id)
+        return None if profile is None else try_sample(profile, sample, time.time())

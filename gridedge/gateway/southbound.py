@@ -17,7 +17,7 @@ from gridedge.devices.binding import DeviceBinding, bind
 from gridedge.devices.drivers.modbus import BusCounters, ModbusBusDriver, polled_devices
 from gridedge.devices.drivers.mqtt import MqttDriver, MqttRouter
 from gridedge.devices.inventory import Inventory
-from gridedge.devices.profile import BUILTIN_PROFILES, load_profiles, profile_files
+from gridedge.devices.profile import BUILTIN_PROFILES, Profile, load_profiles, profile_files
 from gridedge.devices.registers import WriteRefused
 from gridedge.edge.clock import Clock
 from gridedge.edge.config import load_yaml
@@ -67,6 +67,10 @@ class Southbound:
         self._bindings = bindings
         self._changed = asyncio.Event()
         self._mqtt_restart = False
+
+    def profile_of(self, device_id: str) -> Profile | None:
+        """The profile a device of the running inventory is decoded with."""
+        return next((b.compiled.profile for b in self._bindings if b.device.id == device_id), None)
 
     def apply(self, bindings: list[DeviceBinding]) -> None:
         """Switch to these devices; the running drivers pick them up."""

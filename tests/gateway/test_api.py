@@ -170,3 +170,23 @@ async def test_installer_page_is_served_without_external_assets(http: httpx.Asyn
         assert "http://" not in text
         assert "https://" not in text
     assert "https://" not in page.text
+
+
+async def test_a_device_is_tested_with_a_sample_decoded_by_its_profile(http: httpx.AsyncClient) -> None:
+    sample = '{"ts": 1700000000500, "state": {"smoke": true, "tamper": false}, "battery": 87}'
+    decoded = (await http.post("/api/devices/SA-0002/test", json={"payload": sample}, headers=AUTH)).json()
+    values = {r["point"]: r["value"] for r in decoded["readings"]}
+    assert (values["smoke"], values["tamper"]) == (True, False)
+    assert decoded["device_time"] == 1_700_000_000.5
+    assert "low_battery" in decoded["absent"]
+    as_hex = {"payload": sample.encode().hex(), "encoding": "hex"}
+    assert (await http.post("/api/devices/SA-0002/test", json=as_hex, headers=AUTH)).json() == decoded
+    # Refusals name what is wrong; nothing is stored or decided.
+    unknown = await http.post("/api/devices/SA-9999/test", json={"payload": sample}, headers=AUTH)
+    assert (unknown.status_code, unknown.json()["detail"]) == (404, "no device 'SA-9999' in the inventory")
+    bad_hex = await http.post("/api/devices/SA-0002/test", json={"payload": "zz", "encoding": "hex"}, headers=AUTH)
+    assert bad_hex.status_code == 422
+    assert "payload is not hex" in bad_hex.json()["detail"]
+    huge = await http.post("/api/devices/SA-0002/test", json={"payload": "x" * 70_000}, headers=AUTH)
+    assert huge.status_code == 422
+    assert (await http.get("/api/events", headers=AUTH)).json() == []

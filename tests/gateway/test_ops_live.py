@@ -196,7 +196,8 @@ async def test_installer_page_in_headless_chromium(live: Live, tmp_path: Path) -
             page = await browser.new_page(viewport={"width": 1280, "height": 720})
             page.set_default_timeout(10_000)
             page.on("request", lambda request: requested.append(request.url))
-            await page.goto(f"{base}/")
+            await page.goto(f"{base}/#token=never-read-from-the-url")
+            assert "#" not in page.url  # a token in the URL would stay in the history: the page clears it
             await page.fill("#token", AUTH["Authorization"].removeprefix("Bearer "))
             await page.click("#login button[type=submit]")
             await page.locator("#devices tbody tr").nth(4).wait_for()
@@ -216,15 +217,25 @@ async def test_installer_page_in_headless_chromium(live: Live, tmp_path: Path) -
             # The installer's actions (bilingual page): silence a device for maintenance, reload the config.
             await page.select_option("#silence-device", "SA-0004")
             await page.fill("#silence-reason", "更换电池 battery change")
+            await page.fill("#silence-author", "installer.zhao")
             await page.click("#silence button[type=submit]")
             await page.locator("#silences li", has_text="SA-0004").wait_for()
             assert "更换电池 battery change" in await page.locator("#silences").inner_text()
+            assert "installer.zhao" in await page.locator("#silences").inner_text()
             await page.click("#reload")
             await page.wait_for_selector("#reload-result:has-text('reloaded')")
+            # Test a device: a message decoded with its profile, nothing stored.
+            await page.select_option("#sample-device", "SA-0003")
+            await page.fill("#sample-payload", '{"state": {"smoke": true, "tamper": false}}')
+            await page.click("#sample button[type=submit]")
+            await page.wait_for_selector("#sample-result:has-text('smoke = true')")
+            assert "缺少 absent" in await page.locator("#sample-result").inner_text()
 
             folder = Path(os.environ.get("GRIDEDGE_SCREENSHOTS", tmp_path))
             await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
             await page.screenshot(path=str(folder / "installer.png"), full_page=True)
+            await page.locator("#silences li", has_text="SA-0004").locator("button").click()  # ended early
+            await page.locator("#silences li", has_text="无 none").wait_for()
         finally:
             await browser.close()
     assert requested

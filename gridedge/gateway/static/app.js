@@ -2,12 +2,14 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-let token = sessionStorage.getItem("gridedge-token") || new URLSearchParams(location.hash.slice(1)).get("token");
+// The token is typed into the form and kept for this tab only; never taken from the URL, which history keeps.
+let token = sessionStorage.getItem("gridedge-token");
+if (location.hash) history.replaceState(null, "", location.pathname + location.search);
 
-async function api(path, body) {
-  const init = { headers: { Authorization: `Bearer ${token}` } };
+async function api(path, body, method) {
+  const init = { method: method || "GET", headers: { Authorization: `Bearer ${token}` } };
   if (body !== undefined) {
-    init.method = "POST";
+    init.method = method || "POST";
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
@@ -64,6 +66,10 @@ async function refreshDevices() {
   if (choice.options.length !== devices.length + 1) {
     choice.replaceChildren(new Option("-", ""), ...devices.map((d) => new Option(d.id, d.id)));
   }
+  const tested = $("sample-device");
+  if (tested.options.length !== devices.length) {
+    tested.replaceChildren(...devices.map((d) => new Option(`${d.id} (${d.profile})`, d.id)));
+  }
 }
 
 async function refreshOutbox() {
@@ -83,7 +89,17 @@ async function refreshSilences() {
   for (const s of silences) {
     const li = document.createElement("li");
     const what = [s.rule && `规则 rule ${s.rule}`, s.device && `设备 device ${s.device}`, s.site && `场所 site ${s.site}`].filter(Boolean).join(", ");
-    li.textContent = `${what} · 至 until ${new Date(s.ends_at * 1000).toLocaleString()}${s.reason ? " · " + s.reason : ""}${s.from_pack ? " (规则包 from the rule pack)" : ""}`;
+    li.textContent = `${what} · 至 until ${new Date(s.ends_at * 1000).toLocaleString()}${s.author ? " · " + s.author : ""}${s.reason ? ": " + s.reason : ""}${s.from_pack ? " (规则包 from the rule pack)" : ""} `;
+    if (!s.from_pack && s.id) {
+      const end = document.createElement("button");
+      end.type = "button";
+      end.textContent = "结束 End now";
+      end.addEventListener("click", async () => {
+        await api(`/api/silences/${encodeURIComponent(s.id)}`, undefined, "DELETE");
+        await refreshSilences();
+      });
+      li.append(end);
+    }
     list.append(li);
   }
   if (!silences.length) list.innerHTML = '<li class="hint">无 none</li>';
@@ -108,12 +124,27 @@ $("silence").addEventListener("submit", async (ev) => {
     site: $("silence-site").value.trim() || null,
     ends_at: new Date(Date.now() + minutes * 60000).toISOString(),
     reason: $("silence-reason").value.trim(),
+    author: $("silence-author").value.trim(),
   };
   try {
     await api("/api/silences", body);
     $("silence-result").textContent = "已静默 silenced";
     await refreshSilences();
   } catch (err) { $("silence-result").textContent = `未静默 refused: ${err.message}`; }
+});
+
+$("sample").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const device = $("sample-device").value;
+  const body = { payload: $("sample-payload").value, encoding: $("sample-encoding").value };
+  try {
+    const r = await api(`/api/devices/${encodeURIComponent(device)}/test`, body);
+    const lines = r.readings.map((x) => `${x.point} = ${JSON.stringify(x.value)}${x.unit ? " " + x.unit : ""} (${x.quality})`);
+    if (r.device_time) lines.push(`设备时间 device time ${new Date(r.device_time * 1000).toISOString()}`);
+    for (const p of r.problems) lines.push(`问题 problem: ${p}`);
+    if (r.absent.length) lines.push(`缺少 absent: ${r.absent.join(", ")}`);
+    $("sample-result").textContent = lines.join("\n") || "无读数 no readings";
+  } catch (err) { $("sample-result").textContent = `未解码 refused: ${err.message}`; }
 });
 
 function addEvent(e, atTop = true) {
