@@ -54,16 +54,17 @@ def events_at(at_centre: dict[str, list[int]], events: list[dict[str, Any]]) -> 
 
 
 async def centre_incidents(port: int) -> dict[str, list[int]]:
-    """Every case at the centre, with the seqs of the revisions it holds, as an officer sees them."""
+    """Every incident at the centre, with the seqs of the revisions it holds, as an officer sees them."""
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
         await logged_in(http, *DEMO_LOGIN)
         listed = await http.get("/api/cases", params={"status": "all"})
         listed.raise_for_status()
-        found = {}
-        for case in listed.json():
+        found: dict[str, list[int]] = {}
+        for case in listed.json():  # a case folds every incident of its hazard: each revision names its own
             detail: dict[str, Any] = (await http.get(f"/api/cases/{case['event_id']}")).json()
-            found[case["event_id"]] = [r["seq"] for r in detail["revisions"]]
-        return found
+            for revision in detail["revisions"]:
+                found.setdefault(revision["event_id"], []).append(revision["seq"])
+        return {event_id: sorted(seqs) for event_id, seqs in found.items()}
 
 
 async def test_the_demo_rides_through_two_broker_restarts(tmp_path: Path) -> None:
