@@ -341,7 +341,11 @@ def _sample_routes(api: APIRouter, read: ReadModel) -> None:
     @api.post(
         "/api/devices/{device_id}/test",
         tags=["devices"],
-        responses={404: {"description": "No such device"}, 422: {"description": "The sample cannot be read"}},
+        responses={
+            400: {"description": "Body is not JSON"},
+            404: {"description": "No such device"},
+            422: {"description": "The sample cannot be read"},
+        },
     )
     async def test_device(device_id: str, body: SampleRequest) -> SampleDecoded:
         """Decode a sample (an MQTT payload, or a Modbus register dump) with the device's profile, as
@@ -349,7 +353,7 @@ def _sample_routes(api: APIRouter, read: ReadModel) -> None:
         try:
             result = read.try_sample(device_id, body.raw())
         except ValueError as err:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(err)) from None
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from None
         if result is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no device {device_id!r} in the inventory")
         return SampleDecoded(
