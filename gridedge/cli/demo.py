@@ -22,7 +22,7 @@ def demo(
     log_level: LogLevel = "info",
 ) -> None:
     """Run broker, simulated smoke alarms, the agent and the centre together."""
-    from gridedge.devtools.demo import run_demo
+    from gridedge.devtools.demo import DemoError, run_demo
 
     configure_logging(log_level)
 
@@ -37,4 +37,8 @@ def demo(
         if not demo_task.cancelled() and demo_task.exception() is not None:
             raise demo_task.exception()  # type: ignore[misc]
 
-    run_until_signal(main)
+    try:
+        run_until_signal(main)
+    except DemoError as err:  # the demo's own failure; a part that fails is restarted, never ends it
+        typer.echo(f"demo: {err}", err=True)
+        raise typer.Exit(1) from None

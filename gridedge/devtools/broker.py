@@ -7,6 +7,7 @@ a laptop without Mosquitto, never used by the tests of the contract (they start 
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import socket
 import subprocess
@@ -15,6 +16,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def free_port() -> int:
@@ -83,6 +86,21 @@ class MosquittoProcess:
         self.stop()
         raise RuntimeError(f"mosquitto did not start on port {self.port}: {log[-500:]}")
 
+    async def keep_running(self, every_s: float = 1.0) -> None:
+        """Start the broker again whenever its process has died (the demo's broker is one of its
+        parts: a crash is logged and repaired, not the end of the demo), until cancelled."""
+        while True:
+            await asyncio.sleep(every_s)
+            process = self.process
+            if process is not None and process.poll() is None:
+                continue
+            code = process.returncode if process is not None else None
+            log.error("mosquitto on port %d exited (code %s); starting it again", self.port, code)
+            try:
+                await asyncio.to_thread(self.start)
+            except RuntimeError as exc:
+                log.error("mosquitto did not start again: %s", exc)
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
@@ -101,9 +119,12 @@ async def local_broker(workdir: Path, port: int | None = None) -> AsyncIterator[
     if mosquitto_binary() is not None:
         mosquitto = MosquittoProcess(port, workdir)
         await asyncio.to_thread(mosquitto.start)
+        watch = asyncio.create_task(mosquitto.keep_running(), name="broker-watch")
         try:
             yield mosquitto.url
         finally:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
             await asyncio.to_thread(mosquitto.stop)
         return
     from amqtt.broker import Broker

@@ -3,6 +3,11 @@
 Default scenario (first 60 s): SA-0002 raises a smoke alarm at 10 s and clears it at 25 s; SA-0004
 goes silent at 20 s and is reported offline 15 s later. Every step shows up at the centre within
 seconds of happening.
+
+Each part (centre, agent, simulators, the broker the demo started) is supervised: one that crashes is
+logged and started again, and the others go on; a lost broker is each part's own to reconnect to. The
+demo ends with an error only for its own mistakes (a broker it cannot start, a centre that never
+comes up), never because a part failed.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import contextlib
 import dataclasses
 import logging
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import yaml
@@ -24,7 +29,9 @@ from gridedge.devices.inventory import DeviceEntry, Inventory
 from gridedge.devices.profile import Liveness
 from gridedge.devtools.broker import free_port, local_broker, mosquitto_binary, port_open
 from gridedge.devtools.demo_centre import DEMO_POLICY, demo_officers, write_demo_grid_map
+from gridedge.devtools.supervise import supervised
 from gridedge.edge.broker import BrokerConfig
+from gridedge.edge.errors import GridEdgeError
 from gridedge.edge.grid import GridCell, GridUnit, Location
 from gridedge.gateway.agent import Agent
 from gridedge.gateway.settings import GatewayConfig, Identity, Southbound, Uplink
@@ -48,6 +55,8 @@ DEMO_SCRIPT = [
     Step(25, "SA-0002", Action.CLEAR),
 ]
 DEMO_LIVENESS = Liveness(heartbeat_interval_s=5, offline_after_s=15)
+CENTRE_START_S = 60.0
+SCENARIO = "Scenario: smoke alarm at 10 s, cleared at 25 s; SA-0004 silent from 20 s (offline ~15 s later)."
 DEMO_API_TOKEN = "gridedge-demo-installer-token"  # noqa: S105 (the demo's throwaway gateway, printed for the user)
 
 
@@ -96,7 +105,6 @@ async def _broker(url: str | None, workdir: Path) -> AsyncIterator[BrokerConfig]
 
 
 async def run_demo(broker_url: str | None, duration: float | None, http_port: int, fleet_rate: float = 0.0) -> None:
-    stop = asyncio.Event()
     with tempfile.TemporaryDirectory(prefix="gridedge-demo-") as tmp:
         workdir = Path(tmp)
         async with _broker(broker_url, workdir) as broker:
@@ -122,37 +130,54 @@ async def run_demo(broker_url: str | None, duration: float | None, http_port: in
                     *Inventory.model_validate({"devices": inventory(FleetMix())}).devices,
                 ]
                 config = config.model_copy(update={"inventory": Inventory(devices=devices)})
-            agent = Agent(config)
-            fleet = SmokeAlarmFleet(
-                broker, DEMO_ALARMS, heartbeat_s=DEMO_LIVENESS.heartbeat_interval_s, script=DEMO_SCRIPT
-            )
-            centre_ready = asyncio.Event()
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(run_center(center, stop=stop, ready=centre_ready), name="centre")
-                await centre_ready.wait()
-                tg.create_task(agent.run(stop), name="agent")
-                simulator = tg.create_task(fleet.run(), name="simulator")
-                if fleet_rate:
-                    tg.create_task(publish(Fleet(FleetMix()), broker, fleet_rate, stop), name="fleet-simulator")
-                print(
-                    f"GridEdge demo running. Grid centre: http://127.0.0.1:{port}/  (broker {broker.url})", flush=True
-                )
-                print("Log in to the centre as {} / {} (admin)".format(*DEMO_LOGIN), flush=True)
-                levels = ", ".join(f"{o.username} ({o.role.value})" for o in center.officers[1:])
-                print(f"  or as an officer of each level, same password: {levels}", flush=True)
-                print(
-                    f"Installer page: http://127.0.0.1:{api_port}/ui/  (API token {DEMO_API_TOKEN})",
-                    flush=True,
-                )
-                print("Camera cam-shop-01: goods left on the pavement become a case after 15 s of dwell.", flush=True)
-                print(
-                    "Scenario: smoke alarm at 10 s, cleared at 25 s; SA-0004 silent from 20 s (offline ~15 s later).",
-                    flush=True,
-                )
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=duration)
-                except TimeoutError:
-                    pass
-                finally:
-                    simulator.cancel()
-                    stop.set()
+            await _run_parts(center, config, broker, duration, fleet_rate)
+
+
+async def _run_parts(
+    center: CenterConfig, config: GatewayConfig, broker: BrokerConfig, duration: float | None, fleet_rate: float
+) -> None:
+    """Every part under supervision until `duration` has passed (or for ever)."""
+    stop = asyncio.Event()
+    agents = [Agent(config)]  # the first made here: a mistake in the demo's own config ends the demo
+
+    async def run_agent() -> None:
+        await (agents.pop() if agents else Agent(config)).run(stop)  # after a crash: a fresh agent
+
+    fleet = SmokeAlarmFleet(broker, DEMO_ALARMS, heartbeat_s=DEMO_LIVENESS.heartbeat_interval_s, script=DEMO_SCRIPT)
+    centre_ready = asyncio.Event()
+    async with asyncio.TaskGroup() as tg:
+
+        def part(name: str, run: Callable[[], Awaitable[object]]) -> asyncio.Task[None]:
+            return tg.create_task(supervised(name, run, stop), name=name)
+
+        part("centre", lambda: run_center(center, stop=stop, ready=centre_ready))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(centre_ready.wait(), CENTRE_START_S)
+        if not centre_ready.is_set():
+            stop.set()
+        else:
+            part("agent", run_agent)
+            simulator = part("simulator", fleet.run)
+            if fleet_rate:
+                part("fleet-simulator", lambda: publish(Fleet(FleetMix()), broker, fleet_rate, stop))
+            _welcome(center, config, broker)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=duration)
+            simulator.cancel()
+            stop.set()
+    if not centre_ready.is_set():
+        raise DemoError(f"the grid centre did not start within {CENTRE_START_S:.0f} s (see the log above)")
+
+
+def _welcome(center: CenterConfig, config: GatewayConfig, broker: BrokerConfig) -> None:
+    print(f"GridEdge demo running. Grid centre: http://127.0.0.1:{center.http.port}/  (broker {broker.url})")
+    print("Log in to the centre as {} / {} (admin)".format(*DEMO_LOGIN))
+    levels = ", ".join(f"{o.username} ({o.role.value})" for o in center.officers[1:])
+    print(f"  or as an officer of each level, same password: {levels}")
+    print(f"Installer page: http://127.0.0.1:{config.api.port}/ui/  (API token {DEMO_API_TOKEN})")
+    print("Camera cam-shop-01: goods left on the pavement become a case after 15 s of dwell.")
+    print(SCENARIO, flush=True)
+
+
+class DemoError(GridEdgeError):
+    """The demo itself could not run (as opposed to one of its parts failing, which is repaired)."""

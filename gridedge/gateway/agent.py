@@ -26,6 +26,7 @@ from gridedge.gateway.readmodel import GatewayReadModel
 from gridedge.gateway.settings import GatewayConfig
 from gridedge.gateway.southbound import load_bindings
 from gridedge.gateway.state import LocalState, device_views
+from gridedge.vision.incidents import STATE_PREFIX as CAMERA_INCIDENTS
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,8 @@ class Agent:
         self.uplink = make_uplink(
             config, self.outbox, self.commands, self.clock, report=lambda: status_report(self.read, config)
         )
-        self.cameras = CameraFeed(config.cameras, gw.id, gw.grid, gw.location)
+        open_incidents = self.outbox.load_state(CAMERA_INCIDENTS)  # the camera incidents a previous run left open
+        self.cameras = CameraFeed(config.cameras, gw.id, gw.grid, gw.location, open_incidents)
         state = LocalState(device_views(bindings), self.clock)
         self.read = GatewayReadModel(gw.id, state, self.outbox, self.uplink, self.cameras, self.pipeline)
         self.ops = Operations(config, self.read, self.pipeline)  # local API, metrics, telemetry

@@ -1,33 +1,57 @@
 """Cameras in the agent: one worker process per camera, and what they report as grid events.
 
-The workers decide (dwell, inertia, offline); this module only gives each incident a stable
-event_id and a rising seq, and queues the snapshot ahead of the event that references it
-(`cloud_bridge.evidence`), both in one outbox write.
+The workers decide (dwell, inertia, offline); this module gives each incident a stable event_id and
+a rising seq that outlive a replaced worker and an agent restart (`vision.incidents`: the open
+incidents are records in the outbox's state table, changed in the same transaction as the revision),
+and queues the snapshot ahead of the event that references it (`cloud_bridge.evidence`), all in one
+outbox write.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Mapping
 
 from gridedge.cloud_bridge.evidence import event_with_evidence, snapshot_of
 from gridedge.cloud_bridge.message import OutMessage, event_message
 from gridedge.edge.categories import national_code
 from gridedge.edge.clock import to_datetime
-from gridedge.edge.event import EventStatus, Evidence, GridEvent, Severity, Source
+from gridedge.edge.event import Evidence, GridEvent, Severity, Source
 from gridedge.edge.grid import GridCell, Location
 from gridedge.edge.reconnect import Backoff
 from gridedge.vision.config import CameraConfig
 from gridedge.vision.events import VisionEvent
+from gridedge.vision.incidents import CameraIncidents, OpenIncident, Revision, place_of
 from gridedge.vision.worker import CameraStats, CameraWorker
 
 log = logging.getLogger(__name__)
 
 SEVERITY = {"fire_safety.ebike_indoor": Severity.MAJOR}
 """Severity per category for camera incidents; anything else is minor."""
+WORKER_START_S = 20.0
+"""Margin for a fresh worker to start (a spawned process loading OpenCV and its detector) and to find
+its camera down (its first reconnect backoffs)."""
+EXPIRE_EVERY_S = 1.0
+
+Emit = Callable[[list[OutMessage], Mapping[str, object | None]], Awaitable[None]]
+"""Store these messages and state changes in one outbox transaction."""
+
+
+def confirmation_window(camera: CameraConfig | None, incident: OpenIncident) -> float | None:
+    """How long a fresh worker has to report an open incident again before it is resolved: the
+    camera's offline incident (no worker remembers it) within `offline_after_s` and its start; an
+    incident of a camera or zone no longer configured at once; a zone's incident never (its worker
+    resolves it when the zone clears)."""
+    if camera is None:
+        return 0.0
+    if incident.zone is None:
+        return camera.offline_after_s + WORKER_START_S
+    if not any(z.name == incident.zone and z.category == incident.category for z in camera.zones):
+        return 0.0
+    return None
 
 
 def to_messages(
@@ -59,12 +83,20 @@ def to_messages(
 
 
 class CameraFeed:
-    def __init__(self, cameras: list[CameraConfig], gateway_id: str, grid: GridCell, location: Location) -> None:
+    def __init__(
+        self,
+        cameras: list[CameraConfig],
+        gateway_id: str,
+        grid: GridCell,
+        location: Location,
+        open_incidents: Mapping[str, object] | None = None,
+    ) -> None:
+        """`open_incidents`: the open-incident records a previous run stored (vision.incidents)."""
         self.workers = [CameraWorker(c) for c in cameras]
         self._gateway_id = gateway_id
         self._grid = grid
         self._location = location
-        self._incidents: dict[str, tuple[str, int]] = {}
+        self.incidents = CameraIncidents(gateway_id, open_incidents, now=time.time())
         self._stats: dict[str, CameraStats] = {}
         self._frames: dict[str, bytes] = {}  # kept across a replaced worker
 
@@ -86,42 +118,70 @@ class CameraFeed:
                 self._frames[camera_id] = w.frame
         return self._frames.get(camera_id)
 
-    def messages(self, event: VisionEvent) -> list[OutMessage]:
-        key = f"{event.camera_id}/{event.zone or '-'}/{event.category}"
-        if event.status is EventStatus.FIRING or key not in self._incidents:
-            digest = hashlib.sha256(f"{self._gateway_id}/{key}/{event.started_at}".encode()).hexdigest()[:24]
-            self._incidents[key] = (f"cam-{digest}", 0)
-        event_id, seq = self._incidents[key]
-        self._incidents[key] = (event_id, seq + 1)
-        if event.status is EventStatus.RESOLVED:
-            del self._incidents[key]
-        camera = next(w.config for w in self.workers if w.config.id == event.camera_id)
-        location = camera.location or self._location
+    def revise(self, event: VisionEvent) -> Revision | None:
+        """The revision a worker's report makes, if any (see vision.incidents)."""
+        return self.incidents.revise(event, place_of(event.camera_id, event.zone, event.category))
+
+    def messages(self, revision: Revision) -> list[OutMessage]:
+        camera = self._camera(revision.event.camera_id)
+        location = camera.location if camera is not None and camera.location else self._location
         return to_messages(
-            event, event_id=event_id, seq=seq + 1, gateway_id=self._gateway_id, grid=self._grid, location=location
+            revision.event,
+            event_id=revision.event_id,
+            seq=revision.seq,
+            gateway_id=self._gateway_id,
+            grid=self._grid,
+            location=location,
         )
 
-    async def run(self, stop: asyncio.Event, emit: Callable[[list[OutMessage]], Awaitable[None]]) -> None:
+    def expire(self, now: float) -> list[Revision]:
+        """Resolutions of the incidents no fresh worker reported again in time (see `confirmation_window`)."""
+        revisions = self.incidents.expire(now, lambda i: confirmation_window(self._camera(i.camera_id), i))
+        for r in revisions:
+            log.info(
+                "camera %s: %s %s resolved, no worker reports it any more",
+                r.event.camera_id,
+                r.event_id,
+                r.event.category,
+            )
+        return revisions
+
+    def _camera(self, camera_id: str) -> CameraConfig | None:
+        return next((w.config for w in self.workers if w.config.id == camera_id), None)
+
+    async def run(self, stop: asyncio.Event, emit: Emit) -> None:
         """Start every camera's process, forward what they report until `stop`, then stop them."""
         try:
             async with asyncio.TaskGroup() as tg:
                 for i, w in enumerate(self.workers):
                     tg.create_task(self._supervise(i, stop, emit), name=f"camera-{w.config.id}")
+                tg.create_task(self._expire(stop, emit), name="camera-incidents")
         finally:
             for w in self.workers:
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(w.stop)
 
-    async def _supervise(
-        self, index: int, stop: asyncio.Event, emit: Callable[[list[OutMessage]], Awaitable[None]]
-    ) -> None:
+    async def _emit(self, revisions: list[Revision], emit: Emit) -> None:
+        for revision in revisions:
+            await emit(self.messages(revision), revision.state)
+
+    async def _expire(self, stop: asyncio.Event, emit: Emit) -> None:
+        while not stop.is_set():
+            await self._emit(self.expire(time.time()), emit)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), EXPIRE_EVERY_S)
+
+    async def _supervise(self, index: int, stop: asyncio.Event, emit: Emit) -> None:
         """Forward one camera's reports; a worker process that dies is replaced, after a backoff."""
         backoff = Backoff(1.0, 60.0)
         while not stop.is_set():
             worker = self.workers[index]
+            self.incidents.worker_started(worker.config.id, time.time())
             worker.start()
             async for event in worker.events(stop):
-                await emit(self.messages(event))
+                revision = self.revise(event)
+                if revision is not None:
+                    await self._emit([revision], emit)
             if stop.is_set():
                 return
             log.error("camera %s: worker process died; starting a new one", worker.config.id)

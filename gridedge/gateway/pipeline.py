@@ -132,6 +132,7 @@ class Pipeline:
         self._southbound_task: asyncio.Task[None] | None = None
         self._observers: list[PipelineObserver] = []
         self._failed: BaseException | None = None
+        self._southbound_down = False
 
     def observe(self, observer: PipelineObserver) -> None:
         self._observers.append(observer)
@@ -193,6 +194,7 @@ class Pipeline:
         reported: tuple[Counter[str], int] = (Counter(), 0)
         while True:
             await asyncio.sleep(TICK_S)
+            self._follow_southbound()
             await self.emit(self.engine.tick())
             hygiene = (self.engine.held(), len(self.engine.silences()))
             if hygiene != reported:  # held incidents or silences changed: the centre hears it within a second
@@ -200,6 +202,19 @@ class Pipeline:
                 self._on_status()
             if self._failed is not None:
                 raise self._failed
+
+    def _follow_southbound(self) -> None:
+        """While the southbound broker is down its devices cannot be heard: that silence is the
+        broker's, not theirs, so it is not judged as their absence (a broker outage raises no
+        `device.offline`); once it is back each has the time to be heard it would have after a restart."""
+        devices = self.southbound.router.device_ids()
+        if self.southbound.mqtt.connected:
+            if self._southbound_down:
+                self.engine.link_up(devices)
+                self._southbound_down = False
+        else:
+            self.engine.link_down(devices)  # again each tick: devices added meanwhile are covered too
+            self._southbound_down = True
 
     # -- events into the outbox ---------------------------------------------------------------------
     def emit(self, alerts: list[Alert]) -> asyncio.Future[None]:
@@ -233,9 +248,10 @@ class Pipeline:
         for o in self._observers:
             o.on_alerts(alerts)
 
-    async def emit_camera(self, messages: list[OutMessage]) -> None:
-        """A camera incident: its snapshot, then its event (gateway/cameras.py made both)."""
-        await self.writer.put(messages)
+    async def emit_camera(self, messages: list[OutMessage], state: Mapping[str, object | None]) -> None:
+        """A camera incident: its snapshot, then its event (gateway/cameras.py made both), with the
+        open-incident record it changed, in one transaction."""
+        await self.writer.put(messages, state)
         self.counters["camera_events"] += 1
 
     # -- ControlPort (gateway/ports.py) -------------------------------------------------------------

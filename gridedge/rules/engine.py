@@ -82,6 +82,7 @@ class RuleEngine:
         self._published: Counter[str] = Counter()
         self._seen: dict[tuple[str, str], float] = {}  # (absence rule, device): last matching reading
         self._offline: dict[str, set[str]] = {}  # device: open absence incident keys
+        self._unreachable: set[str] = set()  # devices whose link (broker, bus) is down: their silence is not theirs
         self._holding = Holding()
         self._silences = Silences(max_silence_s)
         self._out: list[Alert] = []
@@ -137,6 +138,27 @@ class RuleEngine:
             frozenset(roles) if roles is not None else None,
             labels.get("site") or device_id,
         )
+
+    def link_down(self, device_ids: Iterable[str]) -> None:
+        """These devices cannot be heard for now (the broker or bus that carries them is down): a
+        silence that is the link's, not the devices', is not judged as their absence meanwhile."""
+        self._unreachable.update(device_ids)
+
+    def link_up(self, device_ids: Iterable[str]) -> None:
+        """Their link is back: each device has the time to be heard it would have after a restart."""
+        now = self._clock.now()
+        back = self._unreachable.intersection(device_ids)
+        self._unreachable -= back
+        for device_id in back:
+            facts = self._devices.get(device_id)
+            if facts is not None:
+                facts.last_seen = self._heard_by(facts.last_seen, facts.offline_after_s, now)
+        for (rule_id, device_id), t in list(self._seen.items()):
+            cr = self._by_id.get(rule_id)
+            facts = self._devices.get(device_id)
+            if device_id in back and cr is not None and facts is not None:
+                after = cr.rule.after_s if cr.rule.after_s is not None else facts.offline_after_s
+                self._seen[(rule_id, device_id)] = self._heard_by(t, after, now)
 
     def silence(self, silence: Silence) -> ActiveSilence:
         """Mute matching incidents until the silence's end; what fires meanwhile is held, not lost.
@@ -597,6 +619,8 @@ class RuleEngine:
         if not self._absence:
             return
         for device_id, facts in self._devices.items():
+            if device_id in self._unreachable:
+                continue
             for cr in self._absence:
                 rule = cr.rule
                 after = rule.after_s if rule.after_s is not None else facts.offline_after_s

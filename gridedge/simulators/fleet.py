@@ -23,9 +23,12 @@ from datetime import datetime
 import aiomqtt
 
 from gridedge.edge.broker import BrokerConfig
+from gridedge.edge.reconnect import Backoff
+from gridedge.simulators import link
 
 SMOKE_TOPIC = "bridge/smoke/{key}/up"  # the built-in generic-smoke-alarm profile
 IR_TOPIC = "shopfront/ir/{key}/state"  # the built-in ir-shopfront-sensor profile
+CLIENT_ID = "gridedge-fleet-simulator"
 
 # Relative message rate by hour of day: quiet nights, the evening charging peak (19-23 h) at 3x.
 HOURLY_RATE = (0.4, 0.3, 0.3, 0.3, 0.3, 0.4, 0.7, 1.0, 1.2, 1.0, 1.0, 1.0,
@@ -133,18 +136,32 @@ class Fleet:
         self._alarming.clear()
 
 
-async def publish(fleet: Fleet, broker: BrokerConfig, rate: float, stop: asyncio.Event) -> int:
+async def publish(
+    fleet: Fleet, broker: BrokerConfig, rate: float, stop: asyncio.Event, *, reconnect: Backoff | None = None
+) -> int:
     """Send the fleet's stream to `broker` until `stop`: `rate` messages/s at midday, scaled through
-    the day by HOURLY_RATE (three times as many in the evening charging peak). Returns how many."""
+    the day by HOURLY_RATE (three times as many in the evening charging peak). Returns how many.
+
+    A lost broker is reconnected with backoff; the message that failed is sent first, and the pace
+    starts afresh (the stream pauses during an outage rather than bursting after it). QoS 0, as
+    load: a message the broker took just before it died may still be lost."""
     sent = 0
-    async with aiomqtt.Client(**broker.connect_args(), identifier="gridedge-fleet-simulator") as client:
+    failed: FleetMessage | None = None
+
+    async def session(client: aiomqtt.Client) -> None:
+        nonlocal sent, failed
         started = time.monotonic()
         due = 0.0
         while not stop.is_set():
             hour = datetime.now().hour  # noqa: DTZ005 - the local day is what shapes the load
-            message = fleet.next(int(time.time() * 1000), hour)
-            await client.publish(message.topic, message.payload, qos=0)
+            message = failed or fleet.next(int(time.time() * 1000), hour)
+            failed = message
+            await link.publish(client, message.topic, message.payload, qos=0)
+            failed = None
             sent += 1
             due += 1 / (rate * HOURLY_RATE[hour] / HOURLY_RATE[12])
             await asyncio.sleep(max(0.0, started + due - time.monotonic()))
+
+    backoff = reconnect or Backoff(0.2, 5.0)
+    await link.stay_connected(broker, CLIENT_ID, session, "fleet simulator", backoff=backoff, stop=stop)
     return sent

@@ -16,8 +16,11 @@ from enum import StrEnum
 import aiomqtt
 
 from gridedge.edge.broker import BrokerConfig
+from gridedge.edge.reconnect import Backoff
+from gridedge.simulators.link import publish, stay_connected
 
 TOPIC = "shopfront/ir/{key}/state"
+STREET_TICK_S = 0.1
 
 
 class IrAction(StrEnum):
@@ -87,6 +90,10 @@ class ShopfrontZone:
 
 @dataclass
 class IrSensorFleet:
+    """The sensors of a street: a script of steps and the street itself (passers-by, heartbeats),
+    checked every STREET_TICK_S on one timeline. After a broker loss the fleet reconnects with
+    backoff and first sends the state of every zone whose message could not go out."""
+
     broker: BrokerConfig
     keys: list[str]
     heartbeat_s: float = 30.0
@@ -96,49 +103,55 @@ class IrSensorFleet:
     topic: str = TOPIC
     client_id: str = "gridedge-sim-ir"
     sent: int = 0
+    reconnect: Backoff = field(default_factory=lambda: Backoff(0.2, 5.0))
 
     def __post_init__(self) -> None:
         self.zones = {k: ShopfrontZone(k) for k in self.keys}
         self._rng = random.Random(self.seed)
+        self._steps = sorted(self.script, key=lambda s: s.at_s)
+        self._next_step = 0
+        self._unsent: dict[str, None] = {}  # zone keys, in the order their state changed
+        self._start = self._last_beat = self._next_tick = 0.0
 
     async def run(self) -> None:
-        """Publish state changes and heartbeats until cancelled."""
-        b = self.broker
-        async with aiomqtt.Client(
-            **b.connect_args(),
-            identifier=self.client_id,
-        ) as client:
-            await asyncio.gather(self._scripted(client), self._street(client))
+        """Publish state changes and heartbeats until cancelled, across any number of broker losses.
+        Run again (after a cancel or a crash), it continues the scenario where it was."""
+        if not self._start:
+            self._start = self._last_beat = time.monotonic()
+            self._next_tick = self._start + STREET_TICK_S
+        await stay_connected(self.broker, self.client_id, self._session, "IR sensor simulator", backoff=self.reconnect)
 
-    async def _publish(self, client: aiomqtt.Client, zone: ShopfrontZone) -> None:
-        if not zone.silent:
-            await client.publish(self.topic.replace("{key}", zone.key), zone.message(time.time()), qos=1)
-            self.sent += 1
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            # Python 3.11's wait_for (inside aiomqtt's publish) loses a cancel that races the PUBACK.
-            raise asyncio.CancelledError
-
-    async def _scripted(self, client: aiomqtt.Client) -> None:
-        start = time.monotonic()
-        for step in sorted(self.script, key=lambda s: s.at_s):
-            await asyncio.sleep(max(0.0, start + step.at_s - time.monotonic()))
-            zone = self.zones[step.device]
-            zone.apply(step.action, time.time())
-            await self._publish(client, zone)
-
-    async def _street(self, client: aiomqtt.Client) -> None:
-        """Heartbeats, random passers-by and the end of each passing, checked every 100 ms."""
-        last_beat = time.monotonic()
+    async def _session(self, client: aiomqtt.Client) -> None:
         while True:
-            await asyncio.sleep(0.1)
-            now = time.time()
-            beat = time.monotonic() - last_beat >= self.heartbeat_s
-            for zone in self.zones.values():
-                if self._rng.random() < self.passers_per_min / 600:
-                    zone.apply(IrAction.PASSER_BY, now)
-                    await self._publish(client, zone)
-                elif zone.update(now) or beat:
-                    await self._publish(client, zone)
-            if beat:
-                last_beat = time.monotonic()
+            await self._send_unsent(client)
+            step = self._steps[self._next_step] if self._next_step < len(self._steps) else None
+            step_due = self._start + step.at_s if step is not None else float("inf")
+            await asyncio.sleep(max(0.0, min(step_due, self._next_tick) - time.monotonic()))
+            if step is not None and step_due <= self._next_tick:
+                self._next_step += 1
+                self.zones[step.device].apply(step.action, time.time())
+                self._unsent[step.device] = None
+            else:
+                self._next_tick = max(self._next_tick + STREET_TICK_S, time.monotonic())  # no catch-up after an outage
+                self._street()
+
+    def _street(self) -> None:
+        """Random passers-by, the end of each passing, and heartbeats."""
+        now = time.time()
+        beat = time.monotonic() - self._last_beat >= self.heartbeat_s
+        for zone in self.zones.values():
+            if self._rng.random() < self.passers_per_min * STREET_TICK_S / 60:
+                zone.apply(IrAction.PASSER_BY, now)
+                self._unsent[zone.key] = None
+            elif zone.update(now) or beat:
+                self._unsent[zone.key] = None
+        if beat:
+            self._last_beat = time.monotonic()
+
+    async def _send_unsent(self, client: aiomqtt.Client) -> None:
+        for key in list(self._unsent):
+            zone = self.zones[key]
+            if not zone.silent:
+                await publish(client, self.topic.replace("{key}", key), zone.message(time.time()), qos=1)
+                self.sent += 1
+            del self._unsent[key]

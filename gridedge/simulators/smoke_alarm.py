@@ -17,6 +17,8 @@ from enum import StrEnum
 import aiomqtt
 
 from gridedge.edge.broker import BrokerConfig
+from gridedge.edge.reconnect import Backoff
+from gridedge.simulators.link import publish, stay_connected
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,12 @@ class SmokeAlarm:
 
 @dataclass
 class SmokeAlarmFleet:
+    """The alarms behind one vendor bridge: staggered heartbeats and a script of steps on one timeline.
+
+    When the broker goes away the bridge reconnects with backoff and then sends what it could not:
+    the latest state of each alarm whose message failed (heartbeats missed meanwhile are skipped,
+    scripted steps that fell due are applied and sent late, in order)."""
+
     broker: BrokerConfig
     keys: list[str]
     heartbeat_s: float = 60.0
@@ -96,47 +104,58 @@ class SmokeAlarmFleet:
     topic: str = TOPIC
     client_id: str = "gridedge-sim-smoke"
     sent: int = 0
+    reconnect: Backoff = field(default_factory=lambda: Backoff(0.2, 5.0))
 
     def __post_init__(self) -> None:
         self.alarms = {k: SmokeAlarm(k) for k in self.keys}
+        self._steps = sorted(self.script, key=lambda s: s.at_s)
+        self._next_step = 0
+        self._next_slot = 0  # heartbeat slot k is alarm k % n, due k * heartbeat_s / n after the start
+        self._unsent: dict[str, str] = {}  # alarm key -> the event its next message reports
+        self._start = 0.0
 
     async def run(self) -> None:
-        """Publish heartbeats and scripted steps until cancelled."""
-        b = self.broker
-        async with aiomqtt.Client(
-            **b.connect_args(),
-            identifier=self.client_id,
-        ) as client:
-            start = time.monotonic()
-            await asyncio.gather(
-                self._heartbeats(client, start),
-                self._scripted(client, start),
-            )
+        """Publish heartbeats and scripted steps until cancelled, across any number of broker losses.
+        Run again (after a cancel or a crash), it continues the scenario where it was."""
+        self._start = self._start or time.monotonic()
+        what = "smoke-alarm simulator"
+        await stay_connected(self.broker, self.client_id, self._session, what, backoff=self.reconnect)
 
-    async def _publish(self, client: aiomqtt.Client, alarm: SmokeAlarm, event: str) -> None:
-        await client.publish(self.topic.replace("{key}", alarm.key), alarm.message(event, time.time()), qos=1)
-        self.sent += 1
-
-    async def _heartbeats(self, client: aiomqtt.Client, start: float) -> None:
-        # Stagger devices over the period, as real devices that were switched on at different times.
+    async def _session(self, client: aiomqtt.Client) -> None:
         n = max(len(self.alarms), 1)
-        tick = 0
+        slot_s = self.heartbeat_s / n
+        # Stagger devices over the period, as real devices switched on at different times; after an
+        # outage, the slots that passed are skipped rather than sent in one burst.
+        passed = int((time.monotonic() - self._start) / slot_s)
+        self._next_slot = max(self._next_slot, passed if self._next_slot else 0)
         while True:
-            for i, alarm in enumerate(self.alarms.values()):
-                due = start + tick * self.heartbeat_s + i * self.heartbeat_s / n
-                await asyncio.sleep(max(0.0, due - time.monotonic()))
-                if not alarm.silent:
-                    await self._publish(client, alarm, "heartbeat")
-            tick += 1
+            await self._send_unsent(client)
+            beat_due = self._start + self._next_slot * slot_s
+            step = self._steps[self._next_step] if self._next_step < len(self._steps) else None
+            step_due = self._start + step.at_s if step is not None else float("inf")
+            await asyncio.sleep(max(0.0, min(beat_due, step_due) - time.monotonic()))
+            if step is not None and step_due <= beat_due:
+                self._next_step += 1
+                self._apply(step)
+            else:
+                alarm = list(self.alarms.values())[self._next_slot % n]
+                self._next_slot += 1
+                self._unsent.setdefault(alarm.key, "heartbeat")
 
-    async def _scripted(self, client: aiomqtt.Client, start: float) -> None:
-        for step in sorted(self.script, key=lambda s: s.at_s):
-            await asyncio.sleep(max(0.0, start + step.at_s - time.monotonic()))
-            alarm = self.alarms.get(step.device)
-            if alarm is None:
-                log.warning("script step at %.1f s names unknown device %s", step.at_s, step.device)
-                continue
-            alarm.apply(step.action)
-            log.info("simulator: %s %s", step.device, step.action.value)
+    def _apply(self, step: Step) -> None:
+        alarm = self.alarms.get(step.device)
+        if alarm is None:
+            log.warning("script step at %.1f s names unknown device %s", step.at_s, step.device)
+            return
+        alarm.apply(step.action)
+        log.info("simulator: %s %s", step.device, step.action.value)
+        self._unsent[alarm.key] = step.action.value
+
+    async def _send_unsent(self, client: aiomqtt.Client) -> None:
+        """Send each pending alarm's current state; one that fails stays pending for the next session."""
+        for key, event in list(self._unsent.items()):
+            alarm = self.alarms[key]
             if not alarm.silent:
-                await self._publish(client, alarm, step.action.value)
+                await publish(client, self.topic.replace("{key}", key), alarm.message(event, time.time()), qos=1)
+                self.sent += 1
+            del self._unsent[key]

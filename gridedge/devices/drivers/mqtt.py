@@ -62,6 +62,11 @@ class MqttRouter:
                 entry[2][b.device.topic_key] = (b.device.id, c)
         self._patterns = list(patterns.values())
         self.subscriptions = sorted({c.transport.subscription() for _, c in mine})
+        self._device_ids = [b.device.id for b, _ in mine]
+
+    def device_ids(self) -> list[str]:
+        """The devices heard through this router's subscriptions."""
+        return list(self._device_ids)
 
     def _match(self, topic: str) -> tuple[str, CompiledProfile] | None:
         levels = topic.split("/")
