@@ -366,7 +366,7 @@ def suite(dwell: float = 10.0, size: tuple[int, int] = (320, 180), fps: float = 
     pusher = Thing("person", ((4, 1.25, 0.72), (7, 0.87, 0.72), (8, 0.9, 0.72), (11, 1.2, 0.75)), _colour(rng))
     puller = Thing("person", ((3 * d - 3, 1.2, 0.75), (3 * d, 0.87, 0.72), (3 * d + 3, 1.25, 0.72)), _colour(rng))
     add("rack_wheeled_out", "street", (rack, pusher, puller, *_crowd(rng, 2, end, 7)), ((7, 3 * d),))
-    bike = Thing("ebike", ((3, 0.5, 1.15), (7, 0.47, 0.75), (4 * d, 0.47, 0.75)), (30, 30, 160))
+    bike = Thing("ebike", ((3, 0.5, 1.15), (7, 0.47, 0.75), (end, 0.47, 0.75)), (30, 30, 160))
     rider = Thing("person", ((3, 0.56, 1.2), (7, 0.55, 0.78), (8, 0.55, 0.78), (12, 0.58, 1.25)), _colour(rng))
     neighbours = tuple(_walker(rng, t, (0.6, 0.95), 0.15) for t in np.arange(12.0, end, 9.0))
     add("ebike_in_corridor", "corridor", (bike, rider, *neighbours), ((7, end),))

@@ -35,7 +35,7 @@ GAIN_GRID = (8, 5)  # blocks over which the gain field is estimated (columns, ro
 GLOBAL_FRACTION = 0.45  # of the background pixels changed at once: a global change...
 GLOBAL_FRAMES = 3  # ...that lasts this many frames (a crowd in front of the camera does not)
 REGISTER_WIDTH = 160  # phase correlation runs on a picture this wide
-MIN_SHIFT = 0.4  # analysis pixels: smaller shifts are noise
+MIN_SHIFT = 0.7  # analysis pixels: smaller shifts are noise
 MAX_SHIFT = 0.12  # of the width: beyond this the camera has moved, not shaken
 GREY_SATURATION = 6.0  # mean colour spread of a frame below which it is grey (an IR night picture)
 
@@ -48,7 +48,7 @@ class Comparison:
     long: Mask  # differs from the empty scene
     short: Mask  # differs from the last second: moving
     static: Mask  # stable static candidates (evidence for `still_s`)
-    gain: Picture  # brightness of the frame relative to the long-term background, per pixel
+    gain: Picture  # the frame relative to the long-term background, per pixel and channel
     global_change: bool  # the long-term background was learnt again in this frame
     shift: tuple[float, float]  # how far the frame was shifted back to the background's position
     colour: bool  # the frame has colour (not an IR night picture)
@@ -75,32 +75,39 @@ def is_grey(picture: Picture) -> bool:
 
 
 def difference(frame: Picture, background: Picture, gain: Picture, *, colour: bool = True) -> Picture:
-    """How different each pixel is, in threshold units (> 1 is a change): brightness relative to the
-    background scaled by the gain field, and (unless the frame is grey) normalised colour."""
-    fi, bi = grey(frame), grey(background) * gain
+    """How different each pixel is, in threshold units (> 1 is a change): brightness and (unless the
+    frame is grey) normalised colour, against the background as the gain field says it looks now.
+    `gain` is per pixel and channel (h, w, 3), or per pixel (h, w) for all channels alike."""
+    seen = background * (gain if gain.ndim == 3 else gain[..., None])
+    fi, bi = grey(frame), grey(np.asarray(seen, np.float32))
     bright = cv2.absdiff(fi, bi) / (0.5 * (fi + bi) + 16.0) * (1 / BRIGHTNESS_T)
     if not colour:
         return np.asarray(bright, np.float32)
-    col = _channel_max(cv2.absdiff(chroma(frame), chroma(background))) * (1 / CHROMA_T)
+    col = _channel_max(cv2.absdiff(chroma(frame), chroma(np.asarray(seen, np.float32)))) * (1 / CHROMA_T)
     return np.asarray(cv2.max(bright, col), np.float32)
 
 
 def gain_field(frame: Picture, background: Picture, usable: Mask) -> Picture:
-    """Per pixel, frame brightness over background brightness, estimated over blocks of `usable`
-    (background) pixels and interpolated: follows exposure, clouds and dusk but not objects."""
+    """Per pixel and channel, frame over background, estimated over blocks of `usable` (background)
+    pixels and interpolated: follows exposure, tint, clouds and dusk, but not objects."""
     h, w = usable.shape
     m = usable.astype(np.float32)
     if m.mean() < 0.2:  # too little background to trust: estimate over everything
         m = np.ones_like(m)
-    fi, bi = grey(frame), grey(background)
+    m3 = cv2.merge([m, m, m])
     grid = GAIN_GRID
-    num = cv2.resize(fi * m, grid, interpolation=cv2.INTER_AREA)
-    den = cv2.resize(bi * m, grid, interpolation=cv2.INTER_AREA)
-    cnt = cv2.resize(m, grid, interpolation=cv2.INTER_AREA)
-    overall = float((fi * m).sum() + 1) / float((bi * m).sum() + 1)
+    num = cv2.resize(frame * m3, grid, interpolation=cv2.INTER_AREA)
+    den = cv2.resize(background * m3, grid, interpolation=cv2.INTER_AREA)
+    cnt = cv2.resize(m, grid, interpolation=cv2.INTER_AREA)[..., None]
+    overall = (num.sum(axis=(0, 1)) + 1) / (den.sum(axis=(0, 1)) + 1)
     blocks = np.where((cnt > 0.25) & (den > 1), num / np.maximum(den, 1e-3), overall)
     blocks = np.clip(blocks, overall / 2, overall * 2).astype(np.float32)
     return np.asarray(cv2.resize(blocks, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
+
+
+def level(gain: Picture) -> Picture:
+    """The brightness part of a per-channel gain field."""
+    return grey(gain) if gain.ndim == 3 else gain
 
 
 class Registration:
@@ -142,7 +149,9 @@ class DualBackground:
     def align(self, frame: Picture) -> tuple[Picture, tuple[float, float]]:
         """The frame shifted back to where the long-term background has the street."""
         assert self.long is not None and self._registration is not None
-        dx, dy = self._registration.shift(grey(self.long), grey(frame))
+        # what moves or was left is no part of the street: the background stands in for it
+        still = np.where(self._previous_long[..., None], self.long, frame) if self._previous_long.shape == frame.shape[:2] else frame
+        dx, dy = self._registration.shift(grey(self.long), grey(np.asarray(still, np.float32)))
         h, w = frame.shape[:2]
         self.camera_moved = max(abs(dx), abs(dy)) > MAX_SHIFT * w
         if self.camera_moved or np.hypot(dx, dy) < MIN_SHIFT:
@@ -162,7 +171,7 @@ class DualBackground:
         gain = gain_field(frame, self.long, usable)
         colour = not is_grey(frame)
         long = difference(frame, self.long, gain, colour=colour) > 1.0
-        short = difference(frame, self.short, np.ones_like(gain), colour=colour) > 1.0
+        short = difference(frame, self.short, np.ones(gain.shape[:2], np.float32), colour=colour) > 1.0
         free = ~keep
         changed = float(np.count_nonzero(long & free)) / max(1, int(np.count_nonzero(free)))
         self._global_run = self._global_run + 1 if changed > GLOBAL_FRACTION else 0
@@ -186,14 +195,14 @@ class DualBackground:
     ) -> Comparison:
         h, w = frame.shape[:2]
         none = np.zeros((h, w), np.bool_)
-        ones = np.ones((h, w), np.float32)
+        ones = np.ones((h, w, 3), np.float32)
         return Comparison(frame, none, none, none, gain if gain is not None else ones, global_change, shift, True)
 
     def relearn(self, frame: Picture, keep: Mask, gain: Picture) -> None:
         """A global change: the empty scene is the frame now, except under tracked objects, where the old
         empty scene is carried over through the gain field (in grey when the frame is grey)."""
         assert self.long is not None and self._evidence is not None
-        carried = self.long * gain[..., None]
+        carried = self.long * gain
         if is_grey(frame):
             carried = np.repeat(grey(carried)[..., None], 3, axis=2)
         self.long = np.where(keep[..., None], carried, frame).astype(np.float32)
@@ -207,5 +216,5 @@ class DualBackground:
         """`region` is background after all (a ghost of something gone, or light): learn it now, in the
         background's brightness (the gain field maps between the two)."""
         assert self.long is not None and self._evidence is not None
-        self.long[region] = frame[region] / gain[region][:, None]
+        self.long[region] = frame[region] / np.maximum(gain[region], 1e-3)
         self._evidence[region] = 0

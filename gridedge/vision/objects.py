@@ -23,7 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from gridedge.vision.background import Comparison, DualBackground, Picture, difference, grey
+from gridedge.vision.background import Comparison, DualBackground, Picture, difference, grey, level
 from gridedge.vision.background import Mask
 from gridedge.vision.tracker import Box
 
@@ -36,6 +36,7 @@ EDGE_RATIO = 1.15  # edge energy along an outline that tells a thing from a ghos
 EDGE_MIN = 6.0  # mean gradient along an outline below which it is light, not a thing
 TEMPLATE_RATE = 0.05  # the look of a present object follows slow changes
 SWAY_RATE = 0.1
+SHRINK_FRAMES = 10  # analysed frames the empty scene must show on part of an object before it is cut off
 TOUCH = 3  # analysis pixels: a blob this close to an object that has not fired yet is more of it
 _CLOSE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 _OPEN = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
@@ -119,13 +120,20 @@ class StaticObjects:
 
     def _removed(self, o: StaticObject, cmp: Comparison, ts: float) -> bool:
         patch = o.patch(cmp.frame)
-        gain = o.patch(cmp.gain)
+        gain = level(o.patch(cmp.gain))
         n = max(1, int(np.count_nonzero(o.mask)))
         relative = gain / max(1e-3, float(o.extra.get("gain", 1.0)))
         looks = difference(patch, o.template, relative, colour=cmp.colour) <= 1.0
         present = np.count_nonzero(looks & o.mask) / n
         empty = np.count_nonzero(~o.patch(cmp.long) & o.mask) / n
         moving = np.count_nonzero(o.patch(cmp.short) & o.mask) / n
+        o.extra["seen"] = f"p{present:.2f} e{empty:.2f} m{moving:.2f}"
+        shown = ~o.patch(cmp.long) & o.mask  # the empty scene shows there: part of the object has gone
+        run = o.extra.get("empty_run")
+        run = np.where(shown, (run if isinstance(run, np.ndarray) else 0) + 1, 0).astype(np.int16)
+        o.extra["empty_run"] = run
+        if 0 < empty < ABSENT and np.count_nonzero(run >= SHRINK_FRAMES) and self._shrink(o, run < SHRINK_FRAMES):
+            return self._removed(o, cmp, ts)
         if present >= PRESENT:
             if present >= 0.9 and o.previous is not None:
                 shaken = difference(patch, o.previous, np.ones_like(gain), colour=cmp.colour) > 1.0
@@ -148,7 +156,7 @@ class StaticObjects:
         if ts - o.hidden_since < STEADY_S:
             return False
         o.hidden_since = None
-        now = outline(grey(cmp.frame) / cmp.gain, o.box, o.mask)
+        now = outline(grey(cmp.frame) / level(cmp.gain), o.box, o.mask)
         if now >= float(o.extra.get("edges", 0.0)) / 2:
             o.template, o.previous = patch.copy(), None  # its outline is there: the light changed its look
             o.extra["gain"] = float(gain[o.mask].mean()) if n > 1 else 1.0
@@ -166,11 +174,11 @@ class StaticObjects:
         assert self.background.long is not None
         fresh = []
         found = blobs(candidates, self.min_area)
-        levelled = grey(cmp.frame) / cmp.gain if found else cmp.gain
-        empty = grey(self.background.long) if found else cmp.gain
+        levelled = grey(cmp.frame) / level(cmp.gain) if found else cmp.frame
+        empty = grey(self.background.long) if found else cmp.frame
         for b in found:
             x0, y0, x1, y1 = b.box
-            patch, gain = cmp.frame[y0:y1, x0:x1], cmp.gain[y0:y1, x0:x1]
+            patch, gain = cmp.frame[y0:y1, x0:x1], level(cmp.gain[y0:y1, x0:x1])
             mask = b.mask & cmp.static[y0:y1, x0:x1] if np.count_nonzero(b.mask & cmp.static[y0:y1, x0:x1]) else b.mask
             here = outline(levelled, b.box, b.mask)
             kind = what_is(here, outline(empty, b.box, b.mask))
@@ -191,6 +199,22 @@ class StaticObjects:
             fresh.append(o)
         return fresh
 
+    def _shrink(self, o: StaticObject, keep: Mask) -> bool:
+        """Drop the part of an object where the empty scene has shown for a while (the person who wheeled
+        the bike in has left it); False if too little would remain."""
+        mask = o.mask & keep
+        if np.count_nonzero(mask) < self.min_area:
+            return False
+        ys, xs = np.nonzero(mask)
+        y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+        bx, by = o.box[0], o.box[1]
+        o.box = (bx + x0, by + y0, bx + x1, by + y1)
+        o.mask = mask[y0:y1, x0:x1]
+        o.template = o.template[y0:y1, x0:x1].copy()
+        o.previous = None
+        o.extra["empty_run"] = np.zeros(o.mask.shape, np.int16)
+        return True
+
     def _grow(self, o: StaticObject, box: Box, mask: Mask, cmp: Comparison) -> None:
         x0, y0 = min(o.box[0], box[0]), min(o.box[1], box[1])
         x1, y1 = max(o.box[2], box[2]), max(o.box[3], box[3])
@@ -198,8 +222,10 @@ class StaticObjects:
         union[o.box[1] - y0 : o.box[3] - y0, o.box[0] - x0 : o.box[2] - x0] |= o.mask
         union[box[1] - y0 : box[3] - y0, box[0] - x0 : box[2] - x0] |= mask
         o.box, o.mask, o.previous = (x0, y0, x1, y1), union, None
+        o.extra.pop("empty_run", None)
+        o.extra["grown"] = 1  # look again: a person whose torso was found first is found whole now
         o.template = cmp.frame[y0:y1, x0:x1].copy()
-        o.extra["gain"] = float(cmp.gain[y0:y1, x0:x1][union].mean())
+        o.extra["gain"] = float(level(cmp.gain[y0:y1, x0:x1])[union].mean())
 
     def restore(self, objects: Iterable[StaticObject]) -> None:
         self.objects = list(objects)
@@ -234,9 +260,10 @@ def outline(picture: Picture, box: Box, mask: Mask, pad: int = 4) -> float:
 
 def what_is(here: float, there: float) -> str:
     """'thing', 'ghost' or 'light', from the edges along a blob's outline in the frame (`here`) and in
-    the empty scene (`there`)."""
+    the empty scene (`there`): a thing brings an outline, a ghost takes one away, light (and shade)
+    changes what is inside without either."""
     if max(here, there) < EDGE_MIN:
         return "light"
     if there >= EDGE_RATIO * here:
         return "ghost"
-    return "thing"
+    return "thing" if here >= EDGE_RATIO * there else "light"

@@ -18,7 +18,7 @@ from gridedge.vision.config import PeopleConfig
 from gridedge.vision.detector.base import Image
 from gridedge.vision.tracker import Box
 
-HOG_HEIGHT = 160  # crops are scaled so a person fills the 64x128 window with room around it
+HOG_HEIGHT = 256  # crops (twice an object's height) are scaled to this: people from 128 to 256 px tall
 
 
 def sways_like_a_person(sway: float, aspect: float, config: PeopleConfig) -> bool:
@@ -34,25 +34,31 @@ class HogPeople:
         self.seconds = 0.0
 
     def finds_person(self, frame: Image, box: Box) -> bool:
-        """Whether HOG finds a person covering most of `box` (full-frame pixels)."""
+        """Whether HOG finds a person covering most of `box` (full-frame pixels). The crop is twice the
+        box's height, so a person of whom only the torso was static is found whole."""
         h, w = frame.shape[:2]
         x0, y0, x1, y1 = box
-        bh = max(1, y1 - y0)
-        half = max((x1 - x0) / 2, bh / 4) * 1.3
+        bh, bw = max(1, y1 - y0), max(1, x1 - x0)
+        half = max(0.8 * bw, 0.5 * bh)
         cx = (x0 + x1) / 2
         cx0, cx1 = max(0, int(cx - half)), min(w, int(cx + half))
-        cy0, cy1 = max(0, int(y0 - 0.15 * bh)), min(h, int(y1 + 0.15 * bh))
+        cy0, cy1 = max(0, int(y0 - 0.5 * bh)), min(h, int(y1 + 0.5 * bh))
         if cx1 - cx0 < 8 or cy1 - cy0 < 16:
             return False
-        crop = frame[cy0:cy1, cx0:cx1]
         scale = HOG_HEIGHT / (cy1 - cy0)
-        crop = cv2.resize(crop, (max(72, round((cx1 - cx0) * scale)), HOG_HEIGHT), interpolation=cv2.INTER_LINEAR)
+        crop = cv2.resize(frame[cy0:cy1, cx0:cx1], (max(72, round((cx1 - cx0) * scale)), HOG_HEIGHT))
         started = time.perf_counter()
         found, weights = self._hog.detectMultiScale(crop, winStride=(8, 8), padding=(16, 16), scale=1.1)
         self.seconds += time.perf_counter() - started
         self.runs += 1
-        weights = np.asarray(weights).reshape(-1)
-        return any(
-            weight >= self._threshold and fh >= 0.5 * HOG_HEIGHT
-            for (_, _, _, fh), weight in zip(np.asarray(found).reshape(-1, 4), weights, strict=False)
-        )
+        area = bw * bh
+        for (fx, fy, fw, fh), weight in zip(np.asarray(found).reshape(-1, 4), np.asarray(weights).reshape(-1), strict=False):
+            if weight < self._threshold:
+                continue
+            px0, py0 = cx0 + fx / scale, cy0 + fy / scale
+            px1, py1 = px0 + fw / scale, py0 + fh / scale
+            ix = max(0.0, min(px1, x1) - max(px0, x0))
+            iy = max(0.0, min(py1, y1) - max(py0, y0))
+            if ix * iy >= 0.5 * area:
+                return True
+        return False

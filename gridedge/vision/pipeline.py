@@ -124,7 +124,8 @@ class CameraPipeline:
         if sways_like_a_person(o.sway, o.aspect, self.config.people):
             o.person = True
             return
-        due = fresh or (o.checks < CHECKS and ts - float(o.extra.get("checked_at", ts)) >= RECHECK_S)
+        grown = bool(o.extra.pop("grown", 0))
+        due = fresh or grown or (o.checks < CHECKS and ts - float(o.extra.get("checked_at", ts)) >= RECHECK_S)
         if not due or any(i.object is o and i.dwell.phase is Phase.FIRING for i in self._incidents.values()):
             return
         o.checks += 1
