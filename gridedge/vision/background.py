@@ -137,6 +137,7 @@ class DualBackground:
         self._registration: Registration | None = None
         self.camera_moved = False  # the last frame was off by more than a shake: zones may not fit
         self.global_changes = 0
+        self._long_grey = False
 
     def start(self, frame: Picture, reference: Picture | None = None) -> None:
         h, w = frame.shape[:2]
@@ -145,6 +146,7 @@ class DualBackground:
         self._evidence = np.zeros((h, w), np.int16)
         self._previous_long = np.zeros((h, w), np.bool_)
         self._registration = Registration(w, h)
+        self._long_grey = is_grey(self.long)
 
     def align(self, frame: Picture) -> tuple[Picture, tuple[float, float]]:
         """The frame shifted back to where the long-term background has the street."""
@@ -174,7 +176,8 @@ class DualBackground:
         short = difference(frame, self.short, np.ones(gain.shape[:2], np.float32), colour=colour) > 1.0
         free = ~keep
         changed = float(np.count_nonzero(long & free)) / max(1, int(np.count_nonzero(free)))
-        self._global_run = self._global_run + 1 if changed > GLOBAL_FRACTION else 0
+        switched = colour == self._long_grey  # day colour to IR grey, or back
+        self._global_run = self._global_run + 1 if changed > GLOBAL_FRACTION or switched else 0
         if self._global_run >= GLOBAL_FRAMES:
             self.relearn(frame, keep, gain)
             return self._empty(frame, global_change=True, gain=gain, shift=shift)
@@ -210,6 +213,7 @@ class DualBackground:
         self._evidence[:] = 0
         self._previous_long[:] = False
         self._global_run = 0
+        self._long_grey = is_grey(self.long)
         self.global_changes += 1
 
     def absorb(self, frame: Picture, region: Mask, gain: Picture) -> None:

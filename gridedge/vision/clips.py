@@ -3,6 +3,7 @@ and event-level scoring of the pipeline on them. The format is documented in doc
 
 from __future__ import annotations
 
+import statistics
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -156,3 +157,30 @@ def score(
         if clip_end is not None and due <= clip_end and (ended is None or ended > due):
             left_open += 1
     return Score(tp, fp, len(unmatched), latencies, repeats, left_open)
+
+
+HEADER = f"{'clip':<26}{'truth':>6}{'tp':>4}{'fp':>4}{'fn':>4}{'repeat':>7}{'open':>5}  latency s"
+
+
+def clip_score(sidecar: Path) -> Score:
+    """The pipeline's score on one labelled clip, with repeats and incidents left open."""
+    clip, events, last = play_clip(sidecar)
+    clear_s = max((z.clear_s for z in clip.camera.zones), default=10.0)
+    return score(clip.truth, events, clip_end=last, clear_s=clear_s)
+
+
+def score_line(name: str, s: Score) -> str:
+    lat = " ".join(f"{v:.1f}" for v in s.latencies) or "-"
+    truth = s.true_positives + s.false_negatives
+    return (
+        f"{name:<26}{truth:>6}{s.true_positives:>4}{s.false_positives:>4}{s.false_negatives:>4}"
+        f"{s.repeats:>7}{s.left_open:>5}  {lat}"
+    )
+
+
+def totals_line(total: Score) -> str:
+    median = f"{statistics.median(total.latencies):.1f} s" if total.latencies else "-"
+    return (
+        f"{total.clips} clips: precision {total.precision:.2f}  recall {total.recall:.2f}  repeats {total.repeats}  "
+        f"left open {total.left_open}  median time to event {median}"
+    )

@@ -37,7 +37,7 @@ EDGE_MIN = 6.0  # mean gradient along an outline below which it is light, not a 
 TEMPLATE_RATE = 0.05  # the look of a present object follows slow changes
 SWAY_RATE = 0.1
 SHRINK_FRAMES = 10  # analysed frames the empty scene must show on part of an object before it is cut off
-TOUCH = 3  # analysis pixels: a blob this close to an object that has not fired yet is more of it
+TOUCH = 6  # analysis pixels: a blob this close to an object that has not fired yet is more of it
 _CLOSE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 _OPEN = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
 
@@ -216,6 +216,16 @@ class StaticObjects:
         return True
 
     def _grow(self, o: StaticObject, box: Box, mask: Mask, cmp: Comparison) -> None:
+        """Add a blob (`mask` within `box`) to `o`, and any other object not yet reported that it now
+        touches: one thing seen in parts becomes one object, with the oldest clock."""
+        self._join(o, box, mask, cmp)
+        for other in [p for p in self.objects if p is not o and not p.fired and _touch(p.box, o.box, TOUCH)]:
+            self._join(o, other.box, other.mask, cmp)
+            o.first_seen = min(o.first_seen, other.first_seen)
+            o.person = o.person or other.person
+            self.objects.remove(other)
+
+    def _join(self, o: StaticObject, box: Box, mask: Mask, cmp: Comparison) -> None:
         x0, y0 = min(o.box[0], box[0]), min(o.box[1], box[1])
         x1, y1 = max(o.box[2], box[2]), max(o.box[3], box[3])
         union = np.zeros((y1 - y0, x1 - x0), np.bool_)
