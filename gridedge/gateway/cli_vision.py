@@ -46,10 +46,12 @@ def eval_clips(
 @vision_app.command("make-clips")
 def make_clips(
     directory: Annotated[Path, typer.Argument(help="Where to write the clips and their sidecars.")],
+    *,
     dwell_s: Annotated[float, typer.Option(help="Dwell limit written into the zones.")] = 15.0,
     clear_s: Annotated[float, typer.Option(help="Clear time written into the zones.")] = 3.0,
     suite: Annotated[
-        str, typer.Option(help="'demo': the three demo clips; 'street': the fourteen scenarios of light, crowds and bumps.")
+        str,
+        typer.Option(help="'demo': the three demo clips; 'street': the fourteen scenarios of light, crowds and bumps."),
     ] = "demo",
     width: Annotated[int, typer.Option(help="Frame width of the street scenarios (16:9).")] = 640,
     fps: Annotated[float, typer.Option(help="Frame rate of the street scenarios.")] = 10.0,
@@ -60,7 +62,8 @@ def make_clips(
     from gridedge.simulators.scenes import SCENES, write_clip
 
     if suite == "street":
-        from gridedge.simulators.street_clips import suite as street, write
+        from gridedge.simulators.street_clips import suite as street
+        from gridedge.simulators.street_clips import write
 
         for scenario in street(dwell=dwell_s, size=(width, width * 9 // 16), fps=fps, seed=seed):
             typer.echo(write(scenario, directory))

@@ -11,6 +11,7 @@ lays the times out around the dwell limit so the same suite runs short in the te
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Callable, Iterator
@@ -45,7 +46,7 @@ class Thing:
         p = self.path
         if t < p[0][0] or t > p[-1][0]:
             return None
-        for (t0, x0, y0), (t1, x1, y1) in zip(p, p[1:], strict=False):
+        for (t0, x0, y0), (t1, x1, y1) in itertools.pairwise(p):
             if t0 <= t <= t1:
                 f = 0.0 if t1 == t0 else (t - t0) / (t1 - t0)
                 return x0 + f * (x1 - x0), y0 + f * (y1 - y0), (x0, y0) != (x1, y1)
@@ -105,7 +106,13 @@ def backdrop(place: str, size: tuple[int, int], seed: int) -> np.ndarray[Any, np
             y = horizon + int((h - horizon) * (j / 10) ** 1.3)
             cv2.line(img, (0, y), (w, y), (118, 120, 118), 1)
         for i in range(-8, 18):
-            cv2.line(img, (int(w * (0.5 + (i - 5) * 0.03)), horizon), (int(w * (0.5 + (i - 5) * 0.14)), h), (122, 124, 122), 1)
+            cv2.line(
+                img,
+                (int(w * (0.5 + (i - 5) * 0.03)), horizon),
+                (int(w * (0.5 + (i - 5) * 0.14)), h),
+                (122, 124, 122),
+                1,
+            )
     else:  # a residential corridor to the lift and the stairs
         img[:] = (175, 180, 178)
         floor = np.array([[0, h], [int(w * 0.36), int(h * 0.42)], [int(w * 0.64), int(h * 0.42)], [w, h]], np.int32)
@@ -116,7 +123,9 @@ def backdrop(place: str, size: tuple[int, int], seed: int) -> np.ndarray[Any, np
         cv2.rectangle(img, (int(w * 0.43), int(h * 0.12)), (int(w * 0.57), int(h * 0.42)), (140, 150, 160), -1)
         cv2.rectangle(img, (int(w * 0.05), int(h * 0.2)), (int(w * 0.2), int(h * 0.62)), (60, 90, 120), -1)  # doors
         cv2.rectangle(img, (int(w * 0.8), int(h * 0.2)), (int(w * 0.95), int(h * 0.62)), (60, 90, 120), -1)
-        cv2.rectangle(img, (int(w * 0.46), int(h * 0.02)), (int(w * 0.54), int(h * 0.06)), (40, 200, 60), -1)  # exit sign
+        cv2.rectangle(
+            img, (int(w * 0.46), int(h * 0.02)), (int(w * 0.54), int(h * 0.06)), (40, 200, 60), -1
+        )  # exit sign
     img += _texture(rng, (h, w), 6, 6.0)[..., None]
     img += rng.normal(0, 3, (h, w, 1)).astype(np.float32)
     return img
@@ -127,7 +136,7 @@ def _scale(y: float, h: int) -> float:
     return h * (0.1 + 0.32 * max(0.0, y / h - 0.4))
 
 
-def _person(img: Frame, x: float, y: float, t: float, moving: bool, thing: Thing, rng: random.Random) -> None:
+def _person(img: Frame, x: float, y: float, thing: Thing, *, t: float, moving: bool) -> None:
     h = img.shape[0]
     m = _scale(y, h) * thing.size
     height = 1.7 * m
@@ -141,7 +150,9 @@ def _person(img: Frame, x: float, y: float, t: float, moving: bool, thing: Thing
     cv2.ellipse(img, (int(cx), int(foot)), (int(0.3 * m), max(1, int(0.06 * m))), 0, 0, 360, (70, 72, 70), -1)
     stride = 0.28 * m * phase
     for s in (-1, 1):
-        cv2.line(img, (int(cx + s * 0.06 * m), int(hip)), (int(cx + s * stride), int(foot)), legs, max(1, int(0.13 * m)))
+        cv2.line(
+            img, (int(cx + s * 0.06 * m), int(hip)), (int(cx + s * stride), int(foot)), legs, max(1, int(0.13 * m))
+        )
     torso = np.array(
         [[cx - 0.2 * m, shoulder], [cx + 0.2 * m, shoulder], [cx + 0.15 * m, hip], [cx - 0.15 * m, hip]], np.int32
     )
@@ -162,11 +173,25 @@ def _goods(img: Frame, x: float, y: float, thing: Thing) -> None:
         bottom = y - k * hh
         front = (int(x - w / 2), int(bottom - hh), int(x + w / 2), int(bottom))
         cv2.rectangle(img, front[:2], front[2:], tuple(float(v) for v in c), -1)
-        top = np.array([[front[0], front[1]], [front[2], front[1]], [front[2] + 0.15 * m, front[1] - 0.1 * m],
-                        [front[0] + 0.15 * m, front[1] - 0.1 * m]], np.int32)
+        top = np.array(
+            [
+                [front[0], front[1]],
+                [front[2], front[1]],
+                [front[2] + 0.15 * m, front[1] - 0.1 * m],
+                [front[0] + 0.15 * m, front[1] - 0.1 * m],
+            ],
+            np.int32,
+        )
         cv2.fillPoly(img, [top], tuple(float(v) for v in np.clip(c * 1.25, 0, 255)))
-        side = np.array([[front[2], front[1]], [front[2] + 0.15 * m, front[1] - 0.1 * m],
-                         [front[2] + 0.15 * m, front[3] - 0.1 * m], [front[2], front[3]]], np.int32)
+        side = np.array(
+            [
+                [front[2], front[1]],
+                [front[2] + 0.15 * m, front[1] - 0.1 * m],
+                [front[2] + 0.15 * m, front[3] - 0.1 * m],
+                [front[2], front[3]],
+            ],
+            np.int32,
+        )
         cv2.fillPoly(img, [side], tuple(float(v) for v in c * 0.7))
         cv2.line(img, (int(x), front[1]), (int(x), front[3]), (200, 200, 190), max(1, int(0.04 * m)))  # tape
         w *= 0.85
@@ -188,7 +213,7 @@ def _rack(img: Frame, x: float, y: float, thing: Thing, rng: random.Random) -> N
         cv2.circle(img, (px, int(y)), max(1, int(0.06 * m)), (30, 30, 30), -1)
 
 
-def _bike(img: Frame, x: float, y: float, thing: Thing, t: float, moving: bool) -> None:
+def _bike(img: Frame, x: float, y: float, thing: Thing, *, t: float, moving: bool) -> None:
     m = _scale(y, img.shape[0]) * thing.size
     r = 0.33 * m
     back, front = (int(x - 0.55 * m), int(y - r)), (int(x + 0.55 * m), int(y - r))
@@ -196,13 +221,20 @@ def _bike(img: Frame, x: float, y: float, thing: Thing, t: float, moving: bool) 
         cv2.circle(img, c, int(r), (25, 25, 25), max(1, int(0.07 * m)))
         for k in range(4):
             a = k * math.pi / 4 + (t * 6 if moving else 0)
-            cv2.line(img, (int(c[0] - r * math.cos(a)), int(c[1] - r * math.sin(a))),
-                     (int(c[0] + r * math.cos(a)), int(c[1] + r * math.sin(a))), (120, 120, 120), 1)
+            cv2.line(
+                img,
+                (int(c[0] - r * math.cos(a)), int(c[1] - r * math.sin(a))),
+                (int(c[0] + r * math.cos(a)), int(c[1] + r * math.sin(a))),
+                (120, 120, 120),
+                1,
+            )
     seat, bar = (int(x - 0.2 * m), int(y - 1.0 * m)), (int(x + 0.45 * m), int(y - 1.1 * m))
-    for a, b in ((back, seat), (seat, front), (front, bar), (back, (int(x), int(y - r)))):
-        cv2.line(img, a, b, thing.colour, max(1, int(0.06 * m)))
+    for p0, p1 in ((back, seat), (seat, front), (front, bar), (back, (int(x), int(y - r)))):
+        cv2.line(img, p0, p1, thing.colour, max(1, int(0.06 * m)))
     if thing.kind == "ebike":
-        cv2.rectangle(img, (int(x - 0.25 * m), int(y - 0.75 * m)), (int(x + 0.15 * m), int(y - 0.5 * m)), (20, 20, 20), -1)
+        cv2.rectangle(
+            img, (int(x - 0.25 * m), int(y - 0.75 * m)), (int(x + 0.15 * m), int(y - 0.5 * m)), (20, 20, 20), -1
+        )
 
 
 def render(s: Scenario, t: float, base: np.ndarray[Any, Any], rng: random.Random) -> Frame:
@@ -212,13 +244,13 @@ def render(s: Scenario, t: float, base: np.ndarray[Any, Any], rng: random.Random
     for th, (x, y, moving) in sorted(shown, key=lambda tp: tp[1][1]):
         px, py = x * w, y * h
         if th.kind == "person":
-            _person(img, px, py, t, moving, th, rng)
+            _person(img, px, py, th, t=t, moving=moving)
         elif th.kind == "goods":
             _goods(img, px, py, th)
         elif th.kind == "rack":
             _rack(img, px, py, th, rng)
         else:
-            _bike(img, px, py, th, t, moving)
+            _bike(img, px, py, th, t=t, moving=moving)
     return _camera(s, t, img, rng)
 
 
@@ -249,16 +281,18 @@ def _camera(s: Scenario, t: float, img: np.ndarray[Any, Any], rng: random.Random
     if look.shake is not None and look.shake[0] <= t <= look.shake[1]:
         dx, dy = dx + rng.uniform(-0.012, 0.012) * w, dy + rng.uniform(-0.012, 0.012) * h
     if dx or dy:
-        img = cv2.warpAffine(img, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h), borderMode=cv2.BORDER_REFLECT)
+        img = cv2.warpAffine(img, np.array([[1, 0, dx], [0, 1, dy]], np.float32), (w, h), borderMode=cv2.BORDER_REFLECT)
     noise = np.random.default_rng(rng.randrange(1 << 30)).integers(-4, 5, img.shape[:2], np.int16)
-    return np.clip(img + noise[..., None], 0, 255).astype(np.uint8)
+    out: Frame = np.clip(img + noise[..., None], 0, 255).astype(np.uint8)
+    return out
 
 
 def _pool(w: int, h: int) -> np.ndarray[Any, Any]:
     """The light a street lamp throws on the pavement (warm, soft-edged)."""
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     pool = np.exp(-(((xx - 0.7 * w) / (0.18 * w)) ** 2 + ((yy - 0.8 * h) / (0.15 * h)) ** 2))
-    return (pool * 45)[..., None] * np.array([0.6, 0.9, 1.0], np.float32)
+    light: np.ndarray[Any, Any] = (pool * 45)[..., None] * np.array([0.6, 0.9, 1.0], np.float32)
+    return light
 
 
 def frames(s: Scenario) -> Iterator[Frame]:
@@ -285,7 +319,10 @@ def write(s: Scenario, directory: Path) -> Path:
     sidecar: dict[str, Any] = {"video": video.name}
     if s.empty_reference:
         empty = replace(s, things=(), look=replace(s.look, shake=None))
-        cv2.imwrite(str(directory / f"{s.name}-empty.png"), render(empty, 0.0, backdrop(s.place, s.size, s.seed), random.Random(1)))
+        cv2.imwrite(
+            str(directory / f"{s.name}-empty.png"),
+            render(empty, 0.0, backdrop(s.place, s.size, s.seed), random.Random(1)),
+        )
         sidecar["reference"] = f"{s.name}-empty.png"
     sidecar["camera"] = {
         "id": s.name,
@@ -313,7 +350,9 @@ def _walker(rng: random.Random, t0: float, y: tuple[float, float] = (0.66, 0.98)
     return Thing("person", ((t0, x0, yy), (t0 + 1.2 / v, x1, yy)), _colour(rng, rng.random() < 0.3))
 
 
-def _crowd(rng: random.Random, start: float, end: float, every: float, y: tuple[float, float] = (0.66, 0.98)) -> tuple[Thing, ...]:
+def _crowd(
+    rng: random.Random, start: float, end: float, every: float, y: tuple[float, float] = (0.66, 0.98)
+) -> tuple[Thing, ...]:
     out, t = [], start
     while t < end:
         out.append(_walker(rng, t, y))
@@ -321,12 +360,27 @@ def _crowd(rng: random.Random, start: float, end: float, every: float, y: tuple[
     return tuple(out)
 
 
-def _carried(rng: random.Random, t: float, x: float, y: float, colour: tuple[int, int, int], until: float) -> tuple[Thing, ...]:
+def _carried(
+    rng: random.Random, t: float, x: float, y: float, *, colour: tuple[int, int, int], until: float
+) -> tuple[Thing, ...]:
     """Goods put down at `t` at (x, y) by someone who walks in from the shop and back, and fetched at `until`."""
     keeper = _colour(rng)
     goods = Thing("goods", ((t, x, y), (until, x, y)), colour, size=rng.uniform(0.9, 1.2))
-    put = Thing("person", ((t - 3, x + 0.08, 0.5), (t, x + 0.12, y + 0.02), (t + 0.6, x + 0.12, y + 0.02), (t + 3.5, x + 0.1, 0.5)), keeper)
-    fetch = Thing("person", ((until - 3, x + 0.08, 0.5), (until, x + 0.12, y + 0.02), (until + 0.6, x + 0.12, y + 0.02), (until + 3.5, x + 0.1, 0.5)), keeper)
+    put = Thing(
+        "person",
+        ((t - 3, x + 0.08, 0.5), (t, x + 0.12, y + 0.02), (t + 0.6, x + 0.12, y + 0.02), (t + 3.5, x + 0.1, 0.5)),
+        keeper,
+    )
+    fetch = Thing(
+        "person",
+        (
+            (until - 3, x + 0.08, 0.5),
+            (until, x + 0.12, y + 0.02),
+            (until + 0.6, x + 0.12, y + 0.02),
+            (until + 3.5, x + 0.1, 0.5),
+        ),
+        keeper,
+    )
     return goods, put, fetch
 
 
@@ -337,31 +391,92 @@ def suite(dwell: float = 10.0, size: tuple[int, int] = (320, 180), fps: float = 
     end = 5 * d + 20  # long enough for a violation, its report and its end
     out: list[Scenario] = []
 
-    def add(name: str, place: str, things: tuple[Thing, ...], truth: tuple[tuple[float, float], ...], duration: float = end, **kw: Any) -> None:
-        out.append(Scenario(name, place, duration, things, truth, seed=seed + len(out), size=size, fps=fps, zone=zone, **kw))
+    def add(
+        name: str,
+        place: str,
+        things: tuple[Thing, ...],
+        truth: tuple[tuple[float, float], ...],
+        duration: float = end,
+        **kw: Any,
+    ) -> None:
+        out.append(
+            Scenario(name, place, duration, things, truth, seed=seed + len(out), size=size, fps=fps, zone=zone, **kw)
+        )
 
     rng = random.Random(seed)
     brown = (40, 100, 160)
-    add("exposure_jump", "street", (*_carried(rng, 6, 0.3, 0.7, brown, 4 * d), *_crowd(rng, 2, end, 6)), ((6, 4 * d),),
-        look=Look(exposure=((2 * d, 1.35), (3 * d + 5, 0.8))))
-    add("ir_night_switch", "street", (*_carried(rng, 6, 0.6, 0.72, (60, 60, 170), 4 * d), *_crowd(rng, 2, end, 7)), ((6, 4 * d),),
-        look=Look(ir_from=2 * d))
-    add("dusk_drift", "street", (*_carried(rng, d, 0.35, 0.7, (150, 120, 60), 4 * d), *_crowd(rng, 2, end, 6)), ((d, 4 * d),),
-        look=Look(dusk=(0, end), lamp_at=2.5 * d))
-    add("camera_shift", "street", (*_carried(rng, 2 * d, 0.5, 0.72, brown, 4 * d + 5), *_crowd(rng, 2, end, 7)), ((2 * d, 4 * d + 5),),
-        look=Look(shift=(d, 0.012, 0.015)))
+    add(
+        "exposure_jump",
+        "street",
+        (*_carried(rng, 6, 0.3, 0.7, colour=brown, until=4 * d), *_crowd(rng, 2, end, 6)),
+        ((6, 4 * d),),
+        look=Look(exposure=((2 * d, 1.35), (3 * d + 5, 0.8))),
+    )
+    add(
+        "ir_night_switch",
+        "street",
+        (*_carried(rng, 6, 0.6, 0.72, colour=(60, 60, 170), until=4 * d), *_crowd(rng, 2, end, 7)),
+        ((6, 4 * d),),
+        look=Look(ir_from=2 * d),
+    )
+    add(
+        "dusk_drift",
+        "street",
+        (*_carried(rng, d, 0.35, 0.7, colour=(150, 120, 60), until=4 * d), *_crowd(rng, 2, end, 6)),
+        ((d, 4 * d),),
+        look=Look(dusk=(0, end), lamp_at=2.5 * d),
+    )
+    add(
+        "camera_shift",
+        "street",
+        (*_carried(rng, 2 * d, 0.5, 0.72, colour=brown, until=4 * d + 5), *_crowd(rng, 2, end, 7)),
+        ((2 * d, 4 * d + 5),),
+        look=Look(shift=(d, 0.012, 0.015)),
+    )
     add("camera_shake", "street", _crowd(rng, 1, end, 5), (), look=Look(shake=(d, 2 * d), clouds=True))
-    add("goods_at_start", "street", (Thing("goods", ((0, 0.4, 0.75), (3 * d, 0.4, 0.75)), brown),
-        Thing("person", ((3 * d - 3, 0.5, 0.5), (3 * d, 0.52, 0.77), (3 * d + 0.6, 0.52, 0.77), (3 * d + 3.5, 0.5, 0.5)), _colour(rng)),
-        *_crowd(rng, 1, end, 6)), ((0, 3 * d),), empty_reference=True)
-    add("goods_briefly_down", "street", (*_carried(rng, 5, 0.3, 0.7, brown, 5 + 0.4 * d), *_carried(rng, 3 * d, 0.6, 0.72, (50, 50, 150), 3 * d + 0.6 * d),
-        *_crowd(rng, 1, end, 6)), ())
+    add(
+        "goods_at_start",
+        "street",
+        (
+            Thing("goods", ((0, 0.4, 0.75), (3 * d, 0.4, 0.75)), brown),
+            Thing(
+                "person",
+                ((3 * d - 3, 0.5, 0.5), (3 * d, 0.52, 0.77), (3 * d + 0.6, 0.52, 0.77), (3 * d + 3.5, 0.5, 0.5)),
+                _colour(rng),
+            ),
+            *_crowd(rng, 1, end, 6),
+        ),
+        ((0, 3 * d),),
+        empty_reference=True,
+    )
+    add(
+        "goods_briefly_down",
+        "street",
+        (
+            *_carried(rng, 5, 0.3, 0.7, colour=brown, until=5 + 0.4 * d),
+            *_carried(rng, 3 * d, 0.6, 0.72, colour=(50, 50, 150), until=3 * d + 0.6 * d),
+            *_crowd(rng, 1, end, 6),
+        ),
+        (),
+    )
     add("walkers_crossing", "street", _crowd(rng, 0, end, 1.2), (), look=Look(clouds=True))
-    stand = Thing("person", ((2, -0.1, 0.8), (6, 0.45, 0.8), (6 + 2 * d, 0.45, 0.8), (10 + 2 * d, 1.1, 0.8)), (50, 60, 140))
+    stand = Thing(
+        "person", ((2, -0.1, 0.8), (6, 0.45, 0.8), (6 + 2 * d, 0.45, 0.8), (10 + 2 * d, 1.1, 0.8)), (50, 60, 140)
+    )
     add("person_standing", "street", (stand, *_crowd(rng, 3, end, 8)), ())
     crowd_spells = _crowd(rng, d, 2 * d, 0.5, (0.75, 0.98)) + _crowd(rng, 3 * d, 4 * d, 0.5, (0.75, 0.98))
-    add("goods_behind_crowds", "street", (*_carried(rng, 5, 0.45, 0.72, brown, 4.5 * d), *crowd_spells), ((5, 4.5 * d),))
-    add("goods_removed", "street", (*_carried(rng, 5, 0.7, 0.7, (30, 140, 200), 2.5 * d), *_crowd(rng, 1, end, 5)), ((5, 2.5 * d),))
+    add(
+        "goods_behind_crowds",
+        "street",
+        (*_carried(rng, 5, 0.45, 0.72, colour=brown, until=4.5 * d), *crowd_spells),
+        ((5, 4.5 * d),),
+    )
+    add(
+        "goods_removed",
+        "street",
+        (*_carried(rng, 5, 0.7, 0.7, colour=(30, 140, 200), until=2.5 * d), *_crowd(rng, 1, end, 5)),
+        ((5, 2.5 * d),),
+    )
     rack = Thing("rack", ((4, 1.15, 0.7), (7, 0.75, 0.7), (3 * d, 0.75, 0.7), (3 * d + 3, 1.15, 0.7)), (150, 40, 120))
     pusher = Thing("person", ((4, 1.25, 0.72), (7, 0.87, 0.72), (8, 0.9, 0.72), (11, 1.2, 0.75)), _colour(rng))
     puller = Thing("person", ((3 * d - 3, 1.2, 0.75), (3 * d, 0.87, 0.72), (3 * d + 3, 1.25, 0.72)), _colour(rng))
@@ -371,8 +486,16 @@ def suite(dwell: float = 10.0, size: tuple[int, int] = (320, 180), fps: float = 
     neighbours = tuple(_walker(rng, t, (0.6, 0.95), 0.15) for t in np.arange(12.0, end, 9.0))
     add("ebike_in_corridor", "corridor", (bike, rider, *neighbours), ((7, end),))
     ride = Thing("bicycle", ((4, 0.5, 1.2), (9, 0.5, 0.45)), (20, 120, 40))
-    walked = Thing("bicycle", ((2 * d, 0.4, 0.45), (2 * d + 5, 0.45, 0.75), (2 * d + 8, 0.45, 0.75), (2 * d + 12, 0.5, 1.2)), (160, 30, 30))
-    walker = Thing("person", ((2 * d, 0.47, 0.45), (2 * d + 5, 0.52, 0.77), (2 * d + 8, 0.52, 0.77), (2 * d + 12, 0.57, 1.22)), _colour(rng))
+    walked = Thing(
+        "bicycle",
+        ((2 * d, 0.4, 0.45), (2 * d + 5, 0.45, 0.75), (2 * d + 8, 0.45, 0.75), (2 * d + 12, 0.5, 1.2)),
+        (160, 30, 30),
+    )
+    walker = Thing(
+        "person",
+        ((2 * d, 0.47, 0.45), (2 * d + 5, 0.52, 0.77), (2 * d + 8, 0.52, 0.77), (2 * d + 12, 0.57, 1.22)),
+        _colour(rng),
+    )
     add("bicycle_passing", "corridor", (ride, walked, walker), ())
     return out
 

@@ -39,6 +39,8 @@ MIN_SHIFT = 0.7  # analysis pixels: smaller shifts are noise
 MAX_SHIFT = 0.12  # of the width: beyond this the camera has moved, not shaken
 GREY_SATURATION = 6.0  # mean colour spread of a frame below which it is grey (an IR night picture)
 
+_3X3 = np.ones((3, 3), np.uint8)
+
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
@@ -83,7 +85,8 @@ def difference(frame: Picture, background: Picture, gain: Picture, *, colour: bo
     bright = cv2.absdiff(fi, bi) / (0.5 * (fi + bi) + 16.0) * (1 / BRIGHTNESS_T)
     if not colour:
         return np.asarray(bright, np.float32)
-    col = _channel_max(cv2.absdiff(chroma(frame), chroma(np.asarray(seen, np.float32)))) * (1 / CHROMA_T)
+    col = _channel_max(np.asarray(cv2.absdiff(chroma(frame), chroma(np.asarray(seen, np.float32))), np.float32))
+    col = col * (1 / CHROMA_T)
     return np.asarray(cv2.max(bright, col), np.float32)
 
 
@@ -150,21 +153,28 @@ class DualBackground:
 
     def align(self, frame: Picture) -> tuple[Picture, tuple[float, float]]:
         """The frame shifted back to where the long-term background has the street."""
-        assert self.long is not None and self._registration is not None
+        assert self.long is not None
+        assert self._registration is not None
         # what moves or was left is no part of the street: the background stands in for it
-        still = np.where(self._previous_long[..., None], self.long, frame) if self._previous_long.shape == frame.shape[:2] else frame
+        still = (
+            np.where(self._previous_long[..., None], self.long, frame)
+            if self._previous_long.shape == frame.shape[:2]
+            else frame
+        )
         dx, dy = self._registration.shift(grey(self.long), grey(np.asarray(still, np.float32)))
         h, w = frame.shape[:2]
         self.camera_moved = max(abs(dx), abs(dy)) > MAX_SHIFT * w
         if self.camera_moved or np.hypot(dx, dy) < MIN_SHIFT:
             return frame, (0.0, 0.0)
-        moved = np.float32([[1, 0, -dx], [0, 1, -dy]])
+        moved = np.array([[1, 0, -dx], [0, 1, -dy]], np.float32)
         return np.asarray(cv2.warpAffine(frame, moved, (w, h), borderMode=cv2.BORDER_REPLICATE), np.float32), (dx, dy)
 
     def compare(self, frame: Picture, keep: Mask) -> Comparison:
         """Compare an aligned frame with both backgrounds and learn from it; `keep` marks tracked objects,
         under which the long-term background is never learnt."""
-        assert self.long is not None and self.short is not None and self._evidence is not None
+        assert self.long is not None
+        assert self.short is not None
+        assert self._evidence is not None
         frame, shift = self.align(frame)
         if self.camera_moved:  # too far to shift back: this is a new view, learnt afresh
             self.start(frame)
@@ -190,7 +200,7 @@ class DualBackground:
         cv2.accumulateWeighted(frame, self.short, SHORT_RATE)
         learn = (~(long | keep)).astype(np.uint8)
         cv2.accumulateWeighted(frame, self.long, LONG_RATE, mask=learn)
-        self._previous_long = cv2.dilate(long.astype(np.uint8), None, iterations=2).astype(np.bool_)
+        self._previous_long = cv2.dilate(long.astype(np.uint8), _3X3, iterations=2).astype(np.bool_)
         return Comparison(frame, long, short, static, gain, False, shift, colour)
 
     def _empty(
@@ -204,7 +214,8 @@ class DualBackground:
     def relearn(self, frame: Picture, keep: Mask, gain: Picture) -> None:
         """A global change: the empty scene is the frame now, except under tracked objects, where the old
         empty scene is carried over through the gain field (in grey when the frame is grey)."""
-        assert self.long is not None and self._evidence is not None
+        assert self.long is not None
+        assert self._evidence is not None
         carried = self.long * gain
         if is_grey(frame):
             carried = np.repeat(grey(carried)[..., None], 3, axis=2)
@@ -219,6 +230,7 @@ class DualBackground:
     def absorb(self, frame: Picture, region: Mask, gain: Picture) -> None:
         """`region` is background after all (a ghost of something gone, or light): learn it now, in the
         background's brightness (the gain field maps between the two)."""
-        assert self.long is not None and self._evidence is not None
+        assert self.long is not None
+        assert self._evidence is not None
         self.long[region] = frame[region] / np.maximum(gain[region], 1e-3)
         self._evidence[region] = 0

@@ -66,9 +66,7 @@ def run_clip(sidecar: Path, pipeline: CameraPipeline | None = None) -> tuple[Lab
     return clip, events
 
 
-def play_clip(
-    sidecar: Path, pipeline: CameraPipeline | None = None
-) -> tuple[LabelledClip, list[VisionEvent], float]:
+def play_clip(sidecar: Path, pipeline: CameraPipeline | None = None) -> tuple[LabelledClip, list[VisionEvent], float]:
     """The clip, what the pipeline reported on it, and the time of its last frame."""
     clip = load_yaml(sidecar, LabelledClip)
     events: list[VisionEvent] = []

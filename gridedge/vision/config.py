@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
 from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -56,9 +55,16 @@ class UltralyticsDetector(StrictModel):
 class PeopleConfig(StrictModel):
     hog: bool = Field(default=True, description="Check new static objects with OpenCV's HOG people detector.")
     hog_threshold: float = Field(default=0.3, description="HOG SVM score above which a crop holds a person.")
-    sway: float = Field(default=0.02, ge=0, le=1, description="Share of an object's pixels that move frame to frame, "
-        "on average, above which a tall object is a person standing (goods do not sway).")
-    min_aspect: float = Field(default=1.4, gt=0, description="Height over width from which a swaying object may be a person.")
+    sway: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description="Share of an object's pixels that move frame to frame, "
+        "on average, above which a tall object is a person standing (goods do not sway).",
+    )
+    min_aspect: float = Field(
+        default=1.4, gt=0, description="Height over width from which a swaying object may be a person."
+    )
 
 
 DetectorConfig = Annotated[OnnxDetector | OpenCvDnnDetector | UltralyticsDetector, Field(discriminator="type")]
@@ -75,7 +81,9 @@ class CameraConfig(StrictModel):
     offline_after_s: float = Field(default=30.0, gt=0, description="A stream down this long raises camera.offline.")
     detector: DetectorConfig | None = Field(default=None, description="Optional object detector; none: class-agnostic.")
     blur_people: bool = Field(default=True, description="Blur people (and anything moving) in evidence snapshots.")
-    people: PeopleConfig = Field(default_factory=PeopleConfig, description="How people standing still are told from goods.")
+    people: PeopleConfig = Field(
+        default_factory=PeopleConfig, description="How people standing still are told from goods."
+    )
 
     @model_validator(mode="after")
     def _unique_zones(self) -> CameraConfig:
@@ -124,7 +132,7 @@ def detector_classes(config: OnnxDetector | OpenCvDnnDetector | UltralyticsDetec
     options.log_severity_level = 3
     try:
         meta = ort.InferenceSession(config.model, options, providers=["CPUExecutionProvider"]).get_modelmeta()
-    except Exception:  # noqa: BLE001 - an unreadable model is refused when the detector is made
+    except Exception:
         return None
     names = meta.custom_metadata_map.get("names")
     return names_from_metadata(names) if names else []

@@ -23,9 +23,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from gridedge.vision.background import Comparison, DualBackground, Picture, difference, grey, level
-from gridedge.vision.background import Mask
-from gridedge.vision.tracker import Box
+from gridedge.vision.background import Comparison, DualBackground, Mask, Picture, difference, grey, level
+from gridedge.vision.boxes import Box
 
 PRESENT = 0.6  # of its pixels showing its own look: the object is there
 ABSENT = 0.8  # of its pixels showing the empty scene (and little moving): it is gone...
@@ -40,6 +39,8 @@ SHRINK_FRAMES = 10  # analysed frames the empty scene must show on part of an ob
 TOUCH = 6  # analysis pixels: a blob this close to an object that has not fired yet is more of it
 _CLOSE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 _OPEN = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
+
+_3X3 = np.ones((3, 3), np.uint8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +169,7 @@ class StaticObjects:
         return True
 
     def _new(self, cmp: Comparison, ts: float, still_s: float) -> list[StaticObject]:
-        candidates = cmp.static & ~cv2.dilate(self.keep_mask(cmp.static.shape).astype(np.uint8), None).astype(np.bool_)
+        candidates = cmp.static & ~cv2.dilate(self.keep_mask(cmp.static.shape).astype(np.uint8), _3X3).astype(np.bool_)
         if not candidates.any():
             return []
         assert self.background.long is not None
@@ -249,8 +250,9 @@ def _touch(a: Box, b: Box, gap: int) -> bool:
 def outline_energy(picture: Picture, mask: Mask) -> float:
     """Mean gradient magnitude on the band along the outline of `mask` in a grey `picture`."""
     m = mask.astype(np.uint8)
-    band = cv2.dilate(m, None, iterations=1) & ~cv2.erode(m, None, iterations=1).astype(np.bool_)
-    band = band.astype(np.bool_)
+    band = np.asarray(cv2.dilate(m, _3X3, iterations=1), np.bool_) & ~np.asarray(
+        cv2.erode(m, _3X3, iterations=1), np.bool_
+    )
     if not band.any():
         return 0.0
     gx = cv2.Sobel(picture, cv2.CV_32F, 1, 0, ksize=3)

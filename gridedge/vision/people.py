@@ -14,9 +14,9 @@ import time
 import cv2
 import numpy as np
 
+from gridedge.vision.boxes import Box
 from gridedge.vision.config import PeopleConfig
 from gridedge.vision.detector.base import Image
-from gridedge.vision.tracker import Box
 
 HOG_HEIGHT = 256  # crops (twice an object's height) are scaled to this: people from 128 to 256 px tall
 
@@ -28,7 +28,7 @@ def sways_like_a_person(sway: float, aspect: float, config: PeopleConfig) -> boo
 class HogPeople:
     def __init__(self, config: PeopleConfig) -> None:
         self._hog = cv2.HOGDescriptor()
-        self._hog.setSVMDetector(cv2.HOGDescriptor.getDefaultPeopleDetector())
+        self._hog.setSVMDetector(np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector(), np.float32))
         self._threshold = config.hog_threshold
         self.runs = 0
         self.seconds = 0.0
@@ -52,7 +52,9 @@ class HogPeople:
         self.seconds += time.perf_counter() - started
         self.runs += 1
         area = bw * bh
-        for (fx, fy, fw, fh), weight in zip(np.asarray(found).reshape(-1, 4), np.asarray(weights).reshape(-1), strict=False):
+        for (fx, fy, fw, fh), weight in zip(
+            np.asarray(found).reshape(-1, 4), np.asarray(weights).reshape(-1), strict=False
+        ):
             if weight < self._threshold:
                 continue
             px0, py0 = cx0 + fx / scale, cy0 + fy / scale

@@ -18,16 +18,16 @@ import numpy as np
 from gridedge.edge.categories import CATEGORIES
 from gridedge.edge.event import EventStatus
 from gridedge.vision.background import Comparison, DualBackground, Mask, Picture
+from gridedge.vision.boxes import Box, iou
 from gridedge.vision.config import CameraConfig, ZoneConfig
 from gridedge.vision.detector import Detector, make_detector
 from gridedge.vision.detector.base import Image
 from gridedge.vision.dwell import Dwell, Phase, step
 from gridedge.vision.events import VisionEvent
-from gridedge.vision.evidence import Box, annotate
+from gridedge.vision.evidence import annotate
 from gridedge.vision.objects import StaticObject, StaticObjects, blobs
 from gridedge.vision.people import HogPeople, sways_like_a_person
 from gridedge.vision.state import CameraState
-from gridedge.vision.tracker import iou
 from gridedge.vision.zones import polygon_px, stands_in, zone_mask
 
 ANALYSIS_WIDTH = 320
@@ -79,9 +79,7 @@ class CameraPipeline:
     def _setup(self, small: Picture) -> None:
         h, w = small.shape[:2]
         self._size = (w, h)
-        self._zones = [
-            _Zone(z, zone_mask(z.polygon, w, h), max(4, int(z.min_area * w * h))) for z in self.config.zones
-        ]
+        self._zones = [_Zone(z, zone_mask(z.polygon, w, h), max(4, int(z.min_area * w * h))) for z in self.config.zones]
         self._objects = StaticObjects(self.background, min(z.min_area for z in self._zones))
         restored = self.state.load((w, h)) if self.state is not None else None
         if restored is not None:
@@ -203,7 +201,8 @@ class CameraPipeline:
             around = [b.box for b in blobs(cmp.short, 30)] + [p.box for p in self.objects if p.person]
             for b in around:
                 if iou(b, o.box) < 0.5:  # a passer-by, not the object itself moving a little
-                    people.append(_scaled((b[0] + dx, b[1] + dy, b[2] + dx, b[3] + dy), k))
+                    mx, my = 2 + (b[2] - b[0]) // 4, 2 + (b[3] - b[1]) // 8  # a margin: privacy first
+                    people.append(_scaled((b[0] - mx + dx, b[1] - my + dy, b[2] + mx + dx, b[3] + my + dy), k))
         dwell = int(ts - o.first_seen)
         label = f"#{o.id}{' ' + o.label if o.label else ''} {dwell // 60} min {dwell % 60:02d} s"
         zone_px = polygon_px(cfg.polygon, w, h)
@@ -224,7 +223,8 @@ class CameraPipeline:
         )
 
     def _save(self, ts: float) -> None:
-        assert self.state is not None and self.background.long is not None
+        assert self.state is not None
+        assert self.background.long is not None
         fired = {k: i.dwell.published for k, i in self._incidents.items() if i.dwell.phase is Phase.FIRING}
         self.state.save(self.background.long, self.objects, fired)
         self._saved_at = ts

@@ -42,7 +42,7 @@ def _replace(path: Path, write: Any) -> None:
         write(f)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
+    tmp.replace(path)
 
 
 def capture_reference(directory: Path, frame: Image) -> Path:

@@ -57,7 +57,11 @@ def run(pipeline: CameraPipeline, seconds: float, boxes: list[Box], walkers: boo
 
 def camera(dwell_s: float = 8.0, clear_s: float = 2.0, classes: list[str] | None = None) -> CameraConfig:
     zone = ZoneConfig(
-        name="pavement", polygon=PAVEMENT, category="street_order.outside_shop_operation", dwell_s=dwell_s, clear_s=clear_s,
+        name="pavement",
+        polygon=PAVEMENT,
+        category="street_order.outside_shop_operation",
+        dwell_s=dwell_s,
+        clear_s=clear_s,
         classes=classes or [],
     )
     # a class zone needs a detector that knows the class: the test's own stands in for the configured one
@@ -71,7 +75,9 @@ def test_each_object_has_its_own_clock_and_its_removal_resolves_only_its_inciden
     events = run(CameraPipeline(camera()), 46, [first, second])
     fired = [e for e in events if e.status is EventStatus.FIRING]
     resolved = [e for e in events if e.status is EventStatus.RESOLVED]
-    assert len(fired) == 2 and len(resolved) == 2, [(e.status, e.observed_at, e.object_id) for e in events]
+    seen = [(e.status, e.observed_at, e.object_id) for e in events]
+    assert len(fired) == 2, seen
+    assert len(resolved) == 2, seen
     a, b = fired
     assert a.object_id != b.object_id
     assert 1 + 8 <= a.observed_at <= 1 + 8 + 3  # its own dwell: walkers crossing it do not reset the clock
@@ -124,7 +130,7 @@ def test_a_tall_object_that_sways_is_a_person_and_never_fires() -> None:
     for i in range(int(20 * FPS)):
         t = i / FPS
         img = base.copy()
-        dx = int(round(3 * np.sin(t * 2.0)))  # standing, shifting weight
+        dx = round(3 * np.sin(t * 2.0))  # standing, shifting weight
         cv2.rectangle(img, (300 + dx, 180), (340 + dx, 330), (60, 70, 160), -1)
         cv2.circle(img, (320 + dx, 165), 14, (90, 120, 170), -1)
         events += pipeline.process(img.astype(np.uint8), t)
