@@ -27,7 +27,7 @@ from gridedge.vision.events import VisionEvent
 from gridedge.vision.evidence import annotate
 from gridedge.vision.objects import StaticObject, StaticObjects, blobs
 from gridedge.vision.people import HogPeople, sways_like_a_person
-from gridedge.vision.state import CameraState
+from gridedge.vision.state import CameraState, capture_reference
 from gridedge.vision.zones import polygon_px, stands_in, zone_mask
 
 ANALYSIS_WIDTH = 320
@@ -98,6 +98,8 @@ class CameraPipeline:
 
     def process(self, frame: Image, ts: float) -> list[VisionEvent]:
         """Analyse one frame taken at `ts` (seconds); return the revisions it causes."""
+        if self.state is not None and self.state.capture_requested():
+            return self.capture_reference(frame, ts)
         h, w = frame.shape[:2]
         size = (ANALYSIS_WIDTH, max(1, round(h * ANALYSIS_WIDTH / w)))
         small = cv2.GaussianBlur(cv2.resize(frame, size, interpolation=cv2.INTER_AREA), (5, 5), 0).astype(np.float32)
@@ -114,6 +116,21 @@ class CameraPipeline:
         if self.state is not None and (new or removed or events or ts - self._saved_at >= SAVE_EVERY_S):
             self._save(ts)
         return events
+
+    def capture_reference(self, frame: Image, ts: float) -> list[VisionEvent]:
+        """The installer says the scene is empty now: `frame` becomes the reference, what was learnt is
+        dropped, and any open incident is resolved (its cause is part of the empty scene by decree)."""
+        assert self.state is not None
+        capture_reference(self.state.directory, frame)
+        ended = []
+        for incident in self._incidents.values():
+            if incident.dwell.phase is Phase.FIRING:
+                started = incident.dwell.since
+                ended.append(self._event(incident, EventStatus.RESOLVED, frame, started=started, ts=ts))
+        self._incidents.clear()
+        self._objects, self._size = None, None
+        self.background = DualBackground(round(self.config.still_s * self.config.analyse_fps))
+        return ended
 
     def _classify(self, o: StaticObject, frame: Image, ts: float, *, fresh: bool) -> None:
         """Person or not, and the detector's class: on a new object, then now and then until it fires."""
@@ -183,22 +200,34 @@ class CameraPipeline:
             if status is EventStatus.FIRING:
                 o.fired = True
             if status is not None:
-                events.append(self._event(incident, status, cmp, frame, started=started, ts=ts))
+                events.append(
+                    self._event(incident, status, frame, started=started, ts=ts, moving=cmp.short, shift=cmp.shift)
+                )
         return events
 
     def _event(
-        self, incident: _Incident, status: EventStatus, cmp: Comparison, frame: Image, *, started: float, ts: float
+        self,
+        incident: _Incident,
+        status: EventStatus,
+        frame: Image,
+        *,
+        started: float,
+        ts: float,
+        moving: Mask | None = None,
+        shift: tuple[float, float] = (0.0, 0.0),
     ) -> VisionEvent:
-        """The revision with its evidence: the object unblurred with its box and dwell; people blurred."""
+        """The revision with its evidence: the object unblurred with its box and dwell; people (person
+        objects and whatever moves) blurred."""
         o, cfg = incident.object, incident.zone.config
         title = f"{CATEGORIES.get(cfg.category, cfg.category)} in {cfg.name} ({self.config.id})"
         h, w = frame.shape[:2]
         k = w / ANALYSIS_WIDTH
-        dx, dy = cmp.shift  # analysis boxes are on the background; the frame is where the camera points now
+        dx, dy = shift  # analysis boxes are on the background; the frame is where the camera points now
         box = _scaled((o.box[0] + dx, o.box[1] + dy, o.box[2] + dx, o.box[3] + dy), k)
         people: list[Box] = []
         if self.config.blur_people:
-            around = [b.box for b in blobs(cmp.short, 30)] + [p.box for p in self.objects if p.person]
+            around = [b.box for b in blobs(moving, 30)] if moving is not None else []
+            around += [p.box for p in self.objects if p.person]
             for b in around:
                 if iou(b, o.box) < 0.5:  # a passer-by, not the object itself moving a little
                     mx, my = 2 + (b[2] - b[0]) // 4, 2 + (b[3] - b[1]) // 8  # a margin: privacy first

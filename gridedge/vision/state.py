@@ -26,6 +26,7 @@ from gridedge.vision.objects import StaticObject
 
 REFERENCE = "reference.png"
 LEARNT = "learnt.npz"
+CAPTURE = "capture.request"
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,24 @@ def capture_reference(directory: Path, frame: Image) -> Path:
     return path
 
 
+def request_capture(directory: Path) -> None:
+    """Ask the camera's worker to take its next frame as the empty-scene reference (the installer page's
+    button): a file in the camera's folder, so the agent need not reach into the worker process."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / CAPTURE).touch()
+
+
 class CameraState:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+
+    def capture_requested(self) -> bool:
+        """True once per request: the caller takes the next frame as the reference."""
+        try:
+            (self.directory / CAPTURE).unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     def reference(self, size: tuple[int, int]) -> Picture | None:
         """The installer's empty scene at the analysis size, blurred as analysed frames are; None if none."""

@@ -10,7 +10,7 @@ import numpy as np
 
 from gridedge.edge.event import EventStatus
 from gridedge.vision.pipeline import CameraPipeline
-from gridedge.vision.state import LEARNT, capture_reference
+from gridedge.vision.state import CAPTURE, LEARNT, REFERENCE, capture_reference, request_capture
 from tests.vision.test_background import street
 from tests.vision.test_pipeline import Box, camera, frames
 
@@ -51,3 +51,16 @@ def test_a_broken_state_file_is_ignored_not_fatal(tmp_path: Path) -> None:
     pipeline = CameraPipeline(camera(), state_dir=tmp_path)
     frame = cv2.resize(street(), (640, 360)).astype(np.uint8)
     assert pipeline.process(frame, 0.0) == []
+
+
+def test_the_installers_capture_takes_the_next_frame_as_the_empty_scene(tmp_path: Path) -> None:
+    pipeline = CameraPipeline(camera(), state_dir=tmp_path)
+    statuses = []
+    for ts, frame in frames(30, [GOODS]):
+        if ts == 12.0:  # the installer: "what is out there now belongs there" (a bench bolted down)
+            request_capture(tmp_path)
+        statuses += [(e.status, e.observed_at) for e in pipeline.process(frame, ts)]
+    assert [s for s, _ in statuses] == [EventStatus.FIRING, EventStatus.RESOLVED]
+    assert statuses[1][1] == 12.0
+    assert (tmp_path / REFERENCE).is_file()
+    assert not (tmp_path / CAPTURE).exists()
