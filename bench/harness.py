@@ -27,6 +27,7 @@ class Measured:
     figures: dict[str, float]
     bounds: str  # what limits the run, e.g. "20,000 readings or 60 s"
     notes: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, object] = field(default_factory=dict)  # broker, QoS, stores: see bench/settings.py
 
 
 SCENARIOS: dict[str, str] = {
@@ -85,6 +86,7 @@ def run_one(name: str, quick: bool) -> Path:
         "bounds": measured.bounds,
         "quick": quick,
         "notes": measured.notes,
+        "settings": measured.settings,
         "seconds": round(time.monotonic() - started, 1),
         "machine": machine(),
         "versions": versions(),

@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from gridedge.gateway.broker import free_port
+from gridedge.devtools.broker import free_port
 
 START_TIMEOUT_S = 30
 
@@ -65,7 +65,9 @@ def _as_owner() -> dict[str, Any]:
 
 
 @contextmanager
-def postgres_cluster() -> Iterator[PostgresCluster]:
+def postgres_cluster(durable: bool = False) -> Iterator[PostgresCluster]:
+    """A cluster for tests (`durable=False`: no fsync, nothing to lose) or for benchmarks (`durable=True`:
+    PostgreSQL's own defaults, fsync, synchronous_commit and full_page_writes on, as deployed)."""
     with tempfile.TemporaryDirectory(prefix="gridedge-pg-") as tmp:
         root = Path(tmp)
         data, sockets = root / "data", root / "sock"
@@ -73,17 +75,17 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
         if os.geteuid() == 0:
             for path in (root, sockets):
                 os.chown(path, 65534, 65534)
+        no_sync = [] if durable else ["--no-sync"]
         subprocess.run(
-            [_exe("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"],
+            [_exe("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", *no_sync],
             check=True,
             capture_output=True,
             **_as_owner(),
         )
         port = free_port()
-        options = (
-            f"-p {port} -k {sockets} -h 127.0.0.1 -c fsync=off -c synchronous_commit=off "
-            "-c full_page_writes=off -c max_connections=200"
-        )
+        options = f"-p {port} -k {sockets} -h 127.0.0.1 -c max_connections=200"
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         # pg_ctl detaches the server, so its backends are never children of the test process.
         pg_ctl = [_exe("pg_ctl"), "-D", str(data), "-l", str(root / "postgres.log")]
         subprocess.run(

@@ -1,3 +1,3 @@
-from gridedge.gateway.cli import main
+from gridedge.cli import main
 
 main()

@@ -35,14 +35,15 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import text
 
+from bench import settings
 from bench.harness import Measured
 from bench.postgres import postgres_cluster
 from gridedge.center.accounts import Accounts
 from gridedge.center.store import CaseStore
+from gridedge.devtools.broker import MosquittoProcess, free_port
 from gridedge.edge.event import EventStatus, Evidence, EvidenceReading, GridEvent, Severity, Source
 from gridedge.edge.grid import GridCell, GridUnit, Location
 from gridedge.edge.topics import event_topic
-from gridedge.gateway.broker import MosquittoProcess, free_port
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 GRIDS = [("D01", f"S{s:02d}", f"C{c:02d}", f"G{g:02d}") for s in range(1, 6) for c in range(1, 5) for g in range(1, 6)]
@@ -351,9 +352,9 @@ def run(quick: bool) -> Measured:
     requests = 200 if quick else 800
     figures: dict[str, float] = {}
     notes: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="gridedge-bench-centre-") as tmp, postgres_cluster() as pg:
+    with tempfile.TemporaryDirectory(prefix="gridedge-bench-centre-") as tmp, postgres_cluster(durable=True) as pg:
         work = Path(tmp)
-        broker = MosquittoProcess(free_port(), work)
+        broker = MosquittoProcess(free_port(), work, persistence=True)
         broker.start()
         try:
             for name, url, replicas in (
@@ -380,4 +381,10 @@ def run(quick: bool) -> Measured:
         figures=figures,
         bounds=f"{events:,} events per run (120 s cap each); {cases:,} bulk cases, {requests} list requests",
         notes=notes,
+        settings={
+            "broker": settings.broker(),
+            "qos": "events published at QoS 1 (as gateways do); centre subscribes at QoS 1, acks after commit",
+            "postgresql": settings.CENTRE_POSTGRES,
+            "sqlite": settings.CENTRE_SQLITE,
+        },
     )

@@ -58,4 +58,5 @@ def run(quick: bool) -> Measured:
     return Measured(
         figures={"json_readings_per_s": _json_rate(messages), "modbus_readings_per_s": _modbus_rate(polls)},
         bounds=f"{messages:,} JSON messages x 7 readings; {polls:,} pile polls x 84 readings; one core",
+        settings={"process": "in-process, pure decoders, one core"},
     )

@@ -28,8 +28,9 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import create_engine, text
 
+from bench import settings
 from bench.harness import Measured
-from gridedge.gateway.broker import MosquittoProcess, free_port
+from gridedge.devtools.broker import MosquittoProcess, free_port
 
 DEVICES = 200
 TOGGLE_EVERY = 50
@@ -132,7 +133,7 @@ def _percentile(values: list[float], q: int) -> float:
 def gateway_and_centre(work: Path) -> Iterator[Publisher]:
     """Mosquitto, the centre and the agent, each its own process as deployed; yields a publisher once a
     warm-up alarm, raised and cleared, has gone all the way through (2 revisions stored)."""
-    broker = MosquittoProcess(free_port(), work)
+    broker = MosquittoProcess(free_port(), work, persistence=True)
     broker.start()
     http_port = free_port()
     agent_yaml, centre_yaml = _configs(work, broker.url, http_port)
@@ -213,4 +214,10 @@ def run(quick: bool) -> Measured:
         },
         bounds=f"burst of {messages:,} messages x 7 readings from {DEVICES} alarms; "
         f"paced {paced_rate} msg/s for {paced_s} s ({len(paced)} events timed)",
+        settings={
+            "broker": settings.broker(),
+            "device_qos": 1,
+            **settings.AGENT,
+            "centre_store": settings.CENTRE_SQLITE,
+        },
     )

@@ -25,8 +25,9 @@ import psutil
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench import settings
 from bench.harness import Measured
-from gridedge.gateway.broker import MosquittoProcess, free_port
+from gridedge.devtools.broker import MosquittoProcess, free_port
 
 DEVICES = 1_000
 READINGS_PER_MESSAGE = 7
@@ -87,7 +88,7 @@ def run(quick: bool) -> Measured:
     messages = 3_000 if quick else 30_000
     with tempfile.TemporaryDirectory(prefix="gridedge-footprint-") as tmp:
         work = Path(tmp)
-        broker = MosquittoProcess(free_port(), work)
+        broker = MosquittoProcess(free_port(), work, persistence=True)
         broker.start()
         api_port = free_port()
         api = f"http://127.0.0.1:{api_port}"
@@ -143,4 +144,5 @@ def run(quick: bool) -> Measured:
         },
         bounds=f"{DEVICES:,} devices, no cameras; {messages:,} messages x {READINGS_PER_MESSAGE} readings",
         notes={"cpu": "agent process user+system CPU over the load window, including the local API's scrapes"},
+        settings={"broker": settings.broker(), "device_qos": 1, **settings.AGENT},
     )

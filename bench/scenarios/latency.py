@@ -20,11 +20,12 @@ from pathlib import Path
 
 import yaml
 
+from bench import settings
 from bench.harness import Measured
 from bench.load import Blaster
 from bench.scenarios.e2e import _percentile, _revisions, _wait_for_revisions, _wait_healthy
 from bench.scenarios.ingest import MIX, _packets, _stream, agent, offer_paced
-from gridedge.gateway.broker import MosquittoProcess, free_port
+from gridedge.devtools.broker import MosquittoProcess, free_port
 
 
 def run(quick: bool) -> Measured:
@@ -32,7 +33,7 @@ def run(quick: bool) -> Measured:
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="gridedge-latency-") as tmp:
         work = Path(tmp)
-        broker = MosquittoProcess(free_port(), work, max_queued=10 * burst)
+        broker = MosquittoProcess(free_port(), work, persistence=True, max_queued=10 * burst)
         broker.start()
         http_port = free_port()
         centre_yaml = work / "centre.yaml"
@@ -75,4 +76,10 @@ def run(quick: bool) -> Measured:
         bounds=f"saturation from a burst of {burst:,} messages ({MIX.devices()} devices, agent + centre); "
         f"then {seconds:g} s at 10 % and at 50 % of it",
         notes={"goal": "p99_ms_at_10pct < 20", "reading_ts": "millisecond resolution (adds up to 1 ms)"},
+        settings={
+            "broker": settings.broker(max_queued=10 * burst),
+            "device_qos": 0,
+            **settings.AGENT,
+            "centre_store": settings.CENTRE_SQLITE,
+        },
     )

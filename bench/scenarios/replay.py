@@ -23,12 +23,13 @@ from pathlib import Path
 
 import yaml
 
+from bench import settings
 from bench.harness import Measured
 from gridedge.cloud_bridge import Outbox, Uplink, event_message
+from gridedge.devtools.broker import MosquittoProcess, free_port
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.event import EventStatus, Evidence, EvidenceReading, GridEvent, Severity, Source
 from gridedge.edge.grid import GridCell, GridUnit, Location
-from gridedge.gateway.broker import MosquittoProcess, free_port
 
 REVISIONS = 2
 """Per incident: raised, then cleared (many revisions per incident is not what an outage holds)."""
@@ -113,7 +114,7 @@ def run(quick: bool) -> Measured:
     events = 10_000 if quick else 50_000
     with tempfile.TemporaryDirectory(prefix="gridedge-replay-") as tmp:
         work = Path(tmp)
-        broker = MosquittoProcess(free_port(), work)
+        broker = MosquittoProcess(free_port(), work, persistence=True)
         broker.start()
         database = work / "centre.db"
         centre_yaml = work / "centre.yaml"
@@ -133,4 +134,10 @@ def run(quick: bool) -> Measured:
         figures={"events_per_s": to_centre, "broker_acked_per_s": to_broker},
         bounds=f"{events:,} revisions of {events // REVISIONS:,} incidents in the outbox; 600 s at most per phase",
         notes={"centre_store": "SQLite", "window": "uplink default (200)"},
+        settings={
+            "broker": settings.broker(),
+            "qos": "uplink QoS 1",
+            "outbox": settings.OUTBOX,
+            "centre_store": settings.CENTRE_SQLITE,
+        },
     )

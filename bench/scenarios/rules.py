@@ -171,4 +171,5 @@ def run(quick: bool) -> Measured:
         },
         bounds=f"{seconds} simulated seconds of 10,000 devices, {len(engine.rules)} built-in rules",
         notes={"core": pinned, "engine_counters": counters or "none"},
+        settings={"process": "in-process rule engine on a fake clock, one core", "packs": "built-in"},
     )

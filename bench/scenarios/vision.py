@@ -37,9 +37,10 @@ from pathlib import Path
 import cv2
 import httpx
 
+from bench import settings
 from bench.harness import Measured
 from bench.scenarios import ingest
-from gridedge.gateway.broker import MosquittoProcess, free_port
+from gridedge.devtools.broker import MosquittoProcess, free_port
 from gridedge.simulators.fleet import FleetMix
 from gridedge.simulators.scenes import goods_left, scene_frames
 from gridedge.vision.clips import file_frames
@@ -105,7 +106,7 @@ def _camera_run(work: Path, clip: Path, cameras: int, seconds: float) -> tuple[f
             for i in range(cameras)
         ],
     }
-    broker = MosquittoProcess(free_port(), work)
+    broker = MosquittoProcess(free_port(), work, persistence=True)
     broker.start()
     try:
         with ingest.agent(broker.port, work, extra) as consumer:
@@ -209,4 +210,9 @@ def run(quick: bool) -> Measured:
             notes[f"model_{size}"] = model.name
     if not _models():
         notes["detector"] = "no *-320.onnx / *-640.onnx model found: detector figures skipped"
-    return Measured(figures, f"{seconds:g} s of video, {REPEATS} detector runs per model and backend", notes)
+    return Measured(
+        figures,
+        f"{seconds:g} s of video, {REPEATS} detector runs per model and backend",
+        notes,
+        settings={"broker": settings.broker(), "device_qos": 0, **settings.AGENT},
+    )

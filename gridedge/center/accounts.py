@@ -7,6 +7,7 @@ so they get argon2 (argon2-cffi), never a plain hash.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from collections.abc import Sequence
@@ -22,8 +23,13 @@ from gridedge.center.tables import Credential, OfficerRow
 SESSION_TTL_S = 12 * 3600
 """A login lasts one long shift."""
 _hasher = PasswordHasher()
-_UNKNOWN_USER_HASH = _hasher.hash("no such officer")
-"""Verified against when the username is unknown, so a login takes as long either way."""
+
+
+@functools.cache
+def _unknown_user_hash() -> str:
+    """Verified against when the username is unknown, so a login takes as long either way. Made at the
+    first such login, not at import: a hash costs 64 MiB and a tenth of a second."""
+    return _hasher.hash("no such officer")
 
 
 def _digest(secret: str) -> str:
@@ -66,7 +72,7 @@ class Accounts:
         with Session(self._engine) as session:
             row = session.get(OfficerRow, username)
         try:
-            self._hasher.verify(row.password_hash if row is not None else _UNKNOWN_USER_HASH, password)
+            self._hasher.verify(row.password_hash if row is not None else _unknown_user_hash(), password)
         except (VerificationError, InvalidHashError):
             return None
         return _officer(row) if row is not None else None

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
-from collections.abc import Generator
 
 import uvicorn
-from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
 from gridedge.center.accounts import Accounts
@@ -17,31 +13,15 @@ from gridedge.center.api import create_app
 from gridedge.center.downlink import Downlink, MqttDownlink
 from gridedge.center.ingest import Ingest
 from gridedge.center.live import ChangeFeed
-from gridedge.center.settings import CenterConfig, HttpConfig
+from gridedge.center.settings import CenterConfig
 from gridedge.center.store import CaseStore
 from gridedge.edge.clock import Clock, SystemClock
+from gridedge.serving import embedded_server, listen
 
 log = logging.getLogger(__name__)
 
 READY_POLL_S = 0.02
 GRACEFUL_HTTP_SHUTDOWN_S = 5
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its signal handlers: the caller decides when the server stops (`stop` or
-    cancellation), instead of uvicorn swallowing Ctrl+C and re-raising it after its own shutdown."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
-def embedded_server(app: FastAPI, graceful_shutdown_s: float) -> uvicorn.Server:
-    """An HTTP server that runs as one task of a bigger asyncio program (the centre, the agent's API)."""
-    config = uvicorn.Config(
-        app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=int(graceful_shutdown_s)
-    )
-    return _EmbeddedServer(config)
 
 
 async def run_center(
@@ -65,7 +45,7 @@ async def run_center(
         commands = _command_channel(config) if downlink is None else None
         app = create_app(store, stats=ingest.stats, feed=feed, downlink=downlink or commands)
         server = embedded_server(app, GRACEFUL_HTTP_SHUTDOWN_S)
-        with _listen(config.http) as sock:
+        with listen(config.http.host, config.http.port) as sock:
             host, port = sock.getsockname()[:2]
             log.info("grid centre console and API at http://%s:%d/", host, port)
             tasks = [
@@ -127,12 +107,6 @@ async def escalate_forever(store: CaseStore, feed: ChangeFeed, every_s: float, c
                 log.info("escalated %d late cases", len(raised))
                 feed.publish()
         await asyncio.sleep(every_s)
-
-
-def _listen(http: HttpConfig) -> socket.socket:
-    """Bind here rather than in uvicorn, so a taken port raises OSError instead of SystemExit."""
-    family = socket.AF_INET6 if ":" in http.host else socket.AF_INET
-    return socket.create_server((http.host, http.port), family=family)
 
 
 async def _serve_until_stopped(

@@ -1,1 +1,2 @@
-"""The composition root: settings, the agent that wires the parts, the CLI. Nothing imports it."""
+"""The gateway agent's services: pipeline, read model and control port (ports.py), local API, metrics,
+telemetry, downlink commands; agent.py wires them (docs/architecture.md). Only the CLI imports it."""

@@ -2,20 +2,19 @@
 
 Every route but `/healthz` and the installer page's static files wants `Authorization: Bearer
 <token>`; the page asks for the token once and keeps it in the browser. The server binds to loopback
-unless the config says otherwise. Reload calls the agent's reload methods (rules, devices) and
-silences go to its rules engine.
+unless the config says otherwise. What it shows comes from the read model, what it changes (reload,
+silences) goes to the control port (gateway/ports.py); a new route takes the port it needs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import asdict
 from importlib import resources
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Response, status
 from fastapi.responses import RedirectResponse
@@ -27,17 +26,12 @@ from pydantic import BaseModel, Field
 
 from gridedge import __version__
 from gridedge.edge.clock import SystemClock
-from gridedge.edge.errors import GridEdgeError
+from gridedge.gateway.ports import ControlPort, ReadModel
 from gridedge.gateway.state import DeviceState, DeviceView, LocalState, alert_json
 from gridedge.rules.hygiene import ActiveSilence
 from gridedge.rules.model import Silence
 
-if TYPE_CHECKING:
-    from gridedge.gateway.agent import Agent
-
 KEEPALIVE_S = 15.0
-RELOADS = ("reload_devices", "reload_rules")
-"""Agent methods `POST /api/config/reload` calls, those it has, in this order."""
 BEARER = HTTPBearer(auto_error=False)
 
 
@@ -113,7 +107,8 @@ class Done(BaseModel):
     detail: Any = None
 
 
-def create_api(agent: Agent, state: LocalState, registry: CollectorRegistry, token: str) -> FastAPI:
+def create_api(read: ReadModel, control: ControlPort, registry: CollectorRegistry, token: str) -> FastAPI:
+    state = read.state
     app = FastAPI(
         title="GridEdge gateway local API",
         version=__version__,
@@ -129,16 +124,16 @@ def create_api(agent: Agent, state: LocalState, registry: CollectorRegistry, tok
     @app.get("/healthz", tags=["health"])
     async def health() -> Health:
         """Liveness: the process answers. No token needed."""
-        return Health(gateway_id=agent.config.gateway.id, version=__version__)
+        return Health(gateway_id=read.gateway_id, version=__version__)
 
     api = APIRouter(dependencies=[Depends(authorised)], responses={401: {"description": "Missing or wrong token"}})
 
     @api.get("/readyz", tags=["health"], responses={503: {"model": Readiness, "description": "Not ready"}})
     async def readiness(response: Response) -> Readiness:
-        ready = agent.driver.connected
+        ready = read.southbound_connected()
         if not ready:
             response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-        return Readiness(ready=ready, southbound_connected=ready, uplink=agent.uplink.state.value)
+        return Readiness(ready=ready, southbound_connected=ready, uplink=read.uplink.state.value)
 
     def device_model(d: DeviceView) -> Device:
         points = {
@@ -187,8 +182,8 @@ def create_api(agent: Agent, state: LocalState, registry: CollectorRegistry, tok
 
     @api.get("/api/outbox", tags=["events"])
     async def outbox() -> OutboxStatus:
-        depth, age = await asyncio.to_thread(lambda: (agent.outbox.depth(), agent.outbox.oldest_age()))
-        up = agent.uplink
+        depth, age = await asyncio.to_thread(lambda: (read.outbox.depth(), read.outbox.oldest_age()))
+        up = read.uplink
         return OutboxStatus(
             depth=depth,
             oldest_age_s=age,
@@ -203,7 +198,8 @@ def create_api(agent: Agent, state: LocalState, registry: CollectorRegistry, tok
         as it asks the outbox's database."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    _control_routes(api, agent)
+    _control_routes(api, control)
+    _camera_routes(api, read)
     app.include_router(api)
 
     @app.get("/", include_in_schema=False)
@@ -215,33 +211,35 @@ def create_api(agent: Agent, state: LocalState, registry: CollectorRegistry, tok
     return app
 
 
-def _control_routes(api: APIRouter, agent: Agent) -> None:
-    """What an installer changes (reload, silences) and what cameras show: the agent's own methods."""
+def _control_routes(api: APIRouter, control: ControlPort) -> None:
+    """What an installer changes: reloads and silences."""
 
-    @api.post("/api/config/reload", tags=["config"], responses={404: {"description": "This agent cannot reload"}})
+    @api.post("/api/config/reload", tags=["config"])
     async def reload() -> Done:
-        """Re-read what the agent can reload without a restart (rules; inventory and profiles where supported)."""
-        found = [m for m in RELOADS if hasattr(agent, m)]
-        if not found:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "this agent cannot reload anything")
-        return Done(detail={m: await _call(agent, m) for m in found})
+        """Re-read what the agent can reload without a restart: inventory and profiles, then rules."""
+        devices = await control.reload_devices()  # a refused file is logged and counted; the old one runs
+        return Done(detail={"reload_devices": devices, "reload_rules": await control.reload_rules()})
 
     @api.get("/api/silences", tags=["silences"])
     async def silences() -> list[ActiveSilenceView]:
         """Silences in force: the rule packs' own and those added here, until each one ends."""
-        return [ActiveSilenceView.model_validate(asdict(s)) for s in agent.engine.silences()]
+        return [ActiveSilenceView.model_validate(asdict(s)) for s in control.silences()]
 
     @api.post("/api/silences", tags=["silences"], responses={400: {"description": "Body is not JSON"}})
     async def add_silence(silence: Silence) -> ActiveSilenceView:
         """Mute matching incidents until `ends_at` (maintenance on a device, works on a site); what fires
         meanwhile is held, not lost."""
-        agent.engine.silence(silence)
+        control.silence(silence)
         return ActiveSilenceView.model_validate(asdict(ActiveSilence.of(silence, from_pack=False)))
+
+
+def _camera_routes(api: APIRouter, read: ReadModel) -> None:
+    """What the cameras show."""
 
     @api.get("/api/cameras", tags=["cameras"])
     def cameras() -> list[Camera]:
         """The configured cameras; each one's latest frame, zones drawn, is at .../frame.jpg."""
-        return [Camera(id=c.id) for c in agent.config.cameras]
+        return [Camera(id=c) for c in read.cameras.ids()]
 
     @api.get(
         "/api/cameras/{camera_id}/frame.jpg",
@@ -251,29 +249,23 @@ def _control_routes(api: APIRouter, agent: Agent) -> None:
     )
     def camera_frame(camera_id: str) -> Response:
         """Latest frame with its zones drawn (refreshed every few seconds while the camera streams)."""
-        if camera_id not in {c.id for c in agent.config.cameras}:
+        if camera_id not in read.cameras.ids():
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {camera_id!r}")
-        frame = agent.cameras.frame(camera_id)
+        frame = read.cameras.frame(camera_id)
         if frame is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"camera {camera_id!r} has sent no frame yet")
         return Response(frame, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
-async def _call(agent: object, method: str, *args: Any) -> Any:
-    """Call the agent's `method` if it has one; its result must be JSON-able."""
-    found: Callable[..., Any] | None = getattr(agent, method, None)
-    if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"this agent has no {method}()")
-    try:
-        result = found(*args)
-        if inspect.isawaitable(result):
-            result = await result
-    except (ValueError, LookupError, GridEdgeError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
-    return json.loads(json.dumps(result, default=str))
+class _NoGateway:
+    """Enough of a read model to build the routes (they read it only when called)."""
+
+    def __init__(self, state: LocalState) -> None:
+        self.state = state
 
 
 def openapi_document() -> str:
     """The published OpenAPI document (schemas/gateway-api.json); routes do not need a live agent."""
-    app = create_api(cast("Agent", None), LocalState([], SystemClock()), CollectorRegistry(), "")
+    read = cast("ReadModel", _NoGateway(LocalState([], SystemClock())))
+    app = create_api(read, cast("ControlPort", None), CollectorRegistry(), "")
     return json.dumps(app.openapi(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"

@@ -1,7 +1,8 @@
-"""The cloud bridge wired into the agent: the uplink as configured, and the agent's downlink commands.
+"""The cloud bridge wired into the gateway: the uplink as configured, and the downlink commands.
 
-Command handlers live here, not in the bridge, because they act on the agent's parts (the rules
-engine, the outbox); the bridge only verifies and routes (cloud_bridge/downlink.py).
+Command handlers live here, not in the bridge, because they act on the gateway through its control
+port (gateway/ports.py: rules, silences, reloads); the bridge only verifies and routes
+(cloud_bridge/downlink.py).
 - ack: an officer took the event in hand; logged and kept (`acks`, newest last, bounded).
 - ping: answers with version, queue depth and uptime-independent figures.
 - silence: a rules-engine silence (args as the `Silence` model: rule/device/site, ends_at, reason).
@@ -20,21 +21,22 @@ import logging
 import os
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from gridedge import __version__
 from gridedge.cloud_bridge.downlink import CommandFailedError, Downlink, Handler
+from gridedge.cloud_bridge.outbox import Outbox
 from gridedge.cloud_bridge.uplink import Uplink
 from gridedge.devices.inventory import Inventory
 from gridedge.devices.profile import Profile
+from gridedge.edge.clock import Clock
 from gridedge.edge.command import Command, CommandName
+from gridedge.gateway.ports import ControlPort, OutboxStatus
+from gridedge.gateway.settings import GatewayConfig
 from gridedge.rules.model import RulePack, Silence
-
-if TYPE_CHECKING:
-    from gridedge.gateway.agent import Agent
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +45,12 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class AgentCommands:
-    def __init__(self, agent: Agent) -> None:
-        self._agent = agent
+    def __init__(self, control: ControlPort, outbox: OutboxStatus, config: GatewayConfig) -> None:
+        """`config` says where pushed profiles and inventories are written."""
+        self._control = control
+        self._outbox = outbox
+        self._profile_dirs = config.profile_dirs
+        self._inventory_file = config.inventory_file
         self.acks: deque[Command] = deque(maxlen=MAX_ACKS)
 
     def table(self) -> dict[CommandName, Handler]:
@@ -62,32 +68,31 @@ class AgentCommands:
         if not isinstance(event_id, str):
             raise CommandFailedError("ack needs args.event_id")
         self.acks.append(command)
-        self._agent.counters["acks"] += 1
+        self._control.count("acks")
         log.info("centre acknowledged event %s (%s)", event_id, command.args.get("action", "ack"))
         return {"event_id": event_id}
 
     async def ping(self, command: Command) -> dict[str, Any]:
-        return {"version": __version__, "queue_depth": self._agent.outbox.depth()}
+        return {"version": __version__, "queue_depth": self._outbox.depth()}
 
     async def silence(self, command: Command) -> dict[str, Any]:
         try:
             silence = Silence.model_validate(command.args)
         except ValidationError as err:
             raise CommandFailedError(f"not a silence: {err.errors(include_url=False)[0]['msg']}") from None
-        self._agent.engine.silence(silence)
+        self._control.silence(silence)
         return {"ends_at": silence.ends_at.isoformat()}
 
     async def push_rules(self, command: Command) -> dict[str, Any]:
         try:
             pack = RulePack.model_validate(command.args.get("pack"))
-            alerts = self._agent.engine.reload(pack)
+            await self._control.replace_rules(pack)  # resolutions of removed rules go out like any event
         except (ValidationError, ValueError) as err:
             raise CommandFailedError(f"rule pack refused: {err}") from None
-        await self._agent._emit(alerts)  # resolutions of removed rules go out like any event
         return {"rules": len(pack.rules), "persisted": False}
 
     async def push_profile(self, command: Command) -> dict[str, Any]:
-        dirs = self._agent.config.profile_dirs
+        dirs = self._profile_dirs
         if not dirs:
             raise CommandFailedError("no profile directory configured (profile_dirs)")
         profile = _validated(Profile, command.args.get("profile"), "profile")
@@ -95,7 +100,7 @@ class AgentCommands:
         return {"profile": profile.id, "persisted": True}
 
     async def push_inventory(self, command: Command) -> dict[str, Any]:
-        path = self._agent.config.inventory_file
+        path = self._inventory_file
         if path is None:
             raise CommandFailedError("no inventory file configured (inventory_file)")
         inventory = _validated(Inventory, command.args.get("inventory"), "inventory")
@@ -105,7 +110,7 @@ class AgentCommands:
     async def _replace_and_reload(self, path: Path, model: BaseModel) -> None:
         text = yaml.safe_dump(model.model_dump(mode="json", exclude_none=True), allow_unicode=True).encode()
         previous = await asyncio.to_thread(_swap, path, text)
-        if await self._agent.reload_devices():
+        if await self._control.reload_devices():
             return
         await asyncio.to_thread(_swap, path, previous)
         raise CommandFailedError(f"{path.name} refused by the agent (see its log); the previous version stays")
@@ -137,14 +142,14 @@ def _swap(path: Path, data: bytes | None) -> bytes | None:
     return previous
 
 
-def make_uplink(agent: Agent, commands: AgentCommands) -> Uplink:
+def make_uplink(config: GatewayConfig, outbox: Outbox, commands: AgentCommands, clock: Clock) -> Uplink:
     """The uplink as configured; it reads downlink commands only when a command key is configured."""
-    settings = agent.config.uplink
+    settings = config.uplink
     key = settings.command_key()
-    gateway_id = agent.config.gateway.id
-    downlink = Downlink(gateway_id, key, commands.table(), clock=agent.clock) if key is not None else None
+    gateway_id = config.gateway.id
+    downlink = Downlink(gateway_id, key, commands.table(), clock=clock) if key is not None else None
     return Uplink(
-        agent.outbox,
+        outbox,
         settings.broker,
         gateway_id,
         version=__version__,

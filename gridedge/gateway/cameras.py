@@ -68,6 +68,10 @@ class CameraFeed:
         self._stats: dict[str, CameraStats] = {}
         self._frames: dict[str, bytes] = {}  # kept across a replaced worker
 
+    def ids(self) -> list[str]:
+        """The configured cameras, in the config's order."""
+        return [w.config.id for w in self.workers]
+
     def stats(self) -> dict[str, CameraStats]:
         """The latest counters each camera's worker sent (a replaced worker counts from zero again)."""
         for w in list(self.workers):

@@ -1,4 +1,4 @@
-"""Prometheus metrics of one agent, read from the counters its parts already keep.
+"""Prometheus metrics of one gateway, read from its read model (gateway/ports.py `ReadModel`).
 
 A collector reads them at scrape time, so the hot path pays nothing for metrics. Scrapes run on a
 worker thread while the event loop keeps counting: the collector iterates over copies (`dict(...)`,
@@ -17,32 +17,30 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from gridedge.cloud_bridge.uplink import UplinkState
-from gridedge.gateway.state import LocalState
+from gridedge.gateway.ports import CameraPort, ReadModel
 
 if TYPE_CHECKING:
-    from gridedge.gateway.agent import Agent
-    from gridedge.gateway.cameras import CameraFeed
-    from gridedge.gateway.telemetry import InfluxSink
+    from gridedge.gateway.telemetry import InfluxSink  # imported only when telemetry is configured
 
 REJECT_PREFIX = "rejected_"
 
 
 class AgentCollector(Collector):
-    def __init__(self, agent: Agent, state: LocalState, telemetry: InfluxSink | None) -> None:
-        self._agent = agent
-        self._state = state
+    def __init__(self, read: ReadModel, telemetry: InfluxSink | None) -> None:
+        self._read = read
         self._telemetry = telemetry
 
     def collect(self) -> Iterator[Metric]:
         yield from self._readings()
         yield from self._events()
         yield from self._uplink()
-        yield from cameras(self._agent.cameras)
+        yield from cameras(self._read.cameras)
         if self._telemetry is not None:
             yield from self._influx(self._telemetry)
 
     def _readings(self) -> Iterator[Metric]:
-        drivers = {"mqtt": dict(self._agent.router.counters)}
+        drivers = self._read.driver_counters()
+        pipeline = self._read.pipeline_counters()
         received = CounterMetricFamily(
             "gridedge_messages_received", "Device messages received, per driver.", labels=["driver"]
         )
@@ -60,30 +58,30 @@ class AgentCollector(Collector):
                     rejected.add_metric([driver, key.removeprefix(REJECT_PREFIX)], value)
         yield from (received, decoded, rejected)
         out = CounterMetricFamily("gridedge_readings_out", "Readings handed to the rules engine.")
-        out.add_metric([], self._agent.counters["readings"])
+        out.add_metric([], pipeline.get("readings", 0))
         yield out
         evaluations = CounterMetricFamily(
             "gridedge_rule_evaluations", "Readings evaluated against the rules (one pass per reading)."
         )
-        evaluations.add_metric([], self._agent.counters["readings"])
+        evaluations.add_metric([], pipeline.get("readings", 0))
         yield evaluations
 
     def _events(self) -> Iterator[Metric]:
         events = CounterMetricFamily(
             "gridedge_events", "Grid-event revisions raised, per category and status.", labels=["category", "status"]
         )
-        for (category, status), n in sorted(dict(self._state.events_by_category).items()):
+        for (category, status), n in sorted(dict(self._read.state.events_by_category).items()):
             events.add_metric([category, status], n)
         yield events
         depth = GaugeMetricFamily("gridedge_outbox_depth", "Events waiting in the outbox for the broker's PUBACK.")
-        depth.add_metric([], self._agent.outbox.depth())
+        depth.add_metric([], self._read.outbox.depth())
         yield depth
         age = GaugeMetricFamily("gridedge_outbox_oldest_age_seconds", "Age of the oldest event in the outbox.")
-        age.add_metric([], self._agent.outbox.oldest_age())
+        age.add_metric([], self._read.outbox.oldest_age())
         yield age
 
     def _uplink(self) -> Iterator[Metric]:
-        uplink = self._agent.uplink
+        uplink = self._read.uplink
         up = GaugeMetricFamily("gridedge_uplink_state", "1 for the uplink's current state.", labels=["state"])
         for s in UplinkState:
             up.add_metric([s.value], 1.0 if uplink.state is s else 0.0)
@@ -95,7 +93,7 @@ class AgentCollector(Collector):
         reconnects.add_metric([], uplink.reconnects)
         yield reconnects
         southbound = GaugeMetricFamily("gridedge_southbound_connected", "1 while the southbound broker is connected.")
-        southbound.add_metric([], 1.0 if self._agent.driver.connected else 0.0)
+        southbound.add_metric([], 1.0 if self._read.southbound_connected() else 0.0)
         yield southbound
 
     def _influx(self, sink: InfluxSink) -> Iterator[Metric]:
@@ -108,7 +106,7 @@ class AgentCollector(Collector):
         yield buffered
 
 
-def cameras(feed: CameraFeed) -> Iterator[Metric]:
+def cameras(feed: CameraPort) -> Iterator[Metric]:
     """Per camera: frames analysed, the analysis rate over the last interval, detector time."""
     frames = CounterMetricFamily(
         "gridedge_camera_frames_analysed", "Frames analysed, per camera (since its worker started).", labels=["camera"]
@@ -124,9 +122,9 @@ def cameras(feed: CameraFeed) -> Iterator[Metric]:
     yield from (frames, fps, inference)
 
 
-def agent_registry(agent: Agent, state: LocalState, telemetry: InfluxSink | None) -> CollectorRegistry:
-    """A registry with the agent's metrics and the process's own (memory, CPU, open files)."""
+def agent_registry(read: ReadModel, telemetry: InfluxSink | None) -> CollectorRegistry:
+    """A registry with the gateway's metrics and the process's own (memory, CPU, open files)."""
     registry = CollectorRegistry()
-    registry.register(AgentCollector(agent, state, telemetry))
+    registry.register(AgentCollector(read, telemetry))
     ProcessCollector(registry=registry)
     return registry

@@ -1,6 +1,8 @@
-"""The agent's operations side: local state, metrics, telemetry and the local API server.
+"""The gateway's operations side: local state, metrics, telemetry and the local API server.
 
-The agent calls `on_readings` and `on_alerts` from its loop and runs `run(stop)` as one named task.
+The pipeline calls `on_readings`, `on_alerts` and `on_inventory` (it is a `PipelineObserver`); the
+agent runs `run(stop)` as one named task. The API and the metrics see the gateway only through its
+ports (gateway/ports.py).
 None of it is on the alarm path: the API failing to bind or the time-series server going away is
 logged and counted, and the agent keeps deciding and sending events.
 """
@@ -11,21 +13,21 @@ import asyncio
 import logging
 import os
 import secrets
-import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gridedge.center.service import embedded_server
+from gridedge.devices.binding import DeviceBinding
 from gridedge.edge.alert import Alert
 from gridedge.edge.reading import Reading
 from gridedge.gateway.metrics import agent_registry
+from gridedge.gateway.ports import ControlPort, ReadModel
+from gridedge.gateway.settings import GatewayConfig
 from gridedge.gateway.state import LocalState, device_views
+from gridedge.serving import embedded_server, listen
 
 if TYPE_CHECKING:
-    from gridedge.devices.binding import DeviceBinding
-    from gridedge.gateway.agent import Agent
-    from gridedge.gateway.telemetry import InfluxSink
+    from gridedge.gateway.telemetry import InfluxSink  # imported only when telemetry is configured
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +36,17 @@ GRACEFUL_HTTP_SHUTDOWN_S = 2
 
 
 class Operations:
-    def __init__(self, agent: Agent, bindings: Sequence[DeviceBinding]) -> None:
-        self.agent = agent
-        self.state = LocalState(device_views(bindings), agent.clock)
+    def __init__(self, config: GatewayConfig, read: ReadModel, control: ControlPort) -> None:
+        self.config = config
+        self.read = read
+        self.control = control
+        self.state: LocalState = read.state
         self.telemetry: InfluxSink | None = None
-        if agent.config.telemetry is not None:
+        if config.telemetry is not None:
             from gridedge.gateway.telemetry import InfluxSink  # influxdb-client costs ~25 MB: only when used
 
-            self.telemetry = InfluxSink(agent.config.telemetry, agent.config.gateway.id)
-        self.registry = agent_registry(agent, self.state, self.telemetry)
+            self.telemetry = InfluxSink(config.telemetry, config.gateway.id)
+        self.registry = agent_registry(read, self.telemetry)
         self.api_address: tuple[str, int] | None = None
         self.api_ready = asyncio.Event()
 
@@ -62,22 +66,20 @@ class Operations:
         async with asyncio.TaskGroup() as tg:
             if self.telemetry is not None:
                 tg.create_task(self.telemetry.run(stop), name="telemetry")
-            if self.agent.config.api.enabled:
+            if self.config.api.enabled:
                 tg.create_task(self._serve_api(stop), name="local-api")
 
     async def _serve_api(self, stop: asyncio.Event) -> None:
         from gridedge.gateway.api import create_api
 
-        cfg = self.agent.config.api
+        cfg = self.config.api
         token = self.api_token()
         try:
-            sock = socket.create_server(
-                (cfg.host, cfg.port), family=socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
-            )
+            sock = listen(cfg.host, cfg.port)
         except OSError as exc:
             log.error("local API: cannot listen on %s:%d (%s); the agent runs on without it", cfg.host, cfg.port, exc)
             return
-        app = create_api(self.agent, self.state, self.registry, token)
+        app = create_api(self.read, self.control, self.registry, token)
         server = embedded_server(app, GRACEFUL_HTTP_SHUTDOWN_S)
         with sock:
             self.api_address = sock.getsockname()[:2]
@@ -94,10 +96,10 @@ class Operations:
 
     def api_token(self) -> str:
         """The configured token, else one made once and kept in the state dir for the installer (never logged)."""
-        configured = self.agent.config.api.token
+        configured = self.config.api.token
         if configured is not None:
             return configured.get_secret_value()
-        path: Path = self.agent.config.state_dir / TOKEN_FILE
+        path: Path = self.config.state_dir / TOKEN_FILE
         if path.exists():
             return path.read_text(encoding="utf-8").strip()
         token = secrets.token_urlsafe(24)

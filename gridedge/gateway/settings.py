@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from gridedge.cloud_bridge.settings import UplinkSettings
 from gridedge.devices.buses import ModbusBus
@@ -35,6 +35,23 @@ class Southbound(StrictModel):
     )
 
 
+class Runtime(StrictModel):
+    """How the agent's Python process runs: deployment choices a benchmark found, not behaviour."""
+
+    gc_freeze: bool = Field(
+        default=True,
+        description="Move everything made at start-up (profiles, rules, inventory) out of the garbage "
+        "collector's scans: it lives as long as the process.",
+    )
+    gc_thresholds: tuple[PositiveInt, PositiveInt, PositiveInt] | None = Field(
+        default=(20_000, 20, 20),
+        description="Python's gc.set_threshold: collect the young generation every N allocations. Each "
+        "device message makes about ten short-lived objects; at Python's default (700, 10, 10) the "
+        "collector ran every 70 messages and cost a third of the ingest path (docs/performance.md). "
+        "null keeps Python's default.",
+    )
+
+
 class GatewayConfig(StrictModel):
     gateway: Identity
     uplink: Uplink = Field(default_factory=Uplink)
@@ -49,6 +66,7 @@ class GatewayConfig(StrictModel):
     api: ApiConfig = Field(default_factory=ApiConfig, description="Local API, installer page and /metrics.")
     telemetry: TelemetryConfig | None = Field(default=None, description="InfluxDB v2 telemetry; off when absent.")
     cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras, each in its own process.")
+    runtime: Runtime = Field(default_factory=Runtime, description="Process tuning (garbage collector).")
 
     def resolved(self, base: Path) -> GatewayConfig:
         """Paths in the file are relative to the file, not to wherever the agent was started."""

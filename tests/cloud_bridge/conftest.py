@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from gridedge.cloud_bridge import Outbox
-from gridedge.gateway.broker import MosquittoProcess, free_port
+from gridedge.devtools.broker import MosquittoProcess, free_port
 
 
 @pytest.fixture

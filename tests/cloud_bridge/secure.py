@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from gridedge.gateway.broker import free_port, mosquitto_binary, port_open
+from gridedge.devtools.broker import free_port, mosquitto_binary, port_open
 
 
 @contextmanager

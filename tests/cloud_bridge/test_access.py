@@ -4,9 +4,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from gridedge.cli import app
 from gridedge.cloud_bridge.access import Accounts, CentreAccount, GatewayAccount, acl_file, centre_acl, gateway_acl
 from gridedge.edge.command import gateway_key
-from gridedge.gateway.cli import app
 
 GW1 = GatewayAccount(id="gw-1", grid=("D01", "S01", "C01", "G01"))
 GW2 = GatewayAccount(id="gw-2", grid=("D02", "S01", "C01", "G01"))

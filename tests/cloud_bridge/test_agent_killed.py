@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench.scenarios.e2e import Publisher, _configs
-from gridedge.gateway.broker import MosquittoProcess, free_port
+from gridedge.devtools.broker import MosquittoProcess, free_port
 from tests.cloud_bridge.helpers import assert_complete_and_in_order, centre, eventually, stored_revisions
 
 pytestmark = pytest.mark.integration

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from gridedge.cloud_bridge import Outbox, Uplink
+from gridedge.devtools.broker import MosquittoProcess
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.topics import status_topic
-from gridedge.gateway.broker import MosquittoProcess
 from tests.cloud_bridge.helpers import GATEWAY, Collector, eventually, number_of
 
 pytestmark = pytest.mark.integration

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from gridedge.cloud_bridge import Bound, Outbox, Uplink, event_message
+from gridedge.devtools.broker import MosquittoProcess
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.event import Severity
 from gridedge.edge.reconnect import Backoff
-from gridedge.gateway.broker import MosquittoProcess
 from tests.cloud_bridge.helpers import (
     GATEWAY,
     assert_complete_and_in_order,

@@ -15,12 +15,12 @@ import pytest
 from gridedge.cloud_bridge import Outbox, OutMessage, Uplink, UplinkState, event_message
 from gridedge.cloud_bridge.downlink import Downlink
 from gridedge.cloud_bridge.outbox import Bound
+from gridedge.devtools.broker import MosquittoProcess, free_port
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.command import Command, CommandName, gateway_key, reply_topic, sign
 from gridedge.edge.event import Severity
 from gridedge.edge.reconnect import Backoff
 from gridedge.edge.topics import status_topic
-from gridedge.gateway.broker import MosquittoProcess, free_port
 from tests.cloud_bridge.helpers import (
     GATEWAY,
     Collector,

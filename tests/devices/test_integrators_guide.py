@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from gridedge.gateway.cli import app
+from gridedge.cli import app
 
 GUIDE = (Path(__file__).parents[2] / "docs" / "integrators.md").read_text()
 

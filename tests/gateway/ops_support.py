@@ -18,11 +18,11 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
+from gridedge.devtools.demo import demo_gateway_config
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.clock import Clock
 from gridedge.gateway.agent import Agent
 from gridedge.gateway.api import create_api
-from gridedge.gateway.demo import demo_gateway_config
 from gridedge.gateway.ops_settings import ApiConfig
 from gridedge.gateway.settings import GatewayConfig
 from tests.servers import free_port
@@ -47,7 +47,7 @@ def agent_at_rest(tmp_path: Path, clock: Clock | None = None) -> Agent:
 
 
 def api_client(agent: Agent) -> httpx.AsyncClient:
-    app = create_api(agent, agent.ops.state, agent.ops.registry, TOKEN)
+    app = create_api(agent.read, agent.pipeline, agent.ops.registry, TOKEN)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
 
 

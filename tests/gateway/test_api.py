@@ -67,7 +67,7 @@ async def test_health_needs_no_token_and_names_the_gateway(http: httpx.AsyncClie
 
 async def test_not_ready_until_the_southbound_broker_is_connected(http: httpx.AsyncClient, agent: Agent) -> None:
     assert (await http.get("/readyz", headers=AUTH)).status_code == 503
-    agent.driver.connected = True
+    agent.pipeline.southbound.mqtt.connected = True
     response = await http.get("/readyz", headers=AUTH)
     assert response.status_code == 200
     assert response.json() == {"ready": True, "southbound_connected": True, "uplink": "disconnected"}
@@ -104,12 +104,17 @@ async def test_recent_events_newest_first_and_the_outbox(http: httpx.AsyncClient
     assert outbox["uplink"]["state"] == "disconnected"
 
 
-async def test_reload_calls_the_agents_reload_methods(http: httpx.AsyncClient, agent: Agent) -> None:
+async def test_reload_calls_the_control_ports_reloads(http: httpx.AsyncClient, agent: Agent) -> None:
     calls: list[str] = []
-    agent.reload_rules = lambda: calls.append("rules") or True  # type: ignore[method-assign]
+
+    async def reload_rules() -> bool:
+        calls.append("rules")
+        return True
+
+    agent.pipeline.reload_rules = reload_rules  # type: ignore[method-assign]
     response = await http.post("/api/config/reload", headers=AUTH)
     assert response.status_code == 200
-    assert response.json()["detail"]["reload_rules"] is True
+    assert response.json()["detail"] == {"reload_devices": True, "reload_rules": True}
     assert calls == ["rules"]
 
 

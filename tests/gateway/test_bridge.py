@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from gridedge.cloud_bridge.downlink import Downlink
+from gridedge.devtools.demo import demo_gateway_config
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.clock import FakeClock
 from gridedge.edge.command import CommandName, gateway_key, sign
 from gridedge.gateway.agent import Agent
-from gridedge.gateway.demo import demo_gateway_config
 
 KEY = gateway_key(b"city", "gw-demo-01")
 
@@ -47,7 +47,7 @@ async def test_ack_is_logged_and_kept(agent: Agent) -> None:
     reply = await call(agent, CommandName.ACK, {"event_id": "evt-00000001", "action": "verify"})
     assert reply["ok"] is True
     assert [c.args["event_id"] for c in agent.commands.acks] == ["evt-00000001"]
-    assert agent.counters["acks"] == 1
+    assert agent.pipeline.counters["acks"] == 1
     bad = await call(agent, CommandName.ACK, {})
     assert (bad["ok"], bad["detail"]) == (False, "ack needs args.event_id")
 
@@ -87,8 +87,8 @@ async def test_pushed_profile_and_inventory_are_persisted_and_applied(pushable: 
     device = {"id": "AC-1", "profile": "acme-smoke", "location": {"site": "Shed 9"}}
     reply = await call(pushable, CommandName.PUSH_INVENTORY, {"inventory": {"devices": [device]}})
     assert reply["ok"] is True, reply
-    assert "AC-1" in pushable.origins
-    assert pushable.router.route("acme/AC-1/up", b'{"smoke": true}', 1.0)[0].value is True
+    assert "AC-1" in pushable.pipeline.origins
+    assert pushable.pipeline.southbound.router.route("acme/AC-1/up", b'{"smoke": true}', 1.0)[0].value is True
 
 
 async def test_a_push_the_agent_cannot_apply_is_refused_and_the_old_file_stays(pushable: Agent, tmp_path: Path) -> None:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from gridedge.cli import app
 from gridedge.devices.profile import BUILTIN_PROFILES
-from gridedge.gateway.cli import app
 
 PILE = str(BUILTIN_PROFILES / "ebike_charging_pile_10.yaml")
 IR = str(BUILTIN_PROFILES / "ir_shopfront_sensor.yaml")

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from gridedge.gateway.cli import app
+from gridedge.cli import app
 from tests.gateway.ops_support import gateway_config
 from tests.servers import Mosquitto, free_port
 

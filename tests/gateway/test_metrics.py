@@ -31,9 +31,9 @@ def scrape(registry: object) -> dict[tuple[str, tuple[tuple[str, str], ...]], fl
 def test_counters_of_every_part_are_exposed(tmp_path: Path) -> None:
     agent = agent_at_rest(tmp_path, FakeClock())
     try:
-        agent.router.route("bridge/smoke/SA-0001/up", b"{broken", 0.0)
-        agent.router.route("bridge/smoke/SA-9999/up", b"{}", 0.0)
-        agent.counters["readings"] += 7
+        agent.pipeline.southbound.router.route("bridge/smoke/SA-0001/up", b"{broken", 0.0)
+        agent.pipeline.southbound.router.route("bridge/smoke/SA-9999/up", b"{}", 0.0)
+        agent.pipeline.counters["readings"] += 7
         agent.ops.on_readings([Reading("SA-0001", "battery", 90.0, 0.0)])
         agent.ops.on_alerts([alert()])
         found = scrape(agent.ops.registry)

@@ -20,8 +20,8 @@ def test_example_configs_load_and_paths_are_relative_to_the_file(tmp_path: Path)
 def test_agent_builds_from_the_example(tmp_path: Path) -> None:
     config = load_gateway_config(EXAMPLES / "gateway.yaml").model_copy(update={"state_dir": tmp_path})
     agent = Agent(config)
-    assert len(agent.origins) == 5
-    assert agent.origins["SA-0001"].grid.grid.code == "G07"
+    assert len(agent.pipeline.origins) == 5
+    assert agent.pipeline.origins["SA-0001"].grid.grid.code == "G07"
     agent.outbox.close()
 
 

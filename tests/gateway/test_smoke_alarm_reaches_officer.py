@@ -12,9 +12,9 @@ import pytest
 
 from gridedge.center.service import run_center
 from gridedge.devices.profile import Liveness
+from gridedge.devtools.demo import demo_gateway_config
 from gridedge.edge.broker import BrokerConfig
 from gridedge.gateway.agent import Agent
-from gridedge.gateway.demo import demo_gateway_config
 from gridedge.simulators.smoke_alarm import Action, SmokeAlarmFleet, Step
 from tests.centre_stack import AUTH, centre_config
 from tests.servers import Mosquitto, free_port
@@ -115,6 +115,6 @@ async def test_bad_payloads_are_counted_and_do_not_stop_other_devices(running: R
         await client.publish("bridge/smoke/SA-9999/up", b"{}", qos=1)
         await client.publish("bridge/smoke/SA-0001/up", json.dumps({"state": {"smoke": "maybe"}}).encode(), qos=1)
     await running.wait_for("smoke alarm still arrives", lambda cs: len(_of(cs, "fire_safety.smoke_alarm")) == 1)
-    counters = running.agent.router.counters
+    counters = running.agent.pipeline.southbound.router.counters
     assert counters["rejected_unknown_device"] == 1
     assert counters["rejected_fields"] == 2

@@ -150,7 +150,7 @@ async def test_profiles_and_inventory_change_without_restart(running: Running) -
     agent = running.agent
     # A broken profile is refused whole, and the running devices carry on.
     (running.profile_dir / "broken.yaml").write_text("id: broken\nvendor: x\nmodel: y\ntransport: {type: modbus}\n")
-    await running.until("reload refused", lambda: agent.counters["devices_reload_failed"] == 1)
+    await running.until("reload refused", lambda: agent.pipeline.counters["devices_reload_failed"] == 1)
     polls = running.piles.requests[1]
     await asyncio.sleep(0.5)
     assert running.piles.requests[1] > polls
@@ -159,8 +159,10 @@ async def test_profiles_and_inventory_change_without_restart(running: Running) -
     # A new device in the inventory file is read without a restart.
     devices = [_device("AC-1", "acme-hd200"), _device("IR-9", "ir-shopfront-sensor")]
     running.inventory_file.write_text(yaml.safe_dump({"devices": devices}))
-    await running.until("reloaded", lambda: agent.counters["devices_reloaded"] >= 1)
-    await running.until("resubscribed", lambda: "shopfront/ir/+/state" in agent.router.subscriptions)
+    await running.until("reloaded", lambda: agent.pipeline.counters["devices_reloaded"] >= 1)
+    await running.until(
+        "resubscribed", lambda: "shopfront/ir/+/state" in agent.pipeline.southbound.router.subscriptions
+    )
     await asyncio.sleep(0.5)
     await running.publish("shopfront/ir/IR-9/state", {"presence": True, "dwell_s": 3.0, "beam_breaks": 7})
     await running.until("IR-9 read", lambda: "beam_breaks" in agent.ops.state.devices["IR-9"].points)

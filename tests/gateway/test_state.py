@@ -40,7 +40,7 @@ def test_without_a_configured_token_one_is_made_once_and_kept_private(
     agent = agent_at_rest(tmp_path)
     try:
         assert agent.ops.api_token() == TOKEN
-        agent.config = agent.config.model_copy(update={"api": ApiConfig(token=None)})
+        agent.ops.config = agent.config.model_copy(update={"api": ApiConfig(token=None)})
         token = agent.ops.api_token()
         path = agent.config.state_dir / "api-token"
         assert path.read_text().strip() == token

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from gridedge.devtools.demo import demo_gateway_config
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.reading import Reading
-from gridedge.gateway import agent as agent_module
+from gridedge.gateway import pipeline as pipeline_module
 from gridedge.gateway.agent import Agent
-from gridedge.gateway.demo import demo_gateway_config
 from gridedge.rules.model import BUILTIN_PACKS
 
 
@@ -35,34 +35,34 @@ def _pack(agent: Agent) -> Path:
 async def test_a_changed_pack_file_is_reloaded_and_firing_incidents_keep_their_event(
     agent: Agent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(agent_module, "RULES_POLL_S", 0.02)
+    monkeypatch.setattr(pipeline_module, "RULES_POLL_S", 0.02)
     now = agent.clock.now()
-    fired = agent.engine.process([Reading("SA-0002", "smoke", True, now, None, "smoke")])
-    await agent._emit(fired)
+    fired = agent.pipeline.engine.process([Reading("SA-0002", "smoke", True, now, None, "smoke")])
+    await agent.pipeline.emit(fired)
     assert agent.outbox.depth() == 1
-    watcher = asyncio.create_task(agent._watch_rules())
+    watcher = asyncio.create_task(agent.pipeline._watch_rules())
     await asyncio.sleep(0.05)  # the watcher has taken the files' first stamp
     try:
         text = _pack(agent).read_text()
         _pack(agent).write_text(text.replace("Smoke alarm battery low", "Battery low"))
         async with asyncio.timeout(5):
-            while agent.counters["rules_reloaded"] < 1:
+            while agent.pipeline.counters["rules_reloaded"] < 1:
                 await asyncio.sleep(0.02)
     finally:
         watcher.cancel()
     assert agent.outbox.depth() == 1  # no duplicate event for the incident that was firing
-    assert [a.event_id for a in agent.engine.firing()] == [fired[0].event_id]
-    (resolved,) = agent.engine.process([Reading("SA-0002", "smoke", False, now + 1, None, "smoke")])
+    assert [a.event_id for a in agent.pipeline.engine.firing()] == [fired[0].event_id]
+    (resolved,) = agent.pipeline.engine.process([Reading("SA-0002", "smoke", False, now + 1, None, "smoke")])
     assert (resolved.event_id, resolved.seq) == (fired[0].event_id, 2)
 
 
 async def test_a_bad_pack_file_is_refused_and_the_running_rules_stay(agent: Agent) -> None:
-    rules = agent.engine.rules
+    rules = agent.pipeline.engine.rules
     _pack(agent).write_text("rules:\n- id: x\n  match: {role: smoke}\n  condition: value >\n")
-    assert await agent.reload_rules() is False
-    assert agent.counters["rules_reload_failed"] == 1
-    assert agent.engine.rules is rules
+    assert await agent.pipeline.reload_rules() is False
+    assert agent.pipeline.counters["rules_reload_failed"] == 1
+    assert agent.pipeline.engine.rules is rules
 
 
 def test_devices_are_registered_with_their_profile_roles(agent: Agent) -> None:
-    assert agent.engine.unmatched_rules() == []
+    assert agent.pipeline.engine.unmatched_rules() == []

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from gridedge.gateway.cli import app
+from gridedge.cli import app
 from gridedge.rules.model import BUILTIN_PACKS
 
 PACKS = [str(p) for p in sorted(BUILTIN_PACKS.glob("*.yaml"))]

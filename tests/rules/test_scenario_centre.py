@@ -19,10 +19,10 @@ import yaml
 from gridedge.center.service import run_center
 from gridedge.devices.inventory import DeviceEntry
 from gridedge.devices.profile import Liveness
+from gridedge.devtools.demo import demo_gateway_config
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.grid import Location
 from gridedge.gateway.agent import Agent
-from gridedge.gateway.demo import demo_gateway_config
 from gridedge.rules.model import BUILTIN_PACKS
 from gridedge.simulators.ir_sensor import IrAction, IrSensorFleet, IrStep
 from gridedge.simulators.smoke_alarm import Action, SmokeAlarmFleet, Step

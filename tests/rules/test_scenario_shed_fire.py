@@ -107,7 +107,7 @@ async def test_a_shed_fire_is_one_critical_case(shed: tuple[httpx.AsyncClient, A
         while not await _cases(http):
             await asyncio.sleep(0.1)
         # The port's over-temperature finishes its 10 s pending while the fire burns: held, not a case.
-        while agent.engine.counters["held_inhibited"] < 2:
+        while agent.pipeline.engine.counters["held_inhibited"] < 2:
             await asyncio.sleep(0.1)
     await asyncio.sleep(0.5)
     cases = await _cases(http)

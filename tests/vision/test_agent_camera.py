@@ -13,10 +13,10 @@ import cv2
 import numpy as np
 import pytest
 
+from gridedge.devtools.demo import demo_gateway_config
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.event import EventStatus, GridEvent
 from gridedge.gateway.agent import Agent
-from gridedge.gateway.demo import demo_gateway_config
 from gridedge.simulators.scenes import CORRIDOR, EBIKE_INDOOR, ebike_corridor, write_clip
 from gridedge.vision.config import CameraConfig, ZoneConfig
 from tests.servers import Mosquitto

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from gridedge.gateway.cli import app
+from gridedge.cli import app
 
 
 def test_vision_eval_reports_precision_recall_and_time_to_event(clips: Path) -> None:

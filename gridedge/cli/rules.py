@@ -9,11 +9,11 @@ from typing import Annotated
 
 import typer
 
+from gridedge.cli.progress import tracked
 from gridedge.devices.profile import BUILTIN_PROFILES, load_profiles
 from gridedge.edge.alert import Alert
 from gridedge.edge.clock import FakeClock
 from gridedge.edge.errors import ConfigError
-from gridedge.gateway.progress import tracked
 from gridedge.rules.compiled import compile_pack, compile_rule
 from gridedge.rules.engine import RuleEngine
 from gridedge.rules.model import RuleError, RulePack, load_rule_pack, merge_packs

@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 import yaml
 
+from gridedge.cli.progress import tracked
 from gridedge.edge.errors import ConfigError
-from gridedge.gateway.progress import tracked
 
 NOT_IN_DUMP = "no value in the answer"
 

@@ -7,7 +7,7 @@ import io
 import pytest
 import typer
 
-from gridedge.gateway.progress import tracked
+from gridedge.cli.progress import tracked
 
 
 class Terminal(io.TextIOWrapper):

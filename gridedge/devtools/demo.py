@@ -18,10 +18,10 @@ from gridedge.center.service import run_center
 from gridedge.center.settings import DEMO_LOGIN, CenterConfig, HttpConfig, demo_officer
 from gridedge.devices.inventory import DeviceEntry, Inventory
 from gridedge.devices.profile import Liveness
+from gridedge.devtools.broker import free_port, local_broker, port_open
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.grid import GridCell, GridUnit, Location
 from gridedge.gateway.agent import Agent
-from gridedge.gateway.broker import free_port, local_broker, port_open
 from gridedge.gateway.settings import GatewayConfig, Identity, Southbound, Uplink
 from gridedge.simulators.fleet import Fleet, FleetMix, inventory, publish
 from gridedge.simulators.smoke_alarm import Action, SmokeAlarmFleet, Step

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
+from gridedge.cli.progress import tracked
 from gridedge.edge.errors import ConfigError
-from gridedge.gateway.progress import tracked
 
 vision_app = typer.Typer(no_args_is_help=True, help="Cameras: evaluate on labelled clips, generate clips.")
 

@@ -1,4 +1,4 @@
-"""Operator commands: `gridedge doctor`."""
+"""`gridedge doctor`: check a gateway's config and surroundings, one line each."""
 
 from __future__ import annotations
 
@@ -22,7 +22,3 @@ def doctor(config: Annotated[Path, typer.Option(help="Gateway configuration file
         mark = "[green]ok  [/]" if c.ok else "[bold red]FAIL[/]"
         console.print(f"{mark} {c.name:<{width}}  {c.detail}", soft_wrap=True, markup=True)
     raise typer.Exit(0 if all(c.ok for c in checks) else 1)
-
-
-def register_ops(app: typer.Typer) -> None:
-    app.command()(doctor)

@@ -1,0 +1,30 @@
+"""The read model (gateway/ports.py `ReadModel`): one object that answers what the local API,
+/metrics and status ask, from the parts that already keep the figures. It holds no state of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gridedge.gateway.pipeline import Pipeline
+from gridedge.gateway.ports import CameraPort, OutboxStatus, UplinkStatus
+from gridedge.gateway.state import LocalState
+
+
+@dataclass(frozen=True)
+class GatewayReadModel:
+    gateway_id: str
+    state: LocalState
+    outbox: OutboxStatus
+    uplink: UplinkStatus
+    cameras: CameraPort
+    pipeline: Pipeline
+
+    def southbound_connected(self) -> bool:
+        return self.pipeline.southbound.mqtt.connected
+
+    def driver_counters(self) -> dict[str, Mapping[str, int]]:
+        return self.pipeline.driver_counters()
+
+    def pipeline_counters(self) -> Mapping[str, int]:
+        return dict(self.pipeline.counters)
