@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from gridedge.cli import app
 from gridedge.edge.event import EventStatus
-from gridedge.gateway.cli import app
 from gridedge.simulators.street_clips import suite, write
 from gridedge.vision.clips import Score, clip_score, play_clip
 
