@@ -42,7 +42,7 @@ class Agent:
         self.pipeline = Pipeline(config, bindings, rules, self.outbox, clock=self.clock, on_stored=self._stored)
         self.commands = AgentCommands(self.pipeline, self.outbox, config)  # downlink commands from the centre
         self.uplink = make_uplink(config, self.outbox, self.commands, self.clock)
-        self.cameras = CameraFeed(config.cameras, gw.id, gw.grid, gw.location)
+        self.cameras = CameraFeed(config.cameras, gw.id, gw.grid, gw.location, config.state_dir)
         state = LocalState(device_views(bindings), self.clock)
         self.read = GatewayReadModel(gw.id, state, self.outbox, self.uplink, self.cameras, self.pipeline)
         self.ops = Operations(config, self.read, self.pipeline)  # local API, metrics, telemetry

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from gridedge.cloud_bridge.evidence import event_with_evidence, snapshot_of
 from gridedge.cloud_bridge.message import OutMessage, event_message
@@ -21,7 +22,8 @@ from gridedge.edge.event import EventStatus, Evidence, GridEvent, Severity, Sour
 from gridedge.edge.grid import GridCell, Location
 from gridedge.edge.reconnect import Backoff
 from gridedge.vision.config import CameraConfig
-from gridedge.vision.events import VisionEvent
+from gridedge.vision.events import VisionEvent, incident_key
+from gridedge.vision.state import request_capture
 from gridedge.vision.worker import CameraStats, CameraWorker
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ def to_messages(
         event_id=event_id,
         seq=seq,
         status=event.status,
-        dedup_key=f"{event.camera_id}/{event.zone or '-'}/{event.category}",
+        dedup_key=incident_key(event),
         category=event.category,
         national_code=national_code(event.category),
         severity=severity,
@@ -59,14 +61,36 @@ def to_messages(
 
 
 class CameraFeed:
-    def __init__(self, cameras: list[CameraConfig], gateway_id: str, grid: GridCell, location: Location) -> None:
-        self.workers = [CameraWorker(c) for c in cameras]
+    def __init__(
+        self,
+        cameras: list[CameraConfig],
+        gateway_id: str,
+        grid: GridCell,
+        location: Location,
+        state_dir: Path | None = None,
+    ) -> None:
+        self._state_dir = state_dir  # each camera keeps its reference and what it learnt in cameras/<id>/
+        self.workers = [self._worker(c) for c in cameras]
         self._gateway_id = gateway_id
         self._grid = grid
         self._location = location
         self._incidents: dict[str, tuple[str, int]] = {}
         self._stats: dict[str, CameraStats] = {}
         self._frames: dict[str, bytes] = {}  # kept across a replaced worker
+
+    def _folder(self, camera_id: str) -> Path | None:
+        return self._state_dir / "cameras" / camera_id if self._state_dir is not None else None
+
+    def _worker(self, config: CameraConfig) -> CameraWorker:
+        return CameraWorker(config, state_dir=self._folder(config.id))
+
+    def capture_reference(self, camera_id: str) -> bool:
+        """Ask the camera to take its next frame as the empty scene; False for an unknown camera."""
+        folder = self._folder(camera_id)
+        if camera_id not in self.ids() or folder is None:
+            return False
+        request_capture(folder)
+        return True
 
     def ids(self) -> list[str]:
         """The configured cameras, in the config's order."""
@@ -87,7 +111,7 @@ class CameraFeed:
         return self._frames.get(camera_id)
 
     def messages(self, event: VisionEvent) -> list[OutMessage]:
-        key = f"{event.camera_id}/{event.zone or '-'}/{event.category}"
+        key = incident_key(event)  # one incident per static object
         if event.status is EventStatus.FIRING or key not in self._incidents:
             digest = hashlib.sha256(f"{self._gateway_id}/{key}/{event.started_at}".encode()).hexdigest()[:24]
             self._incidents[key] = (f"cam-{digest}", 0)
@@ -126,6 +150,6 @@ class CameraFeed:
                 return
             log.error("camera %s: worker process died; starting a new one", worker.config.id)
             await asyncio.to_thread(worker.stop)
-            self.workers[index] = CameraWorker(worker.config)
+            self.workers[index] = self._worker(worker.config)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), backoff.next_delay())

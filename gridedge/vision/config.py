@@ -71,7 +71,12 @@ DetectorConfig = Annotated[OnnxDetector | OpenCvDnnDetector | UltralyticsDetecto
 
 
 class CameraConfig(StrictModel):
-    id: str = Field(min_length=1, description="Camera id, reported as the event's camera_id.")
+    id: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Camera id, reported as the event's camera_id; also the name of its state folder.",
+    )
     source: str = Field(default="", description="RTSP/HTTP URL, video file path, or a device number such as 0.")
     location: Location | None = Field(default=None, description="Where the camera looks; default: the gateway's place.")
     zones: list[ZoneConfig] = Field(min_length=1, description="Where violations are watched for, each with its rules.")

@@ -79,6 +79,7 @@ class StaticObject:
     sway: float = 0.0  # how much its outline moves while it shows (people sway, goods do not)
     previous: Picture | None = None
     checks: int = 0  # person/class checks run on it
+    gain: tuple[float, float, float] = (1.0, 1.0, 1.0)  # the gain field (per channel) when its look was taken
     fired: bool = False  # an incident was raised on it: its look and extent are fixed
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -114,6 +115,7 @@ class StaticObjects:
         if cmp.global_change:  # every look changed at once: take the objects' looks again
             for o in self.objects:
                 o.template, o.previous, o.hidden_since, o.absent_since = o.patch(cmp.frame).copy(), None, None, None
+                o.gain = (1.0, 1.0, 1.0)  # the background was learnt again from this very frame
             return [], []
         removed = [o for o in self.objects if self._removed(o, cmp, ts)]
         self.objects = [o for o in self.objects if o not in removed]
@@ -123,7 +125,7 @@ class StaticObjects:
         patch = o.patch(cmp.frame)
         gain = level(o.patch(cmp.gain))
         n = max(1, int(np.count_nonzero(o.mask)))
-        relative = gain / max(1e-3, float(o.extra.get("gain", 1.0)))
+        relative = np.asarray(o.patch(cmp.gain) / np.maximum(np.asarray(o.gain, np.float32), 1e-3), np.float32)
         looks = difference(patch, o.template, relative, colour=cmp.colour) <= 1.0
         present = np.count_nonzero(looks & o.mask) / n
         empty = np.count_nonzero(~o.patch(cmp.long) & o.mask) / n
@@ -160,7 +162,7 @@ class StaticObjects:
         now = outline(grey(cmp.frame) / level(cmp.gain), o.box, o.mask)
         if now >= float(o.extra.get("edges", 0.0)) / 2:
             o.template, o.previous = patch.copy(), None  # its outline is there: the light changed its look
-            o.extra["gain"] = float(gain[o.mask].mean()) if n > 1 else 1.0
+            o.gain = _mean_gain(o.patch(cmp.gain), o.mask)
             return False
         region = np.zeros(cmp.frame.shape[:2], np.bool_)
         x0, y0, x1, y1 = o.box
@@ -179,7 +181,7 @@ class StaticObjects:
         empty = grey(self.background.long) if found else cmp.frame
         for b in found:
             x0, y0, x1, y1 = b.box
-            patch, gain = cmp.frame[y0:y1, x0:x1], level(cmp.gain[y0:y1, x0:x1])
+            patch = cmp.frame[y0:y1, x0:x1]
             mask = b.mask & cmp.static[y0:y1, x0:x1] if np.count_nonzero(b.mask & cmp.static[y0:y1, x0:x1]) else b.mask
             here = outline(levelled, b.box, b.mask)
             kind = what_is(here, outline(empty, b.box, b.mask))
@@ -193,7 +195,7 @@ class StaticObjects:
                 self._grow(near, b.box, mask, cmp)
                 continue
             o = StaticObject(self.next_id, b.box, mask, patch.copy(), ts - still_s, ts)
-            o.extra["gain"] = float(gain[mask].mean())
+            o.gain = _mean_gain(cmp.gain[y0:y1, x0:x1], mask)
             o.extra["edges"] = here
             self.next_id += 1
             self.objects.append(o)
@@ -236,11 +238,16 @@ class StaticObjects:
         o.extra.pop("empty_run", None)
         o.extra["grown"] = 1  # look again: a person whose torso was found first is found whole now
         o.template = cmp.frame[y0:y1, x0:x1].copy()
-        o.extra["gain"] = float(level(cmp.gain[y0:y1, x0:x1])[union].mean())
+        o.gain = _mean_gain(cmp.gain[y0:y1, x0:x1], union)
 
     def restore(self, objects: Iterable[StaticObject]) -> None:
         self.objects = list(objects)
         self.next_id = max([self.next_id, *(o.id + 1 for o in self.objects)])
+
+
+def _mean_gain(gain: Picture, mask: Mask) -> tuple[float, float, float]:
+    b, g, r = (float(v) for v in gain[mask].mean(axis=0)) if mask.any() else (1.0, 1.0, 1.0)
+    return b, g, r
 
 
 def _touch(a: Box, b: Box, gap: int) -> bool:

@@ -95,6 +95,7 @@ class CameraState:
                     "last_present": o.last_present,
                     "label": o.label,
                     "checks": o.checks,
+                    "gain": list(o.gain),
                     "extra": {k: v for k, v in o.extra.items() if isinstance(v, float | int | str)},
                 }
                 for o in objects
@@ -133,6 +134,7 @@ class CameraState:
                         float(m["last_present"]),
                         label=m["label"],
                         checks=int(m["checks"]),
+                        gain=(float(m["gain"][0]), float(m["gain"][1]), float(m["gain"][2])),
                         extra=dict(m["extra"]),
                     )
                     objects.append(o)
