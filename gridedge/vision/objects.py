@@ -130,7 +130,7 @@ class StaticObjects:
         present = np.count_nonzero(looks & o.mask) / n
         empty = np.count_nonzero(~o.patch(cmp.long) & o.mask) / n
         moving = np.count_nonzero(o.patch(cmp.short) & o.mask) / n
-        o.extra["seen"] = f"p{present:.2f} e{empty:.2f} m{moving:.2f}"
+        o.extra["present"] = present  # the people check waits for a clear view of it
         shown = ~o.patch(cmp.long) & o.mask  # the empty scene shows there: part of the object has gone
         run = o.extra.get("empty_run")
         run = np.where(shown, (run if isinstance(run, np.ndarray) else 0) + 1, 0).astype(np.int16)

@@ -18,6 +18,7 @@ from gridedge.vision.boxes import Box
 from gridedge.vision.config import PeopleConfig
 from gridedge.vision.detector.base import Image
 
+COVER = 0.6  # of the object's box inside a HOG detection centred on it: the object is that person
 HOG_HEIGHT = 256  # crops (twice an object's height) are scaled to this: people from 128 to 256 px tall
 
 
@@ -51,7 +52,6 @@ class HogPeople:
         found, weights = self._hog.detectMultiScale(crop, winStride=(8, 8), padding=(16, 16), scale=1.1)
         self.seconds += time.perf_counter() - started
         self.runs += 1
-        area = bw * bh
         for (fx, fy, fw, fh), weight in zip(
             np.asarray(found).reshape(-1, 4), np.asarray(weights).reshape(-1), strict=False
         ):
@@ -59,8 +59,8 @@ class HogPeople:
                 continue
             px0, py0 = cx0 + fx / scale, cy0 + fy / scale
             px1, py1 = px0 + fw / scale, py0 + fh / scale
-            ix = max(0.0, min(px1, x1) - max(px0, x0))
-            iy = max(0.0, min(py1, y1) - max(py0, y0))
-            if ix * iy >= 0.5 * area:
+            inside = max(0.0, min(px1, x1) - max(px0, x0)) * max(0.0, min(py1, y1) - max(py0, y0))
+            # the person is the object (HOG's window has a margin around them), not someone beside it
+            if inside >= COVER * bw * bh and x0 <= (px0 + px1) / 2 <= x1:
                 return True
         return False

@@ -33,6 +33,7 @@ from gridedge.vision.zones import polygon_px, stands_in, zone_mask
 ANALYSIS_WIDTH = 320
 RECHECK_S = 2.0  # an object not yet classified is looked at again this often...
 CHECKS = 5  # ...this many times
+CLEAR_VIEW = 0.85  # share of an object's pixels showing its own look below which it is not checked (someone in front)
 CROP_MARGIN = 0.5  # around an object, so the detector sees it whole and with some context
 SAVE_EVERY_S = 30.0  # the learnt background and open objects are saved at least this often
 
@@ -139,8 +140,11 @@ class CameraPipeline:
         if sways_like_a_person(o.sway, o.aspect, self.config.people):
             o.person = True
             return
-        grown = bool(o.extra.pop("grown", 0))
+        grown = bool(o.extra.get("grown", 0))
         due = fresh or grown or (o.checks < CHECKS and ts - float(o.extra.get("checked_at", ts)) >= RECHECK_S)
+        if float(o.extra.get("present", 1.0)) < CLEAR_VIEW:
+            return  # someone is passing in front: HOG would find them, not judge the object
+        o.extra.pop("grown", None)
         if not due or any(i.object is o and i.dwell.phase is Phase.FIRING for i in self._incidents.values()):
             return
         o.checks += 1
