@@ -44,7 +44,9 @@ def _register(engine: RuleEngine) -> None:
     for i in range(ALARMS):
         engine.register_device(f"SA-{i:05d}", {"site": f"Site {i % SITES}"}, 150.0, ["smoke", "tamper"])
     for i in range(PILES):
-        engine.register_device(f"P-{i:05d}", {"site": f"Site {i % SITES}"}, 30.0, ["temperature", "current"])
+        engine.register_device(
+            f"P-{i:05d}", {"site": f"Site {i % SITES}"}, 30.0, ["charging_pile.temperature", "charging_pile.current"]
+        )
     for i in range(SENSORS):
         engine.register_device(f"IR-{i:05d}", {"site": f"Site {i % SITES}"}, 90.0, ["dwell", "presence"])
 
@@ -63,20 +65,20 @@ def _alarm(i: int, ts: float, rng: random.Random) -> Iterator[Reading]:
 
 def _pile(i: int, ts: float, second: int, rng: random.Random) -> Iterator[Reading]:
     d = f"P-{i:05d}"
-    yield Reading(d, "total_power", 900.0, ts, "W", "total_power")
+    yield Reading(d, "total_power", 900.0, ts, "W", "charging_pile.total_power")
     for flag in ("arc_fault", "door", "smoke"):
-        yield Reading(d, flag, False, ts, None, flag)
+        yield Reading(d, flag, False, ts, None, flag if flag == "smoke" else f"charging_pile.{flag}")
     for n in range(1, PORTS + 1):
         p = f"port{n}"
         hot = (i * PORTS + n) % 400 == 0
         temp = 30.0 + rng.random() * 5 + (min(second, 60) if hot else 0)
-        yield Reading(d, f"{p}.voltage", 230.0, ts, "V", "voltage")
-        yield Reading(d, f"{p}.current", 2.0 + rng.random(), ts, "A", "current")
-        yield Reading(d, f"{p}.power", 480.0, ts, "W", "power")
-        yield Reading(d, f"{p}.energy", 1.0 + second / 3600, ts, "kWh", "energy")
-        yield Reading(d, f"{p}.temperature", temp, ts, "degC", "temperature")
-        yield Reading(d, f"{p}.relay", True, ts, None, "relay")
-        yield Reading(d, f"{p}.charging", True, ts, None, "charging")
+        yield Reading(d, f"{p}.voltage", 230.0, ts, "V", "charging_pile.voltage")
+        yield Reading(d, f"{p}.current", 2.0 + rng.random(), ts, "A", "charging_pile.current")
+        yield Reading(d, f"{p}.power", 480.0, ts, "W", "charging_pile.power")
+        yield Reading(d, f"{p}.energy", 1.0 + second / 3600, ts, "kWh", "charging_pile.energy")
+        yield Reading(d, f"{p}.temperature", temp, ts, "degC", "charging_pile.temperature")
+        yield Reading(d, f"{p}.relay", True, ts, None, "charging_pile.relay")
+        yield Reading(d, f"{p}.charging", True, ts, None, "charging_pile.charging")
 
 
 def _sensor(i: int, ts: float, second: int) -> Iterator[Reading]:

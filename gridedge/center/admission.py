@@ -2,6 +2,8 @@
 
 The topic is the broker's access-control unit (an ACL is a topic prefix), so an event whose body
 names another grid or gateway than its topic is refused: a gateway cannot publish into another grid.
+Every refusal is permanent (the same bytes would be refused again), so ingest keeps the message as a
+dead letter and acknowledges it; nothing a gateway sends can make ingest retry for ever.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from enum import StrEnum
 
 from pydantic import ValidationError
 
+from gridedge.center.text import control_character, strings
 from gridedge.edge.errors import GridEdgeError
 from gridedge.edge.event import GridEvent
 from gridedge.edge.topics import parse_event_topic
@@ -23,6 +26,17 @@ class Reason(StrEnum):
     TOPIC_MISMATCH = "topic_mismatch"
     BAD_EVIDENCE = "bad_evidence"
     """A snapshot whose bytes do not hash to the name in its topic, or too large."""
+    OVERSIZE = "oversize"
+    BAD_ENCODING = "bad_encoding"
+    """Not UTF-8."""
+    BAD_CHARACTERS = "bad_characters"
+    """A control character (NUL...) in a text field."""
+    FOREIGN_GATEWAY = "foreign_gateway"
+    """A revision of an event another gateway raised: an event belongs to the gateway that sent it first."""
+    MOVED_GRID = "moved_grid"
+    """A revision that names another grid than its case: a case never moves."""
+    STORE_FAILED = "store_failed"
+    """The database refused it for good (not a passing outage)."""
 
 
 class AdmissionError(GridEdgeError):
@@ -35,6 +49,10 @@ class AdmissionError(GridEdgeError):
         super().__init__(f"{reason.value}: {field}: {detail}")
 
 
+MAX_EVENT_BYTES = 64 * 1024
+"""A grid event is a few kilobytes (20 readings, a 2000-character description at most)."""
+
+
 def admit(topic: str, payload: bytes) -> GridEvent:
     """The event in the message, or AdmissionError naming the first offending field."""
     where = parse_event_topic(topic)
@@ -42,6 +60,12 @@ def admit(topic: str, payload: bytes) -> GridEvent:
         raise AdmissionError(
             Reason.BAD_TOPIC, "(topic)", "not gridedge/v1/events/{district}/{street}/{community}/{grid}/{gateway}"
         )
+    if len(payload) > MAX_EVENT_BYTES:
+        raise AdmissionError(Reason.OVERSIZE, "(payload)", f"{len(payload)} bytes, at most {MAX_EVENT_BYTES}")
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise AdmissionError(Reason.BAD_ENCODING, "(payload)", f"not UTF-8 at byte {err.start}") from None
     try:
         event = GridEvent.from_json(payload)
     except ValidationError as err:
@@ -50,6 +74,9 @@ def admit(topic: str, payload: bytes) -> GridEvent:
         field = ".".join(str(p) for p in first["loc"]) or "(document)"
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         raise AdmissionError(Reason.BAD_PAYLOAD, field, f"{first['msg']}{more}") from None
+    for field, text in strings(event.model_dump(mode="json", by_alias=True)):
+        if (bad := control_character(text)) is not None:
+            raise AdmissionError(Reason.BAD_CHARACTERS, field, f"contains the control character {bad}")
     if event.grid.codes() != where.codes:
         raise AdmissionError(
             Reason.TOPIC_MISMATCH, "grid", f"event grid {'/'.join(event.grid.codes())} is not the topic's"

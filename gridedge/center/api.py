@@ -20,12 +20,15 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from gridedge.center.access import AccessDeniedError, Officer
 from gridedge.center.accounts import Accounts
+from gridedge.center.admin_pages import admin_routes
 from gridedge.center.downlink import Downlink, NoDownlink
 from gridedge.center.figures import Figure, to_csv
+from gridedge.center.headers import SecurityHeaders
 from gridedge.center.live import ChangeFeed
 from gridedge.center.pages import console_routes
 from gridedge.center.stats import IngestStats
 from gridedge.center.store import CaseNotFoundError, CaseStore
+from gridedge.center.throttle import LoginThrottle
 from gridedge.center.views import (
     ActionRequest,
     CaseDetail,
@@ -36,7 +39,7 @@ from gridedge.center.views import (
     StatsView,
     StepView,
 )
-from gridedge.center.web import Centre, case_query, centre_of
+from gridedge.center.web import CSRF_HEADER, Centre, CsrfError, case_query, centre_of
 from gridedge.center.workflow import CaseState, WorkflowError
 from gridedge.edge.clock import Clock, SystemClock
 from gridedge.edge.event import Severity
@@ -50,9 +53,14 @@ GRID_PREFIX = r"^[A-Za-z0-9_.-]{1,64}(/[A-Za-z0-9_.-]{1,64}){0,3}$"
 
 
 def api_officer(request: Request) -> Officer:
-    officer = centre_of(request).officer(request)
+    centre = centre_of(request)
+    officer = centre.officer(request)
     if officer is None:
         raise HTTPException(401, "log in or send Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"})
+    try:
+        centre.check_csrf(request, request.headers.get(CSRF_HEADER))
+    except CsrfError:
+        raise HTTPException(403, f"a change made with the session cookie needs the {CSRF_HEADER} header") from None
     return officer
 
 
@@ -66,18 +74,26 @@ def create_app(
     feed: ChangeFeed | None = None,
     clock: Clock | None = None,
     downlink: Downlink | None = None,
+    secure_cookies: bool = True,
+    throttle: LoginThrottle | None = None,
+    accounts: Accounts | None = None,
 ) -> FastAPI:
-    """`stats` and `feed` come from the running ingest; left out, the API serves a store on its own."""
+    """`stats` and `feed` come from the running ingest; left out, the API serves a store on its own.
+    `secure_cookies` off only for plain HTTP on one machine (the demo)."""
+    clock = clock or SystemClock()
     centre = Centre(
         store=store,
-        accounts=Accounts(store.engine),
+        accounts=accounts or Accounts(store.engine, clock=clock),
         stats=stats if stats is not None else IngestStats(),
         feed=feed if feed is not None else ChangeFeed(),
-        clock=clock or SystemClock(),
+        clock=clock,
         downlink=downlink or NoDownlink(),
+        secure_cookies=secure_cookies,
+        throttle=throttle or LoginThrottle(clock=clock),
     )
     app = FastAPI(title="GridEdge grid centre", summary="Grid-event cases of one jurisdiction, in six steps.")
     app.state.centre = centre
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/api/health")
     def health() -> Health:
@@ -129,8 +145,8 @@ def create_app(
             raise HTTPException(404, str(err)) from None
         return CaseDetail(
             case=CaseView.of(row),
-            revisions=[RevisionView.of(r) for r in store.revisions(event_id)],
-            steps=[StepView.of(s) for s in store.steps(event_id)],
+            revisions=[RevisionView.of(r) for r in store.revisions(officer.jurisdiction, event_id)],
+            steps=[StepView.of(s) for s in store.steps(officer.jurisdiction, event_id)],
         )
 
     @app.post("/api/cases/{event_id}/actions")
@@ -176,14 +192,16 @@ def create_app(
 
     @app.get("/api/stream", response_class=EventSourceResponse)
     async def stream(officer: ApiOfficer) -> AsyncIterator[ServerSentEvent]:
-        """One notice now and one after each change; the data is the feed's version number."""
+        """One notice now and one after each change in the officer's subtree; the data counts this
+        stream's notices (not the city's changes, which are none of a grid officer's business)."""
         feed = centre.feed
-        seen = feed.version
-        yield ServerSentEvent(data={"version": seen}, retry=STREAM_RETRY_MS)
-        while (latest := await feed.next_version(seen)) is not None:
-            seen = latest
-            yield ServerSentEvent(data={"version": seen})
+        seen, notices = feed.version, 0
+        yield ServerSentEvent(data={"version": notices}, retry=STREAM_RETRY_MS)
+        while (latest := await feed.next_version(seen, officer.jurisdiction)) is not None:
+            seen, notices = latest, notices + 1
+            yield ServerSentEvent(data={"version": notices})
             await asyncio.sleep(STREAM_MIN_INTERVAL_S)
 
     console_routes(app, centre)
+    admin_routes(app, centre)
     return app

@@ -19,7 +19,7 @@ from typing import Protocol
 import aiomqtt
 
 from gridedge.center.workflow import Action
-from gridedge.edge.broker import BrokerConfig
+from gridedge.edge.broker import BrokerConfig, TlsSettings, tls_context
 from gridedge.edge.clock import Clock, SystemClock
 from gridedge.edge.command import Command, CommandName, gateway_key, sign
 from gridedge.edge.reconnect import keep_connected
@@ -64,12 +64,22 @@ class RecordingDownlink:
 class MqttDownlink:
     """Signs acks with each gateway's key and publishes them; `run` keeps the broker connection."""
 
-    def __init__(self, broker: BrokerConfig, city_secret: bytes, client_id: str, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        broker: BrokerConfig,
+        city_secret: bytes,
+        client_id: str,
+        *,
+        tls: TlsSettings | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self._broker = broker
+        self._tls = tls
         self._secret = city_secret
         self._client_id = client_id
         self._clock = clock or SystemClock()
-        self._queue: deque[Command] = deque()
+        self._queue: deque[Ack] = deque()
+        """Acks, signed when published: a command queued through an outage is not stale when it goes."""
         self._waiting = asyncio.Event()
         self.sent = 0
         self.dropped = 0
@@ -83,7 +93,7 @@ class MqttDownlink:
         if len(self._queue) >= QUEUE_BOUND:
             self._queue.popleft()
             self.dropped += 1
-        self._queue.append(self.command(ack))
+        self._queue.append(ack)
         self._waiting.set()
 
     async def run(self) -> None:
@@ -94,11 +104,11 @@ class MqttDownlink:
         async with aiomqtt.Client(
             **b.connect_args(),
             identifier=self._client_id,
-            tls_params=aiomqtt.TLSParameters() if b.tls else None,
+            tls_context=tls_context(b, self._tls),
         ) as client:
             while True:
                 while self._queue:
-                    command = self._queue[0]
+                    command = self.command(self._queue[0])
                     await client.publish(command.topic, command.to_json(), qos=1)
                     self._queue.popleft()
                     self.sent += 1

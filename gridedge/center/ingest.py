@@ -15,19 +15,23 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as TimeoutError_
 
 from gridedge.center.admission import AdmissionError, Reason, admit
 from gridedge.center.settings import CenterConfig
 from gridedge.center.stats import IngestStats
-from gridedge.center.store import CaseStore
+from gridedge.center.store import CaseStore, DeadLetterRow, Outcome
+from gridedge.edge.broker import tls_context
 from gridedge.edge.clock import Clock, SystemClock
+from gridedge.edge.errors import GridEdgeError
 from gridedge.edge.event import GridEvent
 from gridedge.edge.reconnect import Backoff, keep_connected
 from gridedge.edge.topics import ROOT, jurisdiction_filter
@@ -40,6 +44,10 @@ EVIDENCE_FILTER = f"{ROOT}/evidence/+/+"
 """Snapshots of every gateway: a gateway's events may be outside this centre's jurisdiction, its
 snapshots are tiny by comparison, and the API serves one only to an officer who sees that gateway's cases."""
 MAX_SNAPSHOT_BYTES = 2_000_000
+MAX_CONFLICT_RETRIES = 3
+"""Unique-constraint conflicts retried (a racing replica); more means the rows themselves conflict."""
+_GATEWAY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+"""A gateway id as the event contract writes it (edge.grid.Code)."""
 T = TypeVar("T")
 R = TypeVar("R")
 SESSION_EXPIRY_S = 7 * 86400
@@ -97,7 +105,7 @@ class Ingest:
         client = aiomqtt.Client(
             **broker.connect_args(),
             identifier=self._config.client_id,
-            tls_params=aiomqtt.TLSParameters() if broker.tls else None,
+            tls_context=tls_context(broker, self._config.tls),
             **session,
         )
         # aiomqtt does not expose paho's manual ack; its paho client is the one place to switch it on.
@@ -115,55 +123,112 @@ class Ingest:
                 client._client.ack(message.mid, message.qos)
 
     async def _ingest(self, batch: list[aiomqtt.Message]) -> None:
+        letters: list[DeadLetterRow] = []
         snapshots = [m for m in batch if m.topic.matches(EVIDENCE_FILTER)]
         if snapshots:
-            await self._store_evidence(snapshots)
-        events = [e for m in batch if not m.topic.matches(EVIDENCE_FILTER) and (e := self._admit(m)) is not None]
-        if not events:
-            return
-        fresh = await self._store_until_done(events)
-        self.stats.stored += len(fresh)
-        self.stats.duplicates += len(events) - len(fresh)
-        if fresh and self._on_stored is not None:
-            self._on_stored(fresh)
+            await self._store_evidence(snapshots, letters)
+        admitted: list[tuple[aiomqtt.Message, GridEvent]] = []
+        for m in batch:
+            if not m.topic.matches(EVIDENCE_FILTER) and (e := self._admit(m, letters)) is not None:
+                admitted.append((m, e))
+        if admitted:
+            outcomes = await self._store_events([e for _, e in admitted], letters, [m for m, _ in admitted])
+            fresh = [e for (_, e), o in zip(admitted, outcomes, strict=True) if o is Outcome.NEW]
+            self.stats.stored += len(fresh)
+            self.stats.duplicates += sum(o is Outcome.DUPLICATE for o in outcomes)
+            for (m, e), outcome in zip(admitted, outcomes, strict=True):
+                if outcome in (Outcome.FOREIGN_GATEWAY, Outcome.MOVED_GRID):
+                    why = f"event {e.event_id} belongs to another gateway or grid"
+                    self._refuse(m, Reason(outcome.value), why, letters)
+            if fresh and self._on_stored is not None:
+                self._on_stored(fresh)
+        if letters:
+            try:
+                await self._until_done(self._store.add_dead_letters, letters, what="dead letters")
+            except PermanentStoreError:
+                log.error("dropped %d dead letters the database refused (counted in `rejected`)", len(letters))
 
-    async def _store_evidence(self, messages: list[aiomqtt.Message]) -> None:
+    def _refuse(self, message: aiomqtt.Message, reason: Reason, detail: str, letters: list[DeadLetterRow]) -> None:
+        self.stats.rejected[reason.value] += 1
+        topic = message.topic.value
+        log.warning("refused message on %s: %s: %s", topic, reason.value, detail)
+        payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+        letters.append(DeadLetterRow(topic, reason.value, detail, payload))
+
+    async def _store_evidence(self, messages: list[aiomqtt.Message], letters: list[DeadLetterRow]) -> None:
         """Snapshots are kept by hash, only when the bytes match the hash in their topic."""
         blobs = []
         for m in messages:
             self.stats.received += 1
             _, _, _, gateway_id, sha = m.topic.value.split("/")
             payload = m.payload if isinstance(m.payload, bytes) else b""
-            if len(payload) > MAX_SNAPSHOT_BYTES or hashlib.sha256(payload).hexdigest() != sha:
-                self.stats.rejected[Reason.BAD_EVIDENCE.value] += 1
-                log.warning("rejected snapshot on %s: size or hash does not match", m.topic.value)
-                continue
-            blobs.append((sha, gateway_id, payload))
+            if not _GATEWAY.fullmatch(gateway_id):
+                self._refuse(m, Reason.BAD_TOPIC, "the gateway id is not a code", letters)
+            elif len(payload) > MAX_SNAPSHOT_BYTES:
+                self._refuse(m, Reason.BAD_EVIDENCE, f"{len(payload)} bytes, at most {MAX_SNAPSHOT_BYTES}", letters)
+            elif hashlib.sha256(payload).hexdigest() != sha:
+                self._refuse(m, Reason.BAD_EVIDENCE, "the bytes do not hash to the name in the topic", letters)
+            else:
+                blobs.append((sha, gateway_id, payload))
         if blobs:
-            await self._until_done(self._store.add_evidence, blobs, what="snapshots")
+            try:
+                await self._until_done(self._store.add_evidence, blobs, what="snapshots")
+            except PermanentStoreError as err:
+                for m in messages:
+                    self._refuse(m, Reason.STORE_FAILED, str(err.__cause__), letters)
 
-    def _admit(self, message: aiomqtt.Message) -> GridEvent | None:
+    def _admit(self, message: aiomqtt.Message, letters: list[DeadLetterRow]) -> GridEvent | None:
         self.stats.received += 1
-        topic = message.topic.value
+        payload = message.payload if isinstance(message.payload, bytes) else b""
         try:
-            return admit(topic, message.payload)
+            return admit(message.topic.value, payload)
         except AdmissionError as rejected:
-            self.stats.rejected[rejected.reason.value] += 1
-            log.warning("rejected event on %s: %s", topic, rejected)
+            self._refuse(message, rejected.reason, f"{rejected.field}: {rejected.detail}", letters)
             return None
 
-    async def _store_until_done(self, events: list[GridEvent]) -> list[GridEvent]:
-        fresh = await self._until_done(self._store.add_many, events, what="events")
-        return [e for e, is_new in zip(events, fresh, strict=True) if is_new]
+    async def _store_events(
+        self, events: list[GridEvent], letters: list[DeadLetterRow], messages: list[aiomqtt.Message]
+    ) -> list[Outcome | None]:
+        """Store a batch; when the database refuses it for good, store one by one and dead-letter
+        the revisions it refuses (outcome None), so one bad row never holds up the others."""
+        try:
+            return list(await self._until_done(self._store.add_many, events, what="events"))
+        except PermanentStoreError as err:
+            if len(events) == 1:
+                self._refuse(messages[0], Reason.STORE_FAILED, str(err.__cause__), letters)
+                return [None]
+        outcomes: list[Outcome | None] = []
+        for i in range(len(events)):
+            outcomes += await self._store_events(events[i : i + 1], letters, messages[i : i + 1])
+        return outcomes
 
     async def _until_done(self, write: Callable[[Sequence[T], float], R], items: Sequence[T], *, what: str) -> R:
-        """Store a batch, retrying while the database fails: the messages stay unacknowledged
-        meanwhile, so the broker holds back more of them instead of this process piling them up."""
+        """Store a batch, retrying while the database is unreachable: the messages stay unacknowledged
+        meanwhile, so the broker holds back more of them instead of this process piling them up.
+        An error that retrying cannot fix (the database refusing these rows) is PermanentStoreError."""
         backoff = Backoff(initial=0.5)
+        conflicts = 0
         while True:
             try:
                 return await asyncio.to_thread(write, items, self._clock.now())
-            except SQLAlchemyError:
+            except SQLAlchemyError as err:
+                conflicts += isinstance(err, IntegrityError)
+                if not transient(err) or conflicts > MAX_CONFLICT_RETRIES:
+                    log.error("storing %d %s refused by the database: %s", len(items), what, err)
+                    raise PermanentStoreError(what) from err
                 delay = backoff.next_delay()
                 log.exception("storing %d %s failed; retrying in %.1fs", len(items), what, delay)
                 await asyncio.sleep(delay)
+
+
+class PermanentStoreError(GridEdgeError):
+    """The database refused a write for a reason a retry will not change."""
+
+
+def transient(err: SQLAlchemyError) -> bool:
+    """A lost or busy database (retry), rather than rows it refuses (do not).
+
+    An IntegrityError is a replica that stored the same revision first: the retry finds it stored."""
+    if isinstance(err, DBAPIError) and err.connection_invalidated:
+        return True
+    return isinstance(err, OperationalError | InterfaceError | IntegrityError | TimeoutError_)

@@ -1,5 +1,6 @@
 """The console's routes: login, case list (with its live fragment), case page and its action forms,
-grid tree, figures. A request without a valid session is sent to the login page.
+grid tree, figures, and the console's error pages. A request without a valid session is sent to the
+login page. Pages come from the autoescaping templates (console.py, render.py), never from strings.
 
 The session cookie is HttpOnly and SameSite=Strict, so another site cannot post an action form
 with an officer's session.
@@ -8,80 +9,230 @@ with an officer's session.
 from __future__ import annotations
 
 import asyncio
+import logging
+import secrets
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gridedge.center.access import AccessDeniedError, Officer
-from gridedge.center.accounts import SESSION_TTL_S
-from gridedge.center.console import case_list_live, case_list_page, case_page, figures_page, grid_page, login_page
+from gridedge.center.accounts import MAX_PASSWORD, SESSION, SESSION_TTL_S
+from gridedge.center.console import (
+    Viewer,
+    case_list_live,
+    case_list_page,
+    case_page,
+    error_page,
+    figures_page,
+    grid_page,
+    login_page,
+)
 from gridedge.center.policy import suggested_unit
 from gridedge.center.store import CaseNotFoundError
-from gridedge.center.views import ActionRequest, CaseDetail, CaseView, RevisionView, StepView
-from gridedge.center.web import SESSION_COOKIE, Centre, NotLoggedInError, case_query, centre_of
+from gridedge.center.throttle import ThrottledError
+from gridedge.center.views import MAX_COMMENT, ActionRequest, CaseDetail, CaseView, RevisionView, StepView
+from gridedge.center.web import (
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    Centre,
+    CsrfError,
+    NotLoggedInError,
+    case_query,
+    centre_of,
+    csrf_token,
+    same_secret,
+)
 from gridedge.center.workflow import Action, CaseState, WorkflowError
 from gridedge.edge.event import Severity
 from gridedge.edge.grid import Level
 
+log = logging.getLogger(__name__)
+
+FORGED_FORM = (
+    "表单已失效或来自其他网站 请刷新页面 / this form expired or came from another site: reload the page, try again"
+)
+LOGIN_FORM_TTL_S = 3600
+"""How long a login form stays good (its CSRF cookie)."""
 LIST_ROWS = 500
 """The console list shows at most this many cases, most severe first."""
+ERROR_HEADINGS = {
+    400: "请求有误 / Bad request",
+    401: "请登录 / Please log in",
+    403: "无权操作 / Not allowed",
+    404: "未找到 / Not found",
+    405: "不支持的操作 / Method not allowed",
+    409: "无法办理 / Not possible now",
+    422: "输入有误 / Invalid input",
+    500: "内部错误 / Internal error",
+}
 
 
-def page_officer(request: Request) -> Officer:
+def page_viewer(request: Request) -> Viewer:
+    """The officer of a console request and their session's CSRF token; NotLoggedInError without one."""
     officer = centre_of(request).officer(request)
     if officer is None:
         raise NotLoggedInError
-    return officer
+    session = request.cookies.get(SESSION_COOKIE)
+    return Viewer(officer, csrf_token(session) if session else "")
 
 
-PageOfficer = Annotated[Officer, Depends(page_officer)]
+PageViewer = Annotated[Viewer, Depends(page_viewer)]
+
+
+def posting_viewer(viewer: PageViewer, request: Request, csrf: Annotated[str | None, Form()] = None) -> Viewer:
+    """For a console form: the viewer, once the form's CSRF token is this session's (else CsrfError)."""
+    centre_of(request).check_csrf(request, csrf)
+    return viewer
+
+
+PostingViewer = Annotated[Viewer, Depends(posting_viewer)]
 
 
 def console_routes(app: FastAPI, centre: Centre) -> None:
+    static = resources.files("gridedge.center") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="console-static")
+    error_pages(app, centre)
     login_routes(app, centre)
     case_routes(app, centre)
 
     @app.get("/grid", response_class=HTMLResponse)
-    def grid(officer: PageOfficer) -> str:
-        return grid_page(officer, centre.grid(officer))
+    def grid(viewer: PageViewer) -> str:
+        return grid_page(viewer, centre.grid(viewer.officer))
 
     @app.get("/figures", response_class=HTMLResponse)
-    def figures(officer: PageOfficer, since: str = "", until: str = "") -> Response:
+    def figures(viewer: PageViewer, since: str = "", until: str = "") -> Response:
         try:
             start = _day(since) if since else None
             end = _day(until) + timedelta(days=1) if until else None
         except ValueError:
-            return HTMLResponse("<p>日期格式 YYYY-MM-DD / dates are YYYY-MM-DD</p>", status_code=400)
-        return HTMLResponse(figures_page(officer, centre.figures(officer, start, end), since, until))
+            return error_response(viewer, 400, "日期格式 YYYY-MM-DD / dates are YYYY-MM-DD")
+        return HTMLResponse(figures_page(viewer, centre.figures(viewer.officer, start, end), since, until))
+
+
+def error_response(viewer: Viewer | None, status: int, message: str) -> HTMLResponse:
+    heading = ERROR_HEADINGS.get(status, f"错误 / Error {status}")
+    return HTMLResponse(error_page(viewer, heading, message), status_code=status)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def error_pages(app: FastAPI, centre: Centre) -> None:
+    """The API keeps FastAPI's JSON errors; every other path answers with a console page."""
+
+    def viewer_or_none(request: Request) -> Viewer | None:
+        try:
+            return page_viewer(request)
+        except NotLoggedInError:
+            return None
+
+    async def page(request: Request, status: int, message: str) -> HTMLResponse:
+        return error_response(await asyncio.to_thread(viewer_or_none, request), status, message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _is_api(request):
+            return await http_exception_handler(request, exc)
+        message = exc.detail if isinstance(exc.detail, str) else ERROR_HEADINGS.get(exc.status_code, "")
+        response = await page(request, exc.status_code, message)
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_input(request: Request, exc: RequestValidationError) -> Response:
+        if _is_api(request):
+            return await request_validation_exception_handler(request, exc)
+        fields = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or '?'}: {e.get('msg', '')}" for e in exc.errors()
+        )
+        return await page(request, 422, fields)
+
+    @app.exception_handler(CsrfError)
+    async def forged(request: Request, _exc: CsrfError) -> Response:
+        log.warning("refused %s %s: no valid CSRF token", request.method, request.url.path)
+        return await page(
+            request,
+            403,
+            FORGED_FORM,
+        )
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        if _is_api(request):
+            return JSONResponse({"detail": "internal error"}, status_code=500)
+        return error_response(None, 500, "请稍后再试 / please try again later")
 
 
 def login_routes(app: FastAPI, centre: Centre) -> None:
+    def set_cookie(response: Response, name: str, value: str, max_age: int) -> None:
+        response.set_cookie(
+            name, value, max_age=max_age, httponly=True, samesite="strict", secure=centre.secure_cookies
+        )
+
+    def login_form(request: Request, error: str = "", status: int = 200) -> HTMLResponse:
+        """The login page with a fresh CSRF token in the form and in the login cookie."""
+        token = secrets.token_urlsafe(32)
+        response = HTMLResponse(login_page(token, error), status_code=status)
+        set_cookie(response, LOGIN_COOKIE, token, LOGIN_FORM_TTL_S)
+        return response
+
     @app.exception_handler(NotLoggedInError)
     async def to_login(_request: Request, _exc: NotLoggedInError) -> Response:
         return RedirectResponse("/login", status_code=303)
 
     @app.get("/login", response_class=HTMLResponse)
-    def login_form() -> str:
-        return login_page()
+    def login_page_route(request: Request) -> Response:
+        return login_form(request)
 
     @app.post("/login")
-    def login(username: Annotated[str, Form()], password: Annotated[str, Form()]) -> Response:
-        officer = centre.accounts.login(username, password)
+    async def login(
+        request: Request,
+        username: Annotated[str, Form(max_length=64)],
+        password: Annotated[str, Form(max_length=MAX_PASSWORD)],
+        csrf: Annotated[str, Form()] = "",
+    ) -> Response:
+        expected = request.cookies.get(LOGIN_COOKIE)
+        if not expected or not same_secret(csrf, expected):
+            return login_form(request, "登录表单已失效 请重试 / the login form expired: please try again", 403)
+        address = request.client.host if request.client else "unknown"
+        try:
+            centre.throttle.check(username, address)
+            officer = await centre.throttle.run(centre.accounts.login, username, password)
+        except ThrottledError as throttled:
+            log.warning("login of %r from %s refused: %s", username, address, throttled)
+            wait = throttled.retry_after_s
+            message = f"尝试次数过多 请 {wait} 秒后再试 / {throttled}: try again in {wait} s"
+            response = login_form(request, message, 429)
+            response.headers["Retry-After"] = str(wait)
+            return response
         if officer is None:
-            return HTMLResponse(login_page("用户名或密码错误 / wrong username or password"), status_code=401)
-        secret = centre.accounts.issue(
-            officer.username, kind="session", label="console", now=centre.clock.now(), ttl_s=SESSION_TTL_S
+            centre.throttle.failed(username, address)
+            return login_form(request, "用户名或密码错误 / wrong username or password", 401)
+        centre.throttle.succeeded(username)
+        now = centre.clock.now()
+        secret = await asyncio.to_thread(
+            centre.accounts.issue, officer.username, kind=SESSION, label=address, now=now, ttl_s=SESSION_TTL_S
         )
-        response = RedirectResponse("/", status_code=303)
-        response.set_cookie(SESSION_COOKIE, secret, max_age=SESSION_TTL_S, httponly=True, samesite="strict")
-        return response
+        done = RedirectResponse("/", status_code=303)
+        set_cookie(done, SESSION_COOKIE, secret, SESSION_TTL_S)
+        done.delete_cookie(LOGIN_COOKIE)
+        return done
 
     @app.post("/logout")
-    def logout(request: Request) -> Response:
+    def logout(request: Request, csrf: Annotated[str | None, Form()] = None) -> Response:
         secret = request.cookies.get(SESSION_COOKIE)
         if secret:
+            centre.check_csrf(request, csrf)
             centre.accounts.revoke(secret)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE)
@@ -108,49 +259,54 @@ def case_routes(app: FastAPI, centre: Centre) -> None:
         return [CaseView.of(c) for c in rows]
 
     @app.get("/", response_class=HTMLResponse)
-    def case_list(officer: PageOfficer, request: Request) -> str:
-        return case_list_page(officer, dict(request.query_params), listed(officer, request), centre.stats_view(officer))
+    def case_list(viewer: PageViewer, request: Request) -> str:
+        officer = viewer.officer
+        return case_list_page(viewer, dict(request.query_params), listed(officer, request), centre.stats_view(officer))
 
     @app.get("/fragments/cases", response_class=HTMLResponse)
-    def case_list_fragment(officer: PageOfficer, request: Request) -> str:
-        return case_list_live(listed(officer, request), centre.stats_view(officer))
+    def case_list_fragment(viewer: PageViewer, request: Request) -> str:
+        return case_list_live(listed(viewer.officer, request), centre.stats_view(viewer.officer))
 
-    def render_case(officer: Officer, event_id: str, error: str = "") -> str:
-        row = centre.store.case(officer.jurisdiction, event_id)
+    def render_case(viewer: Viewer, event_id: str, error: str = "") -> str:
+        scope = viewer.officer.jurisdiction
+        row = centre.store.case(scope, event_id)
         detail = CaseDetail(
             case=CaseView.of(row),
-            revisions=[RevisionView.of(r) for r in centre.store.revisions(event_id)],
-            steps=[StepView.of(s) for s in centre.store.steps(event_id)],
+            revisions=[RevisionView.of(r) for r in centre.store.revisions(scope, event_id)],
+            steps=[StepView.of(s) for s in centre.store.steps(scope, event_id)],
         )
         policy = centre.store.policy
         unit = suggested_unit(policy, row.category, Level(row.level))
-        return case_page(officer, detail, units=policy.units, suggested_unit=unit, error=error)
+        return case_page(viewer, detail, units=policy.units, suggested_unit=unit, error=error)
 
     @app.get("/cases/{event_id}", response_class=HTMLResponse)
-    def case(officer: PageOfficer, event_id: str) -> Response:
+    def case(viewer: PageViewer, event_id: str) -> Response:
         try:
-            return HTMLResponse(render_case(officer, event_id))
+            return HTMLResponse(render_case(viewer, event_id))
         except CaseNotFoundError as err:
-            return HTMLResponse(f"<p>{err}</p>", status_code=404)
+            return error_response(viewer, 404, str(err))
 
     @app.post("/cases/{event_id}/actions")
     async def act(
-        officer: PageOfficer,
+        viewer: PostingViewer,
         event_id: str,
         action: Annotated[str, Form()],
-        comment: Annotated[str, Form()] = "",
-        unit: Annotated[str, Form()] = "",
+        comment: Annotated[str, Form(max_length=MAX_COMMENT)] = "",
+        unit: Annotated[str, Form(max_length=64)] = "",
     ) -> Response:
         try:
             step = ActionRequest(action=Action(action), comment=comment, unit=unit or None)
-            await centre.act(officer, event_id, step)
+            await centre.act(viewer.officer, event_id, step)
         except CaseNotFoundError as err:
-            return HTMLResponse(f"<p>{err}</p>", status_code=404)
+            return error_response(viewer, 404, str(err))
         except (WorkflowError, AccessDeniedError, ValueError) as err:
             status = 403 if isinstance(err, AccessDeniedError) else 409
-            html = await asyncio.to_thread(render_case, officer, event_id, str(err))
+            try:
+                html = await asyncio.to_thread(render_case, viewer, event_id, str(err))
+            except CaseNotFoundError as missing:
+                return error_response(viewer, 404, str(missing))
             return HTMLResponse(html, status_code=status)
-        return RedirectResponse(f"/cases/{event_id}", status_code=303)
+        return RedirectResponse(f"/cases/{quote(event_id, safe='')}", status_code=303)
 
 
 def _day(text: str) -> datetime:

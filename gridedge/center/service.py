@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 READY_POLL_S = 0.02
 GRACEFUL_HTTP_SHUTDOWN_S = 5
+HOUSEKEEPING_S = 600.0
+"""How often expired sessions and tokens, and old dead letters, are deleted."""
+DEAD_LETTER_KEEP_S = 30 * 86400.0
 
 
 async def run_center(
@@ -39,11 +42,19 @@ async def run_center(
     store = CaseStore(config.database, config.policy)
     try:
         await asyncio.to_thread(store.migrate)
-        await asyncio.to_thread(seed_accounts, config, Accounts(store.engine))
+        accounts = Accounts(store.engine)
+        await asyncio.to_thread(seed_accounts, config, accounts)
         feed = ChangeFeed()
-        ingest = Ingest(config, store, on_stored=lambda _events: feed.publish())
+        ingest = Ingest(config, store, on_stored=lambda events: feed.publish(e.grid.codes() for e in events))
         commands = _command_channel(config) if downlink is None else None
-        app = create_app(store, stats=ingest.stats, feed=feed, downlink=downlink or commands)
+        app = create_app(
+            store,
+            stats=ingest.stats,
+            feed=feed,
+            downlink=downlink or commands,
+            secure_cookies=config.http.secure_cookies,
+            accounts=accounts,
+        )
         server = embedded_server(app, GRACEFUL_HTTP_SHUTDOWN_S)
         with listen(config.http.host, config.http.port) as sock:
             host, port = sock.getsockname()[:2]
@@ -52,6 +63,7 @@ async def run_center(
                 asyncio.create_task(ingest.run(), name="center-ingest"),
                 asyncio.create_task(server.serve(sockets=[sock]), name="center-http"),
                 asyncio.create_task(escalate_forever(store, feed, config.escalation_check_s), name="center-escalation"),
+                asyncio.create_task(housekeeping_forever(accounts, store, HOUSEKEEPING_S), name="center-housekeeping"),
             ]
             if commands is not None:
                 tasks.append(asyncio.create_task(commands.run(), name="center-downlink"))
@@ -77,7 +89,7 @@ def _command_channel(config: CenterConfig) -> MqttDownlink | None:
         secret = bytes.fromhex(path.read_text().strip())
     except (OSError, ValueError) as err:
         raise ValueError(f"command_key_file {path}: cannot read a hex key ({err})") from None
-    return MqttDownlink(config.broker, secret, f"{config.client_id}-cmd")
+    return MqttDownlink(config.broker, secret, f"{config.client_id}-cmd", tls=config.tls)
 
 
 def seed_accounts(config: CenterConfig, accounts: Accounts) -> None:
@@ -91,7 +103,26 @@ def seed_accounts(config: CenterConfig, accounts: Accounts) -> None:
     for token in config.api_tokens:
         if accounts.officer(token.officer) is None:
             raise ValueError(f"api_tokens: no officer {token.officer!r} for token {token.label!r}")
-        accounts.register(token.officer, token.token.get_secret_value(), kind="api", label=token.label)
+    accounts.sync_config_tokens((t.officer, t.token.get_secret_value(), t.label) for t in config.api_tokens)
+
+
+async def housekeeping_forever(
+    accounts: Accounts, store: CaseStore, every_s: float, clock: Clock | None = None
+) -> None:
+    """Delete expired sessions and tokens (a stolen old cookie is not even a row any more) and dead
+    letters older than DEAD_LETTER_KEEP_S (junk from a broken gateway does not fill the disk)."""
+    clock = clock or SystemClock()
+    while True:
+        now = clock.now()
+        try:
+            sessions = await asyncio.to_thread(accounts.purge_expired, now)
+            letters = await asyncio.to_thread(store.purge_dead_letters, now - DEAD_LETTER_KEEP_S)
+        except SQLAlchemyError:
+            log.exception("housekeeping failed; next round in %.0f s", every_s)
+        else:
+            if sessions or letters:
+                log.info("purged %d expired sessions and tokens, %d old dead letters", sessions, letters)
+        await asyncio.sleep(every_s)
 
 
 async def escalate_forever(store: CaseStore, feed: ChangeFeed, every_s: float, clock: Clock | None = None) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy.exc import ArgumentError
 
 from gridedge.center.access import Role, check_jurisdiction
 from gridedge.center.policy import Policy
-from gridedge.edge.broker import BrokerConfig
+from gridedge.edge.broker import BrokerConfig, TlsSettings
 from gridedge.edge.config import StrictModel, load_yaml
 from gridedge.edge.grid import Code
 
@@ -20,6 +20,9 @@ class HttpConfig(StrictModel):
     """Address the officers' console and API listen on; 0.0.0.0 to serve the whole network."""
     port: int = Field(default=8080, ge=0, le=65535)
     """TCP port of the console and API; 0 picks a free one (the log names it)."""
+    secure_cookies: bool = True
+    """Send the login cookie over HTTPS only (serve the console behind a TLS proxy). Turn off only for
+    plain HTTP on one machine, as the demo does."""
 
 
 class OfficerSeed(StrictModel):
@@ -49,6 +52,9 @@ class ApiToken(StrictModel):
 class CenterConfig(StrictModel):
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
     """The MQTT broker the gateways publish to, as `mqtt://[user:password@]host:port` or a mapping."""
+    tls: TlsSettings | None = None
+    """TLS to the broker (CA, client certificate and key), the same settings as the gateway's uplink;
+    TLS is on with these or an mqtts:// broker. Paths are relative to this file."""
     jurisdiction: tuple[Code, ...] = Field(default=(), max_length=4)
     """Grid codes from the top: [] is the whole city, [D01, S01] one street of district D01."""
     database: str = "sqlite:///var/center.db"
@@ -91,4 +97,7 @@ def demo_officer() -> OfficerSeed:
 
 def load_center_config(path: Path) -> CenterConfig:
     """Read the centre's YAML config; a mistake raises ConfigError naming the file, line and field."""
-    return load_yaml(path, CenterConfig)
+    config = load_yaml(path, CenterConfig)
+    if config.tls is None:
+        return config
+    return config.model_copy(update={"tls": config.tls.resolved(path.parent)})

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Engine,
     bindparam,
     create_engine,
+    delete,
     event,
     func,
     insert,
@@ -35,7 +37,8 @@ from sqlalchemy.orm import Session
 
 from gridedge.center.access import AccessDeniedError, Officer, covers, may_act
 from gridedge.center.policy import Policy, starting_level, time_limit
-from gridedge.center.tables import Case, CaseStep, EvidenceBlob, Revision
+from gridedge.center.tables import Case, CaseStep, DeadLetter, EvidenceBlob, Revision
+from gridedge.center.text import control_character
 from gridedge.center.workflow import OPEN_STATES, Action, CaseState, WorkflowError, apply, higher_level
 from gridedge.edge.errors import GridEdgeError
 from gridedge.edge.event import GridEvent, Severity
@@ -45,6 +48,32 @@ SEVERITY_RANK = {s.value: rank for rank, s in enumerate(Severity)}
 PLACE = (Case.district_code, Case.street_code, Case.community_code, Case.grid_code)
 SYSTEM = "system"
 """The actor of steps the centre takes by itself (escalation)."""
+MAX_DEAD_PAYLOAD = 4096
+"""Bytes of a refused payload kept: enough to see what it was, not a store for 10 MB junk."""
+MAX_DEAD_TOPIC = 1024
+MAX_DEAD_DETAIL = 1024
+
+
+class Outcome(StrEnum):
+    """What storing one revision did."""
+
+    NEW = "new"
+    DUPLICATE = "duplicate"
+    FOREIGN_GATEWAY = "foreign_gateway"
+    MOVED_GRID = "moved_grid"
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRow:
+    topic: str
+    reason: str
+    detail: str
+    payload: bytes
+
+
+def _printable(text: str) -> str:
+    """Control characters shown as `\\xNN`, so the text can be stored and read."""
+    return "".join(c if control_character(c) is None else f"\\x{ord(c):02x}" for c in text)
 
 
 class CaseNotFoundError(GridEdgeError):
@@ -96,12 +125,14 @@ class CaseStore:
     # ingest
 
     def add(self, event: GridEvent, received_at: float) -> bool:
-        """Store one revision; False when (event_id, seq) was already stored."""
-        return self.add_many([event], received_at)[0]
+        """Store one revision; False when (event_id, seq) was already stored or it was refused."""
+        return self.add_many([event], received_at)[0] is Outcome.NEW
 
-    def add_many(self, events: Sequence[GridEvent], received_at: float) -> list[bool]:
-        """Store revisions in one transaction; for each, whether it was new (False: a duplicate).
+    def add_many(self, events: Sequence[GridEvent], received_at: float) -> list[Outcome]:
+        """Store revisions in one transaction; for each, whether it was new, a duplicate, or refused.
 
+        An event belongs to the gateway that sent its first revision and stays in its grid: a
+        revision from another gateway, or naming another grid, is refused and changes nothing.
         Each statement runs once for the whole batch (executemany), so a batch costs a few round trips."""
         ids = {e.event_id for e in events}
         with self.engine.begin() as conn:
@@ -111,18 +142,62 @@ class CaseStore:
                     select(Revision.event_id, Revision.seq).where(Revision.event_id.in_(ids))
                 )
             }
-            known = set(conn.execute(select(Case.event_id).where(Case.event_id.in_(ids))).scalars())
+            owners: dict[str, tuple[str, tuple[str, ...]]] = {
+                event_id: (gateway_id, tuple(codes))
+                for event_id, gateway_id, *codes in conn.execute(
+                    select(Case.event_id, Case.gateway_id, *PLACE).where(Case.event_id.in_(ids))
+                )
+            }
+            known = set(owners)
             results, fresh = [], []
             for e in events:
-                is_new = (e.event_id, e.seq) not in stored
-                if is_new:
+                owner = owners.setdefault(e.event_id, (e.source.gateway_id, e.grid.codes()))
+                if owner[0] != e.source.gateway_id:
+                    results.append(Outcome.FOREIGN_GATEWAY)
+                elif owner[1] != e.grid.codes():
+                    results.append(Outcome.MOVED_GRID)
+                elif (e.event_id, e.seq) in stored:
+                    results.append(Outcome.DUPLICATE)
+                else:
                     fresh.append(e)
                     stored.add((e.event_id, e.seq))
-                results.append(is_new)
+                    results.append(Outcome.NEW)
             if fresh:
                 self._apply_to_cases(conn, fresh, known, received_at)
                 conn.execute(insert(Revision), [_revision_row(e, received_at) for e in fresh])
         return results
+
+    def add_dead_letters(self, letters: Sequence[DeadLetterRow], received_at: float) -> int:
+        """Keep refused messages for the admins (payloads cut to their head); how many."""
+        rows = [
+            {
+                "received_at": received_at,
+                "topic": _printable(d.topic)[:MAX_DEAD_TOPIC],
+                "reason": d.reason,
+                "detail": _printable(d.detail)[:MAX_DEAD_DETAIL],
+                "size": len(d.payload),
+                "payload": d.payload[:MAX_DEAD_PAYLOAD],
+            }
+            for d in letters
+        ]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(insert(DeadLetter), rows)
+        return len(rows)
+
+    def dead_letters(self, *, limit: int = 100, offset: int = 0) -> list[DeadLetter]:
+        """Newest first; for admins only (they hold whatever a gateway sent, from any grid)."""
+        stmt = select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit).offset(offset)
+        with Session(self.engine) as session:
+            return list(session.scalars(stmt))
+
+    def count_dead_letters(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(DeadLetter)).scalar_one()
+
+    def purge_dead_letters(self, before: float) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(delete(DeadLetter).where(DeadLetter.received_at < before)).rowcount
 
     def _apply_to_cases(self, conn: Connection, fresh: list[GridEvent], known: set[str], received_at: float) -> None:
         """Make each case show its newest revision unless it already shows a newer one (out-of-order
@@ -274,14 +349,20 @@ class CaseStore:
         return len(rows)
 
     def evidence(self, scope: Sequence[str], sha256: str) -> bytes:
-        """A snapshot, if a case in scope came from the gateway that published it; else CaseNotFoundError."""
-        with Session(self.engine) as session:
-            blob = session.get(EvidenceBlob, sha256)
-            if blob is not None:
-                mine = select(Case.event_id).where(*place_filter(scope), Case.gateway_id == blob.gateway_id).limit(1)
-                if session.execute(mine).first() is not None:
-                    return blob.content
-        raise CaseNotFoundError(f"no snapshot {sha256} in your jurisdiction")
+        """A snapshot, if a revision of a case in scope names it and the gateway of that case published
+        it; else CaseNotFoundError. Decided per case, so a gateway serving two grids leaks nothing."""
+        stmt = (
+            select(EvidenceBlob.content)
+            .join(Revision, Revision.snapshot_sha256 == EvidenceBlob.sha256)
+            .join(Case, Case.event_id == Revision.event_id)
+            .where(EvidenceBlob.sha256 == sha256, EvidenceBlob.gateway_id == Case.gateway_id, *place_filter(scope))
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            content = conn.execute(stmt).scalar_one_or_none()
+        if content is None:
+            raise CaseNotFoundError(f"no snapshot {sha256} in your jurisdiction")
+        return content
 
     # reads, always within a scope
 
@@ -305,25 +386,40 @@ class CaseStore:
             return conn.execute(stmt).scalar_one()
 
     def case(self, scope: Sequence[str], event_id: str) -> Case:
+        stmt = select(Case).where(Case.event_id == event_id, *place_filter(scope))
         with Session(self.engine) as session:
-            case = session.get(Case, event_id)
-        if case is None or tuple(_codes(case)[: len(scope)]) != tuple(scope):
+            case = session.scalars(stmt).one_or_none()
+        if case is None:
             raise CaseNotFoundError(f"no case {event_id} in your jurisdiction")
         return case
 
-    def revisions(self, event_id: str) -> list[Revision]:
-        stmt = select(Revision).where(Revision.event_id == event_id).order_by(Revision.seq)
+    def revisions(self, scope: Sequence[str], event_id: str) -> list[Revision]:
+        """The case's revisions; none when the case is outside `scope` (the jurisdiction is in the query)."""
+        stmt = (
+            select(Revision)
+            .join(Case, Case.event_id == Revision.event_id)
+            .where(Revision.event_id == event_id, *place_filter(scope))
+            .order_by(Revision.seq)
+        )
         with Session(self.engine) as session:
             return list(session.scalars(stmt))
 
-    def steps(self, event_id: str) -> list[CaseStep]:
-        stmt = select(CaseStep).where(CaseStep.event_id == event_id).order_by(CaseStep.at, CaseStep.id)
+    def steps(self, scope: Sequence[str], event_id: str) -> list[CaseStep]:
+        stmt = (
+            select(CaseStep)
+            .join(Case, Case.event_id == CaseStep.event_id)
+            .where(CaseStep.event_id == event_id, *place_filter(scope))
+            .order_by(CaseStep.at, CaseStep.id)
+        )
         with Session(self.engine) as session:
             return list(session.scalars(stmt))
 
-    def count_revisions(self) -> int:
+    def count_revisions(self, scope: Sequence[str] = ()) -> int:
+        stmt = select(func.count()).select_from(Revision)
+        if scope:
+            stmt = stmt.join(Case, Case.event_id == Revision.event_id).where(*place_filter(scope))
         with self.engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(Revision)).scalar_one()
+            return conn.execute(stmt).scalar_one()
 
     def open_counts(self, scope: Sequence[str]) -> list[tuple[tuple[str, ...], tuple[str, ...], int, int]]:
         """Per grid in scope: (codes, names, open cases, overdue-marked cases), for the grid tree view."""
@@ -421,5 +517,6 @@ def _revision_row(e: GridEvent, received_at: float) -> dict[str, object]:
         "device_id": e.source.device_id or e.source.camera_id,
         "observed_at": e.observed_at.timestamp(),
         "received_at": received_at,
+        "snapshot_sha256": e.evidence.snapshot.sha256 if e.evidence.snapshot else None,
         "payload": e.to_json().decode(),
     }

@@ -9,7 +9,7 @@ and changed by the Alembic migrations in `migrations/`, never by `create_all`.
 
 from __future__ import annotations
 
-from sqlalchemy import Double, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, text
+from sqlalchemy import Boolean, Double, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -107,6 +107,8 @@ class OfficerRow(Base):
     """Grid codes joined by '/', empty for an admin."""
     password_hash: Mapped[str]
     """argon2id, as argon2-cffi writes it."""
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    """A disabled officer cannot log in, and their sessions and tokens stop working at once."""
 
 
 class Credential(Base):
@@ -117,9 +119,41 @@ class Credential(Base):
     token_sha256: Mapped[str] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(ForeignKey("officers.username"))
     kind: Mapped[str]
-    """`session` or `api`."""
+    """`session` (a login), `api` (issued in the console or CLI) or `config` (listed in the config file,
+    removed when the file no longer lists it)."""
     label: Mapped[str]
     expires_at: Mapped[float | None]
+    created_at: Mapped[float | None]
+
+
+class AuditEntry(Base):
+    """Who did what to accounts and tokens (case steps have their own timeline, `case_steps`)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(index=True)
+    actor: Mapped[str]
+    """An officer's username, `config` (accounts from the config file) or `cli`."""
+    action: Mapped[str]
+    target: Mapped[str]
+    detail: Mapped[str] = mapped_column(Text)
+
+
+class DeadLetter(Base):
+    """A message ingest refused for good (bad characters, too large, not a grid event, a revision from
+    a foreign gateway): kept for the admins, acknowledged to the broker so ingest moves on."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    received_at: Mapped[float] = mapped_column(index=True)
+    topic: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str]
+    detail: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(Integer)
+    """The payload's full size in bytes; `payload` keeps at most its head."""
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class EvidenceBlob(Base):
@@ -156,5 +190,7 @@ class Revision(Base):
     """When the centre stored it: received_at - observed_at is the end-to-end latency."""
     payload: Mapped[str] = mapped_column(Text)
     """The GridEvent JSON, evidence included."""
+    snapshot_sha256: Mapped[str | None] = mapped_column(index=True)
+    """The snapshot it names: an officer may fetch a snapshot only through a case of theirs."""
 
     __table_args__ = (UniqueConstraint("event_id", "seq", name="uq_event_revisions_event_seq"),)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel, Field
 
 from gridedge.center.stats import IngestStats
 from gridedge.center.tables import Case, CaseStep, Revision
+from gridedge.center.text import no_control_characters
 from gridedge.center.workflow import Action, CaseState, next_actions
 from gridedge.edge.categories import CATEGORIES
 from gridedge.edge.clock import to_datetime
@@ -131,10 +133,14 @@ class CaseDetail(BaseModel):
     """The workflow timeline: who did what, when and why."""
 
 
+MAX_COMMENT = 2000
+"""Characters of an officer's comment on a step."""
+
+
 class ActionRequest(BaseModel):
     action: Action
-    comment: str = ""
-    unit: str | None = None
+    comment: Annotated[str, Field(max_length=MAX_COMMENT), AfterValidator(no_control_characters)] = ""
+    unit: Annotated[str | None, Field(max_length=64)] = None
 
 
 class GridCount(BaseModel):
@@ -150,22 +156,26 @@ class Health(BaseModel):
 
 
 class StatsView(BaseModel):
-    received: int
-    stored: int
-    duplicates: int
-    rejected: dict[str, int]
+    """Counts of the officer's jurisdiction; the ingest counters (whole city) only for admins."""
+
+    received: int | None
+    stored: int | None
+    duplicates: int | None
+    rejected: dict[str, int] | None
     broker_connected: bool
     revisions: int
     cases: int
     open_cases: int
 
     @classmethod
-    def of(cls, stats: IngestStats, *, revisions: int, cases: int, open_cases: int) -> StatsView:
+    def of(
+        cls, stats: IngestStats, *, revisions: int, cases: int, open_cases: int, city_wide: bool = True
+    ) -> StatsView:
         return cls(
-            received=stats.received,
-            stored=stats.stored,
-            duplicates=stats.duplicates,
-            rejected=dict(stats.rejected),
+            received=stats.received if city_wide else None,
+            stored=stats.stored if city_wide else None,
+            duplicates=stats.duplicates if city_wide else None,
+            rejected=dict(stats.rejected) if city_wide else None,
             broker_connected=stats.broker_connected,
             revisions=revisions,
             cases=cases,

@@ -9,6 +9,7 @@ from gridedge.cli.agent import agent
 from gridedge.cli.bench import bench
 from gridedge.cli.bridge import bridge_app
 from gridedge.cli.center import center
+from gridedge.cli.center_admin import center_admin_app
 from gridedge.cli.demo import demo
 from gridedge.cli.doctor import doctor
 from gridedge.cli.profile import profile_app
@@ -23,6 +24,7 @@ app.add_typer(profile_app, name="profile")
 app.add_typer(rules_app, name="rules")
 app.add_typer(vision_app, name="vision")
 app.add_typer(bridge_app, name="bridge")
+app.add_typer(center_admin_app, name="center-admin")
 
 
 def main() -> None:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 
 from gridedge.cli.progress import tracked
 from gridedge.edge.errors import ConfigError
-
-NOT_IN_DUMP = "no value in the answer"
 
 profile_app = typer.Typer(no_args_is_help=True, help="Write and check device profiles.")
 
@@ -42,20 +40,22 @@ def profile_lint(files: Annotated[list[Path], typer.Argument(help="Profile YAML 
 
 @profile_app.command("test")
 def profile_test(
-    file: Annotated[Path, typer.Argument(help="Profile YAML file.")],
+    file: Annotated[Path, typer.Argument(help="Profile file (.yaml, .yml or .json).")],
     payload: Annotated[
         str,
         typer.Option(
-            help="A sample: for MQTT the JSON payload, for Modbus a register dump "
-            '({"holding": {"16": [2301, 312]}}); a file name or the text itself.'
+            help="A sample: for MQTT the payload, for Modbus a register dump "
+            '({"holding": {"16": [2301, 312]}}, addresses may be hex, values signed); a file name or the text.'
         ),
     ],
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Also fail when a point of the profile is not in the sample.")
+    ] = False,
 ) -> None:
-    """Decode a sample payload or register dump with the profile and print the readings."""
-    from gridedge.devices.binding import compile_any
-    from gridedge.devices.decode import decode_json
+    """Decode a sample payload or register dump with the profile and print the readings, the device's
+    time and the points the sample does not hold."""
     from gridedge.devices.profile import load_profile
-    from gridedge.devices.registers import ModbusPlan, decode_registers, dump_answers, parse_dump
+    from gridedge.devices.sample import try_sample
 
     try:
         profile = load_profile(file)
@@ -63,27 +63,24 @@ def profile_test(
         typer.echo(str(err), err=True)
         raise typer.Exit(2) from None
     sample = Path(payload)
-    text = sample.read_bytes() if sample.is_file() else payload.encode()
-    compiled = compile_any(profile)
-    now = time.time()
-    if isinstance(compiled, ModbusPlan):
-        try:
-            dump = parse_dump(yaml.safe_load(text))
-        except (ValueError, yaml.YAMLError) as exc:
-            typer.echo(f"{payload}: not a register dump: {exc}", err=True)
-            raise typer.Exit(2) from None
-        decoded = decode_registers(compiled, dump_answers(compiled, dump), "sample", now)
-    else:
-        decoded = decode_json(text, compiled, "sample", now)
-    absent = [p for p in decoded.problems if p.endswith(NOT_IN_DUMP)]
-    problems = [p for p in decoded.problems if not p.endswith(NOT_IN_DUMP)]
-    shown = [r for r in decoded.readings if not any(p.startswith(f"{r.point} (") for p in absent)]
-    width = max((len(r.point) for r in shown), default=5)
-    for r in shown:
+    text = sample.read_bytes() if len(payload) < 4096 and sample.is_file() else payload.encode()
+    try:
+        result = try_sample(profile, text, time.time())
+    except ValueError as exc:
+        typer.echo(f"{payload}: not a register dump: {exc}", err=True)
+        raise typer.Exit(2) from None
+    width = max((len(r.point) for r in result.readings), default=5)
+    for r in result.readings:
         value = json.dumps(round(r.value, 6) if isinstance(r.value, float) else r.value)
         typer.echo(f"{r.point:<{width}}  {value:>12} {r.unit or '':<6} {r.quality.value:<8} role={r.role or '-'}")
-    if absent:
-        typer.echo(f"({len(absent)} points not in the dump, e.g. {absent[0].split(' ')[0]})")
-    for problem in problems:
+    if result.device_time is not None:
+        stamp = datetime.fromtimestamp(result.device_time, UTC).isoformat(timespec="milliseconds")
+        typer.echo(f"device time: {stamp}")
+    if result.absent:
+        shown = ", ".join(result.absent[:12]) + (", ..." if len(result.absent) > 12 else "")
+        typer.echo(f"not in the sample: {len(result.absent)} points ({shown})")
+    if result.other_kinds:
+        typer.echo(f"of other message kinds: {', '.join(result.other_kinds)}")
+    for problem in result.problems:
         typer.echo(f"problem: {problem}", err=True)
-    raise typer.Exit(1 if problems else 0)
+    raise typer.Exit(1 if result.problems or (strict and result.absent) else 0)

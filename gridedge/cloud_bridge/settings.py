@@ -6,44 +6,13 @@ import ssl
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+__all__ = ["OutboxSettings", "TlsSettings", "UplinkSettings"]
+
+from pydantic import Field
 
 from gridedge.cloud_bridge.outbox import Bound
-from gridedge.edge.broker import BrokerConfig
+from gridedge.edge.broker import BrokerConfig, TlsSettings, tls_context
 from gridedge.edge.config import StrictModel
-
-
-class TlsSettings(StrictModel):
-    ca_file: Path | None = Field(
-        default=None, description="CA bundle that signed the broker's certificate; default: the system's."
-    )
-    cert_file: Path | None = Field(
-        default=None, description="This gateway's client certificate (PEM), for brokers that require one."
-    )
-    key_file: Path | None = Field(default=None, description="Private key of `cert_file` (PEM).")
-
-    @model_validator(mode="after")
-    def _cert_with_key(self) -> TlsSettings:
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file come together")
-        return self
-
-    def context(self) -> ssl.SSLContext:
-        """Verifies the broker's certificate and host name (TLS 1.2 or newer); never turned off."""
-        context = ssl.create_default_context(cafile=self.ca_file)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        if self.cert_file is not None:
-            context.load_cert_chain(self.cert_file, self.key_file)
-        return context
-
-    def resolved(self, base: Path) -> TlsSettings:
-        return self.model_copy(
-            update={
-                k: base / v
-                for k, v in (("ca_file", self.ca_file), ("cert_file", self.cert_file), ("key_file", self.key_file))
-                if v
-            }
-        )
 
 
 class OutboxSettings(StrictModel):
@@ -72,9 +41,7 @@ class UplinkSettings(StrictModel):
     )
 
     def tls_context(self) -> ssl.SSLContext | None:
-        if self.tls is not None:
-            return self.tls.context()
-        return ssl.create_default_context() if self.broker.tls else None
+        return tls_context(self.broker, self.tls)
 
     def command_key(self) -> bytes | None:
         if self.command_key_file is None:

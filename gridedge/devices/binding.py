@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
+from pathlib import Path
 
 from gridedge.devices.decode import CompiledProfile, compile_profile
-from gridedge.devices.inventory import DeviceEntry, Inventory
+from gridedge.devices.inventory import DeviceEntry, DeviceLines, Inventory
 from gridedge.devices.profile import Liveness, MqttTransport, Profile
 from gridedge.devices.registers import ModbusPlan, plan_reads
 from gridedge.edge.errors import ConfigError
@@ -26,23 +28,40 @@ def compile_any(profile: Profile) -> CompiledProfile | ModbusPlan:
 
 
 def bind(
-    inventory: Inventory, profiles: dict[str, Profile], inventory_path: str, buses: frozenset[str] = frozenset()
+    inventory: Inventory,
+    profiles: dict[str, Profile],
+    inventory_path: str,
+    buses: frozenset[str] = frozenset(),
+    under: tuple[str, ...] = (),
 ) -> list[DeviceBinding]:
-    """Bind every device to its profile; an unknown profile or bus, or a Modbus device without an
-    address, is a config error naming the device."""
+    """Bind every device to its profile; an unknown profile or bus, a Modbus device without an address, or
+    an MQTT device with one, is a config error naming the device, and its line when `inventory_path` is
+    the file it is written in (`under` the keys that hold its `devices`, as `inventory` in a gateway config)."""
     compiled = {pid: compile_any(p) for pid, p in profiles.items()}
+    path = Path(inventory_path)
+    lines = DeviceLines(path if path.is_file() else None, under)
     problems = []
     for i, d in enumerate(inventory.devices):
         plan = compiled.get(d.profile)
         if plan is None:
+            close = difflib.get_close_matches(d.profile, profiles, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known: {sorted(profiles)}"
             problems.append(
-                f"1: devices.{i}.profile: unknown profile {d.profile!r} for device {d.id!r}; known: {sorted(profiles)}"
+                f"{lines.at(d.id, i, 'profile')}: unknown profile {d.profile!r} for device {d.id!r}; {hint}"
             )
         elif isinstance(plan, ModbusPlan) and d.modbus is None:
-            problems.append(f"1: devices.{i}.modbus: device {d.id!r} has a Modbus profile but no `modbus` address")
+            problems.append(
+                f"{lines.at(d.id, i, 'modbus')}: device {d.id!r} has a Modbus profile but no `modbus` address"
+            )
         elif isinstance(plan, ModbusPlan) and d.modbus is not None and d.modbus.bus not in buses:
             problems.append(
-                f"1: devices.{i}.modbus.bus: unknown bus {d.modbus.bus!r} for device {d.id!r}; known: {sorted(buses)}"
+                f"{lines.at(d.id, i, 'modbus', 'bus')}: unknown bus {d.modbus.bus!r} "
+                f"for device {d.id!r}; known: {sorted(buses)}"
+            )
+        elif not isinstance(plan, ModbusPlan) and d.modbus is not None:
+            problems.append(
+                f"{lines.at(d.id, i, 'modbus')}: device {d.id!r} has an MQTT profile "
+                f"({d.profile}): a Modbus address means the wrong profile"
             )
     if problems:
         raise ConfigError(inventory_path, problems)

@@ -12,7 +12,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gridedge.devices.decode import Decoded, convert
+from gridedge.devices.decode import ComputedPoint, Converter, Decoded, Out, aliases, compute, computed_points, converter
 from gridedge.devices.profile import (
     MAX_BITS_PER_READ,
     MAX_REGISTERS_PER_READ,
@@ -26,6 +26,7 @@ from gridedge.devices.profile import (
 from gridedge.edge.reading import Quality, Reading
 
 Word = int | bool | None  # None: a register the answer (or a register dump) did not contain
+NOT_IN_ANSWER = "no value in the answer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class Slot:
     words: int
     bit_table: bool
     plain: bool  # a whole uint16, byte order big: decoded without `register_value`
+    convert: Converter  # `convert`, or with a value map first
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,8 @@ class ModbusPlan:
     transport: ModbusTransport
     reads: tuple[Read, ...]
     slots: tuple[Slot, ...]
+    computed: tuple[ComputedPoint, ...] = ()  # points computed from the registers' points
+    names: dict[str, str] | None = None  # point name -> expression name, for what they read
 
 
 class ReadFailed(str):
@@ -73,8 +77,9 @@ def plan_reads(profile: Profile) -> ModbusPlan:
     transport = profile.transport
     if not isinstance(transport, ModbusTransport):
         raise TypeError(f"profile {profile.id!r} is not a Modbus profile")
+    effective = profile.all_points()
     points = sorted(
-        ((p, p.modbus) for p in profile.all_points() if p.modbus is not None),
+        ((p, p.modbus) for p in effective if p.modbus is not None),
         key=lambda pr: (list(Table).index(pr[1].table), pr[1].address),
     )
     reads: list[Read] = []
@@ -93,13 +98,17 @@ def plan_reads(profile: Profile) -> ModbusPlan:
         else:
             reads.append(Read(reg.table, reg.address, reg.words))
         plain = reg.data_type is DataType.UINT16 and reg.bit is None and reg.byte_order == "big"
-        slots.append(
-            Slot(point, reg, len(reads) - 1, reg.address - reads[-1].address, reg.words, reg.table.holds_bits, plain)
-        )
-    return ModbusPlan(profile, transport, tuple(reads), tuple(slots))
+        at = reg.address - reads[-1].address
+        slots.append(Slot(point, reg, len(reads) - 1, at, reg.words, reg.table.holds_bits, plain, converter(point)))
+    computed = computed_points(effective)
+    return ModbusPlan(
+        profile, transport, tuple(reads), tuple(slots), computed, aliases(effective) if computed else None
+    )
 
 
 _FLOAT = struct.Struct(">f")
+_DOUBLE = struct.Struct(">d")
+_SIGN = {DataType.INT16: 16, DataType.INT32: 32, DataType.INT64: 64}
 
 
 def register_value(words: Sequence[int], reg: Register) -> int | float:
@@ -108,25 +117,28 @@ def register_value(words: Sequence[int], reg: Register) -> int | float:
         words = [((w & 0xFF) << 8) | (w >> 8) for w in words]
     if reg.word_order == "little":
         words = words[::-1]
-    raw = words[0] if len(words) == 1 else (words[0] << 16) | words[1]
+    raw = 0
+    for w in words:
+        raw = (raw << 16) | w
     if reg.bit is not None:
         return (raw >> reg.bit) & ((1 << reg.bits) - 1)
-    match reg.data_type:
-        case DataType.INT16:
-            return raw - 0x10000 if raw & 0x8000 else raw
-        case DataType.INT32:
-            return raw - 0x1_0000_0000 if raw & 0x8000_0000 else raw
-        case DataType.FLOAT32:
-            value: float = _FLOAT.unpack(raw.to_bytes(4, "big"))[0]
-            return value
-        case _:
-            return raw
+    kind = reg.data_type
+    if kind in _SIGN:
+        width = _SIGN[kind]
+        return raw - (1 << width) if raw >> (width - 1) else raw
+    if kind is DataType.FLOAT32:
+        value: float = _FLOAT.unpack(raw.to_bytes(4, "big"))[0]
+        return value
+    if kind is DataType.FLOAT64:
+        double: float = _DOUBLE.unpack(raw.to_bytes(8, "big"))[0]
+        return double
+    return raw
 
 
 def _raw(answer: Sequence[Word], slot: Slot) -> tuple[int | float | bool | None, str | None]:
     words = answer[slot.offset : slot.offset + slot.words]
     if len(words) < slot.words or None in words:
-        return None, "no value in the answer"
+        return None, NOT_IN_ANSWER
     if slot.bit_table:
         return bool(words[0]), None
     if slot.plain:  # one big-endian word, unsigned: most points of most devices
@@ -151,12 +163,14 @@ def decode_registers(plan: ModbusPlan, answers: Sequence[Answer], device_id: str
         if not isinstance(answer, ReadFailed):
             raw, why = _raw(answer, slot)
             if why is None:
-                value, why = convert(raw, p)
+                value, why = slot.convert(raw, p)
                 if why is None:
                     readings.append(Reading(device_id, p.name, value, ts, p.unit, p.role))
                     continue
             problems.append(f"{p.name} ({slot.register.table.value} {slot.register.address}): {why}")
         readings.append(Reading(device_id, p.name, None, ts, p.unit, p.role, Quality.BAD))
+    if plan.names is not None:
+        compute(plan.computed, plan.names, Out(device_id, ts, readings, problems))
     return Decoded(readings, problems)
 
 
@@ -172,9 +186,34 @@ def dump_answers(plan: ModbusPlan, dump: dict[Table, dict[int, int | bool]]) -> 
     return [[dump.get(r.table, {}).get(a) for a in range(r.address, r.address + r.count)] for r in plan.reads]
 
 
+def _address(text: object, table: str) -> int:
+    """`16`, `"16"` or `"0x10"`: register dumps copy addresses from manuals, which print hex as often as not."""
+    try:
+        address = int(str(text), 0) if not isinstance(text, bool) else -1
+    except ValueError:
+        address = -1
+    if not 0 <= address <= 65535:
+        raise ValueError(f"{table}.{text}: not a register address (0..65535, decimal or 0x hex)")
+    return address
+
+
+def _word(value: object, where: str, bits: bool) -> int | bool:
+    """A dumped register: 0..65535, or -32768..-1 as a tool prints a signed register (stored as its bits)."""
+    if isinstance(value, bool) and bits:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        if bits and value in (0, 1):
+            return bool(value)
+        if not bits and -0x8000 <= value <= 0xFFFF:
+            return value & 0xFFFF
+    allowed = "0/1 or true/false" if bits else "an integer from -32768 to 65535"
+    raise ValueError(f"{where}: {value!r} is not {allowed}")
+
+
 def parse_dump(doc: object) -> dict[Table, dict[int, int | bool]]:
-    """A register dump as integrators write one: `{"holding": {"16": [2301, 312, 718]}}`, each list
-    the values from that address on. Raises ValueError naming what is wrong."""
+    """A register dump as integrators write one: `{"holding": {"16": [2301, 312, 718]}}`, each list the
+    values from that address on; addresses may be hex (`"0x10"`), registers signed as tools print them.
+    Raises ValueError naming what is wrong."""
     if not isinstance(doc, dict):
         raise ValueError("a register dump is an object: table -> {start address: [values]}")
     dump: dict[Table, dict[int, int | bool]] = {}
@@ -187,10 +226,96 @@ def parse_dump(doc: object) -> dict[Table, dict[int, int | bool]]:
             raise ValueError(f"{table_name}: expected {{start address: [values]}}")
         values = dump.setdefault(table, {})
         for start, block in blocks.items():
-            if not str(start).isdigit() or not isinstance(block, list):
-                raise ValueError(f"{table_name}.{start}: expected a start address and a list of values")
+            first = _address(start, table_name)
+            if not isinstance(block, list):
+                raise ValueError(f"{table_name}.{start}: expected a list of values")
             for i, v in enumerate(block):
-                if not isinstance(v, int):
-                    raise ValueError(f"{table_name}.{start}[{i}]: {v!r} is not an integer")
-                values[int(start) + i] = v
+                values[first + i] = _word(v, f"{table_name}.{start}[{i}]", table.holds_bits)
     return dump
+
+
+class WriteRefused(ValueError):  # noqa: N818 - a refusal, named as the command's reply says it
+    """A write the profile does not allow, or a value the point cannot take; the text says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One write request: a coil's state, or the 16-bit words of a holding register value."""
+
+    point: str
+    table: Table
+    address: int
+    values: tuple[int, ...] | bool
+
+
+_PACK = {DataType.FLOAT32: struct.Struct(">f"), DataType.FLOAT64: struct.Struct(">d")}
+_RANGE = {
+    DataType.INT16: (-(1 << 15), (1 << 15) - 1),
+    DataType.UINT16: (0, (1 << 16) - 1),
+    DataType.INT32: (-(1 << 31), (1 << 31) - 1),
+    DataType.UINT32: (0, (1 << 32) - 1),
+    DataType.INT64: (-(1 << 63), (1 << 63) - 1),
+    DataType.UINT64: (0, (1 << 64) - 1),
+}
+
+
+def _raw_code(point: Point, value: object) -> object:
+    """The device's code for a named or mapped value (the reverse of `enum`/`map`)."""
+    table: dict[object, object] = {}
+    for code, named in [*(point.enum or {}).items(), *(point.map or {}).items()]:
+        table[code] = named
+    if not table:
+        return value
+    codes = [code for code, v in table.items() if v == value and type(v) is type(value)]
+    if not codes:
+        raise WriteRefused(f"{point.name}: {value!r} is none of {sorted(map(str, table.values()))}")
+    return int(codes[0]) if isinstance(codes[0], str) else codes[0]
+
+
+def plan_write(plan: ModbusPlan, point_name: str, value: object) -> tuple[Write, ModbusPlan]:
+    """The request that sets `point_name` to `value`, and a plan that reads the point back. Raises
+    WriteRefused naming why: unknown or read-only point, a value of the wrong type or out of range."""
+    slot = next((s for s in plan.slots if s.point.name == point_name), None)
+    if slot is None:
+        raise WriteRefused(f"no point {point_name!r} in profile {plan.profile.id!r}")
+    p, reg = slot.point, slot.register
+    if not p.writable:
+        raise WriteRefused(f"{point_name}: not writable (the profile does not mark it `writable: true`)")
+    if p.min is not None and isinstance(value, int | float) and not isinstance(value, bool) and value < p.min:
+        raise WriteRefused(f"{point_name}: {value!r} is below its min {p.min}")
+    if p.max is not None and isinstance(value, int | float) and not isinstance(value, bool) and value > p.max:
+        raise WriteRefused(f"{point_name}: {value!r} is above its max {p.max}")
+    raw = _raw_code(p, value)
+    back = ModbusPlan(plan.profile, plan.transport, (Read(reg.table, reg.address, reg.words),), (_alone(slot),))
+    if reg.table is Table.COIL:
+        if not isinstance(raw, bool):
+            raise WriteRefused(f"{point_name}: a coil takes true or false, not {value!r}")
+        return Write(point_name, Table.COIL, reg.address, raw), back
+    return Write(point_name, Table.HOLDING, reg.address, _words(p, reg, raw)), back
+
+
+def _alone(slot: Slot) -> Slot:
+    return Slot(slot.point, slot.register, 0, 0, slot.words, slot.bit_table, slot.plain, slot.convert)
+
+
+def _words(p: Point, reg: Register, raw: object) -> tuple[int, ...]:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise WriteRefused(f"{p.name}: a register takes a number, not {raw!r}")
+    number = (raw - p.offset) / p.scale if (p.scale != 1.0 or p.offset) else raw
+    packer = _PACK.get(reg.data_type)
+    if packer is not None:
+        data = packer.pack(float(number))
+    else:
+        whole = round(number)
+        if abs(number - whole) > 1e-6 * max(1.0, abs(number)):
+            raise WriteRefused(f"{p.name}: {raw!r} is not a whole number of steps of {p.scale:g}")
+        low, high = _RANGE[reg.data_type]
+        if not low <= whole <= high:
+            raise WriteRefused(f"{p.name}: {raw!r} does not fit in {reg.data_type.value}")
+        data = (whole & ((1 << (16 * reg.words)) - 1)).to_bytes(2 * reg.words, "big")
+    words = [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
+    if reg.word_order == "little":
+        words.reverse()
+    if reg.byte_order == "little":
+        words = [((w & 0xFF) << 8) | (w >> 8) for w in words]
+    return tuple(words)

@@ -80,7 +80,7 @@ async def run_demo(broker_url: str | None, duration: float | None, http_port: in
             center = CenterConfig(
                 broker=broker,
                 database=f"sqlite:///{workdir / 'center.db'}",
-                http=HttpConfig(port=port),
+                http=HttpConfig(port=port, secure_cookies=False),  # plain HTTP on this machine
                 client_id="gridedge-demo-centre",
                 officers=[demo_officer()],
             )

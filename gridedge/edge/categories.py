@@ -31,11 +31,14 @@ CATEGORIES: dict[str, str] = {
     "device.tamper": "Device tampered",
     "device.low_battery": "Device battery low",
     "device.self_test": "Device self-test",
+    "device.fault": "Device fault or failed self-test",
 }
 
 # Major classes of the events part of the city-management standard (GB/T 30428.2): 04 emergencies,
 # 05 street order. Only the major class is given: minor numbers differ between city editions, so a
 # deployment extends this table from its own city's code list instead of us guessing.
+# Device faults (device.*) are the gateway's own maintenance matters, not city-management events: the
+# standard has no class for them, so they stay unmapped rather than filed under a guessed one.
 NATIONAL_CODES: dict[str, str] = {
     "street_order.outside_shop_operation": "05",
     "fire_safety.smoke_alarm": "04",

@@ -41,6 +41,9 @@ class CommandName(StrEnum):
     PUSH_RULES = "push_rules"
     PUSH_PROFILES = "push_profiles"
     PUSH_INVENTORY = "push_inventory"
+    WRITE_POINT = "write_point"
+    """Set a Modbus point its profile marks writable (switch a port off): args {device_id, point, value};
+    the reply carries the value read back."""
 
 
 class Refusal(StrEnum):

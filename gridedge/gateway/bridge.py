@@ -30,8 +30,10 @@ from gridedge import __version__
 from gridedge.cloud_bridge.downlink import CommandFailedError, Downlink, Handler
 from gridedge.cloud_bridge.outbox import Outbox
 from gridedge.cloud_bridge.uplink import Uplink
+from gridedge.devices.drivers.modbus import WriteFailedError
 from gridedge.devices.inventory import Inventory
 from gridedge.devices.profile import Profile
+from gridedge.devices.registers import WriteRefused
 from gridedge.edge.clock import Clock
 from gridedge.edge.command import Command, CommandName
 from gridedge.gateway.ports import ControlPort, OutboxStatus
@@ -61,6 +63,7 @@ class AgentCommands:
             CommandName.PUSH_RULES: self.push_rules,
             CommandName.PUSH_PROFILES: self.push_profile,
             CommandName.PUSH_INVENTORY: self.push_inventory,
+            CommandName.WRITE_POINT: self.write_point,
         }
 
     async def ack(self, command: Command) -> dict[str, Any]:
@@ -106,6 +109,19 @@ class AgentCommands:
         inventory = _validated(Inventory, command.args.get("inventory"), "inventory")
         await self._replace_and_reload(path, inventory)
         return {"devices": len(inventory.devices), "persisted": True}
+
+    async def write_point(self, command: Command) -> dict[str, Any]:
+        """E.g. switch a charging port off: only points the device's profile marks writable, and the
+        value the device reads back is the answer."""
+        device, point, value = (command.args.get(k) for k in ("device_id", "point", "value"))
+        if not isinstance(device, str) or not isinstance(point, str) or value is None:
+            raise CommandFailedError("write_point needs args.device_id, args.point and args.value")
+        try:
+            read_back = await self._control.write_point(device, point, value)
+        except (WriteRefused, WriteFailedError) as err:
+            raise CommandFailedError(str(err)) from None
+        log.info("centre set %s %s to %r (read back %r)", device, point, value, read_back)
+        return {"device_id": device, "point": point, "value": read_back}
 
     async def _replace_and_reload(self, path: Path, model: BaseModel) -> None:
         text = yaml.safe_dump(model.model_dump(mode="json", exclude_none=True), allow_unicode=True).encode()

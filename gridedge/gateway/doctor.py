@@ -18,11 +18,12 @@ from urllib.parse import urlsplit
 
 import aiomqtt
 
-from gridedge.devices.binding import bind
-from gridedge.devices.profile import BUILTIN_PROFILES, load_profiles
+from gridedge.devices.buses import ModbusTcpBus
+from gridedge.devices.profile import stray_files
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.errors import ConfigError
 from gridedge.gateway.settings import GatewayConfig, load_gateway_config
+from gridedge.gateway.southbound import load_bindings
 
 TIMEOUT_S = 3.0
 
@@ -40,7 +41,8 @@ def diagnose(config_path: Path) -> list[Check]:
     except ConfigError as err:
         return [Check("config", False, problem) for problem in str(err).splitlines()]
     checks = [Check("config", True, f"{config_path}: gateway {config.gateway.id}")]
-    checks += [_inventory(config), _state_dir(config.state_dir), _api_port(config)]
+    checks += [*_profile_dirs(config), *_inventory(config), *_buses(config)]
+    checks += [_state_dir(config.state_dir), _api_port(config)]
     checks += asyncio.run(_brokers(config))
     if config.telemetry is not None:
         checks.append(_telemetry(str(config.telemetry.url)))
@@ -49,13 +51,45 @@ def diagnose(config_path: Path) -> list[Check]:
     return checks
 
 
-def _inventory(config: GatewayConfig) -> Check:
+def _profile_dirs(config: GatewayConfig) -> Iterator[Check]:
+    """Every profile directory exists, and holds no file that looks meant as a profile but is not one by name."""
+    for directory in config.profile_dirs:
+        if not directory.is_dir():
+            yield Check("profiles", False, f"{directory}: profile directory does not exist")
+        elif strays := stray_files(directory):
+            names = ", ".join(p.name for p in strays)
+            yield Check("profiles", False, f"{directory}: not loaded, not named *.yaml, *.yml or *.json: {names}")
+
+
+def _inventory(config: GatewayConfig) -> Iterator[Check]:
+    """The inventory (the config's and its file) bound to the profiles it names and the buses it uses:
+    every problem on its own line, with file, line and field."""
     try:
-        profiles = load_profiles([BUILTIN_PROFILES, *config.profile_dirs])
-        bindings = bind(config.inventory, profiles, "inventory")
+        bindings = load_bindings(config)
     except ConfigError as err:
-        return Check("inventory", False, str(err).splitlines()[0])
-    return Check("inventory", True, f"{len(bindings)} devices, {len(profiles)} profiles")
+        for problem in str(err).splitlines():
+            yield Check("inventory", False, problem)
+        return
+    profiles = sorted({b.compiled.profile.id for b in bindings})
+    yield Check("inventory", True, f"{len(bindings)} devices bound to {len(profiles)} profiles: {', '.join(profiles)}")
+
+
+def _buses(config: GatewayConfig) -> Iterator[Check]:
+    """Each Modbus bus is where the config says: a TCP endpoint accepts a connection, a serial line's
+    device exists and the agent may open it."""
+    for bus in config.southbound.modbus:
+        if isinstance(bus, ModbusTcpBus):
+            yield _tcp(f"modbus bus {bus.name}", bus.host, bus.port, f"{bus.host}:{bus.port}")
+        else:
+            yield _serial(f"modbus bus {bus.name}", bus.port)
+
+
+def _serial(name: str, port: str) -> Check:
+    if not Path(port).exists():
+        return Check(name, False, f"{port} does not exist: adapter unplugged or another name?")
+    if not os.access(port, os.R_OK | os.W_OK):
+        return Check(name, False, f"{port} is not read/writable: add the agent's user to group dialout")
+    return Check(name, True, f"{port} present")
 
 
 def _state_dir(path: Path) -> Check:
@@ -126,16 +160,12 @@ def _strings(data: Any) -> Iterator[str]:
 
 def _serial_ports(config: GatewayConfig) -> Iterator[Check]:
     """Every /dev/tty* the config names must exist and be readable and writable by the agent."""
-    ports = sorted({s for s in _strings(config.model_dump(mode="json")) if s.startswith("/dev/tty")})
-    if not ports:
+    buses = {b.port for b in config.southbound.modbus if not isinstance(b, ModbusTcpBus)}
+    ports = sorted({s for s in _strings(config.model_dump(mode="json")) if s.startswith("/dev/tty")} - buses)
+    if not ports and not buses:
         yield Check("serial ports", True, "none configured")
     for port in ports:
-        if not Path(port).exists():
-            yield Check("serial port", False, f"{port} does not exist: adapter unplugged or another name?")
-        elif not os.access(port, os.R_OK | os.W_OK):
-            yield Check("serial port", False, f"{port} is not read/writable: add the agent's user to group dialout")
-        else:
-            yield Check("serial port", True, f"{port} present")
+        yield _serial("serial port", port)
 
 
 def _cameras(config: GatewayConfig) -> Iterator[Check]:

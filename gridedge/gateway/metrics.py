@@ -23,6 +23,13 @@ if TYPE_CHECKING:
     from gridedge.gateway.telemetry import InfluxSink  # imported only when telemetry is configured
 
 REJECT_PREFIX = "rejected_"
+MODBUS_COUNTS = {
+    "polls": "Polls of a Modbus device (one or more requests each).",
+    "requests": "Modbus requests sent to a device, retries included.",
+    "timeouts": "Modbus requests a device did not answer in time.",
+    "exceptions": "Modbus exception answers from a device (a refused read).",
+    "unavailable": "Times a device stopped answering and its points went unavailable.",
+}
 
 
 class AgentCollector(Collector):
@@ -32,6 +39,8 @@ class AgentCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield from self._readings()
+        yield from self._modbus()
+        yield from self._reloads()
         yield from self._events()
         yield from self._uplink()
         yield from cameras(self._read.cameras)
@@ -65,6 +74,34 @@ class AgentCollector(Collector):
         )
         evaluations.add_metric([], pipeline.get("readings", 0))
         yield evaluations
+
+    def _modbus(self) -> Iterator[Metric]:
+        """Per bus and per device: how the polling goes (a device timing out or answering with
+        exceptions shows here before its points go unavailable)."""
+        families = {
+            name: CounterMetricFamily(f"gridedge_modbus_{name}", text, labels=["bus", "device"])
+            for name, text in MODBUS_COUNTS.items()
+        }
+        down = CounterMetricFamily("gridedge_modbus_bus_down", "Times a bus could not be opened.", labels=["bus"])
+        for bus, (counts, devices) in sorted(self._read.modbus_counters().items()):
+            down.add_metric([bus], counts.get("bus_down", 0))
+            for device, mine in sorted(devices.items()):
+                for name, family in families.items():
+                    family.add_metric([bus, device], mine.get(name, 0))
+        yield from families.values()
+        yield down
+
+    def _reloads(self) -> Iterator[Metric]:
+        counts = self._read.pipeline_counters()
+        reloads = CounterMetricFamily(
+            "gridedge_reloads",
+            "Reloads of rule packs and of profiles/inventory, per outcome.",
+            labels=["what", "outcome"],
+        )
+        for what in ("rules", "devices"):
+            reloads.add_metric([what, "applied"], counts.get(f"{what}_reloaded", 0))
+            reloads.add_metric([what, "failed"], counts.get(f"{what}_reload_failed", 0))
+        yield reloads
 
     def _events(self) -> Iterator[Metric]:
         events = CounterMetricFamily(

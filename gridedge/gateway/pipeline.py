@@ -200,6 +200,10 @@ class Pipeline:
         log.info("profiles and inventory reloaded: %d devices", len(bindings))
         return True
 
+    async def write_point(self, device_id: str, point: str, value: object) -> object:
+        self.counters["point_writes"] += 1
+        return await self.southbound.write_point(device_id, point, value)
+
     def silence(self, silence: Silence) -> None:
         self.engine.silence(silence)
 
@@ -214,6 +218,10 @@ class Pipeline:
         """Per driver, for /metrics (the Modbus buses' counters, `southbound.buses`, belong here too).
         Copies (one atomic step under the GIL): a scrape on a worker thread never sees a live counter."""
         return {"mqtt": dict(self.southbound.router.counters)}
+
+    def modbus_counters(self) -> dict[str, tuple[dict[str, int], dict[str, dict[str, int]]]]:
+        """Per Modbus bus: its counts and its devices' (polls, requests, timeouts, exceptions, unavailable)."""
+        return {bus: c.copy() for bus, c in list(self.southbound.modbus_counters.items())}
 
     # -- hot reload of files ------------------------------------------------------------------------
     async def _watch_rules(self) -> None:

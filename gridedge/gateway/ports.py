@@ -92,6 +92,10 @@ class ReadModel(Protocol):
         """Per southbound driver ("mqtt", ...): messages, readings and `rejected_<reason>` counts."""
         ...
 
+    def modbus_counters(self) -> dict[str, tuple[dict[str, int], dict[str, dict[str, int]]]]:
+        """Per Modbus bus: (the bus's counts, each device's counts): polls, requests, timeouts, exceptions..."""
+        ...
+
     def pipeline_counters(self) -> Mapping[str, int]:
         """The pipeline's own counts: readings handed to the rules, events, reloads, acks."""
         ...
@@ -99,6 +103,11 @@ class ReadModel(Protocol):
 
 class ControlPort(Protocol):
     """What an installer or the centre may change while the agent runs. Implemented by the pipeline."""
+
+    async def write_point(self, device_id: str, point: str, value: object) -> object:
+        """Set a Modbus point its profile marks writable and read it back; returns the value read back.
+        Raises WriteRefused (not allowed, wrong value) or WriteFailedError (the device did not take it)."""
+        ...
 
     async def reload_rules(self) -> bool:
         """Load the configured rule packs again; False (logged, counted) when refused."""

@@ -26,5 +26,8 @@ class GatewayReadModel:
     def driver_counters(self) -> dict[str, Mapping[str, int]]:
         return self.pipeline.driver_counters()
 
+    def modbus_counters(self) -> dict[str, tuple[dict[str, int], dict[str, dict[str, int]]]]:
+        return self.pipeline.modbus_counters()
+
     def pipeline_counters(self) -> Mapping[str, int]:
         return dict(self.pipeline.counters)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, PrivateAttr
 
 from gridedge.cloud_bridge.settings import UplinkSettings
 from gridedge.devices.buses import ModbusBus
@@ -67,6 +67,12 @@ class GatewayConfig(StrictModel):
     telemetry: TelemetryConfig | None = Field(default=None, description="InfluxDB v2 telemetry; off when absent.")
     cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras, each in its own process.")
     runtime: Runtime = Field(default_factory=Runtime, description="Process tuning (garbage collector).")
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> str:
+        """The file this config was read from, for errors found after validation."""
+        return str(self._source) if self._source is not None else "gateway config"
 
     def resolved(self, base: Path) -> GatewayConfig:
         """Paths in the file are relative to the file, not to wherever the agent was started."""
@@ -82,4 +88,6 @@ class GatewayConfig(StrictModel):
 
 
 def load_gateway_config(path: Path) -> GatewayConfig:
-    return load_yaml(path, GatewayConfig).resolved(path.parent)
+    config = load_yaml(path, GatewayConfig).resolved(path.parent)
+    config._source = path
+    return config

@@ -14,10 +14,11 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from gridedge.devices.binding import DeviceBinding, bind
-from gridedge.devices.drivers.modbus import ModbusBusDriver, polled_devices
+from gridedge.devices.drivers.modbus import BusCounters, ModbusBusDriver, polled_devices
 from gridedge.devices.drivers.mqtt import MqttDriver, MqttRouter
 from gridedge.devices.inventory import Inventory
-from gridedge.devices.profile import BUILTIN_PROFILES, load_profiles
+from gridedge.devices.profile import BUILTIN_PROFILES, load_profiles, profile_files
+from gridedge.devices.registers import WriteRefused
 from gridedge.edge.clock import Clock
 from gridedge.edge.config import load_yaml
 from gridedge.edge.errors import ConfigError
@@ -35,19 +36,20 @@ def load_bindings(config: GatewayConfig) -> list[DeviceBinding]:
     buses = [b.name for b in config.southbound.modbus]
     twice = sorted({n for n in buses if buses.count(n) > 1})
     if twice:
-        raise ConfigError("gateway config", [f"1: southbound.modbus: bus name {n!r} appears twice" for n in twice])
+        raise ConfigError(config.source, [f"1: southbound.modbus: bus name {n!r} appears twice" for n in twice])
     profiles = load_profiles([BUILTIN_PROFILES, *config.profile_dirs])
-    inventory, where = config.inventory, "inventory"
+    # Each part is bound against its own file, so an error names the file and line the device is written on.
+    bindings = bind(config.inventory, profiles, config.source, frozenset(buses), under=("inventory",))
     if config.inventory_file is not None:
         extra = load_yaml(config.inventory_file, Inventory)
-        inventory = Inventory.model_validate({"devices": [*inventory.devices, *extra.devices]})
-        where = str(config.inventory_file)
-    return bind(inventory, profiles, where, frozenset(buses))
+        Inventory.model_validate({"devices": [*config.inventory.devices, *extra.devices]})  # ids unique across both
+        bindings += bind(extra, profiles, str(config.inventory_file), frozenset(buses))
+    return bindings
 
 
 def device_files_stamp(config: GatewayConfig) -> Stamp:
     """What changes when an integrator edits a profile or the inventory file."""
-    paths = [p for d in config.profile_dirs for p in sorted(d.glob("*.yaml"))]
+    paths = [p for d in config.profile_dirs if d.is_dir() for p in profile_files(d)]
     if config.inventory_file is not None:
         paths.append(config.inventory_file)
     return files_stamp(paths)
@@ -61,6 +63,7 @@ class Southbound:
         self.router = MqttRouter(bindings)
         self.mqtt = MqttDriver(config.southbound.mqtt, self.router, sink, clock, f"gridedge-agent-{config.gateway.id}")
         self.buses: list[ModbusBusDriver] = []
+        self.modbus_counters: dict[str, BusCounters] = {}  # by bus name; outlive drivers restarted on a reload
         self._bindings = bindings
         self._changed = asyncio.Event()
         self._mqtt_restart = False
@@ -73,9 +76,18 @@ class Southbound:
         self._bindings = bindings
         self._changed.set()
 
+    async def write_point(self, device_id: str, point: str, value: object) -> object:
+        """Set a writable Modbus point and read it back (devices/drivers/modbus.py `write`)."""
+        driver = next((d for d in self.buses if any(p.id == device_id for p in d.devices)), None)
+        if driver is None:
+            raise WriteRefused(f"device {device_id!r} is not a polled Modbus device of this gateway")
+        return await driver.write(device_id, point, value)
+
     def _bus_drivers(self) -> list[ModbusBusDriver]:
         return [
-            ModbusBusDriver(bus, devices, self._sink, self._clock)
+            ModbusBusDriver(
+                bus, devices, self._sink, self._clock, self.modbus_counters.setdefault(bus.name, BusCounters())
+            )
             for bus in self._config.southbound.modbus
             if (devices := polled_devices(self._bindings, bus.name))
         ]

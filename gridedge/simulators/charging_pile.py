@@ -1,6 +1,8 @@
 """E-bike charging piles as Modbus servers (TCP, or RTU on a serial line), with the register map of
 the built-in `ebike-charging-pile-10` profile written out here as a vendor manual would state it (so
-a mistake in the profile is caught against it, not copied into it).
+a mistake in the profile is caught against it, not copied into it). Beyond what that profile reads:
+coil n - 1 switches port n on or off (a welded relay stays closed), discrete inputs 0-2 mirror the arc
+fault, door and smoke inputs, and holding register +8 of each port block is a writable power limit.
 
 Physics, per port: a plugged-in battery charges at constant power up to 80 % and tapers to the full
 point; the pile opens the relay once the charger draws almost nothing. Port temperature follows the
@@ -56,9 +58,17 @@ class ChargingPort:
     temperature_c: float = AMBIENT_C
     power_w: float = 0.0
     faults: set[Fault] = field(default_factory=set)
+    enabled: bool = True  # the pile's switch for the port (a coil): off opens the relay
+    power_limit_w: int = 0  # a holding register the operator may set; 0: no limit
 
     def plug_in(self, soc: float = 0.2) -> None:
-        self.plugged, self.soc, self.relay = True, soc, True
+        self.plugged, self.soc, self.relay = True, soc, self.enabled
+
+    def switch(self, on: bool) -> None:
+        """The pile's own relay control: a welded relay (STUCK_ON) stays closed whatever it is told."""
+        self.enabled = on
+        if Fault.STUCK_ON not in self.faults:
+            self.relay = on and self.plugged and self.soc < 0.999
 
     def unplug(self) -> None:
         self.plugged = False
@@ -83,9 +93,10 @@ class ChargingPort:
             return CHARGER_W * 6
         if Fault.OVERCHARGE in self.faults:
             return CHARGER_W
+        rated = min(CHARGER_W, self.power_limit_w) if self.power_limit_w else CHARGER_W
         if self.soc < 0.8:
-            return CHARGER_W
-        return max(0.0, CHARGER_W * (1.0 - self.soc) / 0.2)  # constant voltage: the current tapers to zero
+            return rated
+        return max(0.0, rated * (1.0 - self.soc) / 0.2)  # constant voltage: the current tapers to zero
 
     def advance(self, dt: float) -> None:
         self.power_w = self._draw_w()
@@ -104,7 +115,7 @@ class ChargingPort:
         status = int(self.relay) | int(self.charging) << 1
         temperature = round(self.temperature_c * 10) & 0xFFFF
         words = [round(volts * 10), round(amps * 100), round(self.power_w), energy >> 16, energy & 0xFFFF]
-        return [*words, temperature, status, int(self.state)] + [0] * (PORT_BLOCK - 8)
+        return [*words, temperature, status, int(self.state), self.power_limit_w] + [0] * (PORT_BLOCK - 9)
 
 
 @dataclass(slots=True)
@@ -134,8 +145,15 @@ class ChargingPile:
         return head + [w for port in self.ports for w in port.registers(self._rng)]
 
 
+COIL_CODES = (1, 5, 15)  # read coils, write one, write several: coil n - 1 switches port n on or off
+DISCRETE_CODES = (2,)  # discrete input 0 arc fault, 1 door open, 2 smoke
+HOLDING_CODES = (3, 6, 16)  # writable: each port block's +8, its power limit in W (0: none)
+LIMIT_OFFSET = 8
+
+
 class PileContext(ModbusBaseDeviceContext):
-    """Serves one pile's holding registers; time advances on each request, and each one is counted."""
+    """Serves one pile's coils, discrete inputs and holding registers; time advances on each request,
+    and each one is counted."""
 
     def __init__(self, pile: ChargingPile, speed: float, counts: Counter[int], unit: int) -> None:
         self.pile, self.speed, self._counts, self._unit = pile, speed, counts, unit
@@ -146,15 +164,36 @@ class PileContext(ModbusBaseDeviceContext):
         now = time.monotonic()
         self.pile.advance((now - self._last) * self.speed)
         self._last = now
-        if func_code != 3:
-            return ExcCodes.ILLEGAL_FUNCTION
         if self.pile.refuse:
             return ExcCodes.DEVICE_FAILURE
-        if address + count > REGISTERS:
+        pile = self.pile
+        if func_code in COIL_CODES:
+            values: list[int] | list[bool] = [p.enabled for p in pile.ports]
+        elif func_code in DISCRETE_CODES:
+            values = [pile.arc_fault, pile.door_open, pile.smoke]
+        elif func_code in HOLDING_CODES:
+            values = pile.registers()
+        else:
+            return ExcCodes.ILLEGAL_FUNCTION
+        if address + count > len(values):
             return ExcCodes.ILLEGAL_ADDRESS
-        return self.pile.registers()[address : address + count]
+        return values[address : address + count]
 
     def setValues(self, func_code: int, address: int, values: list[int] | list[bool]) -> ExcCodes | None:  # noqa: N802
+        if self.pile.refuse:
+            return ExcCodes.DEVICE_FAILURE
+        ports = self.pile.ports
+        if func_code in COIL_CODES and address + len(values) <= len(ports):
+            for i, v in enumerate(values):
+                ports[address + i].switch(bool(v))
+            return None
+        if func_code in HOLDING_CODES:
+            blocks = [divmod(address + i, PORT_BLOCK) for i in range(len(values))]
+            if all(offset == LIMIT_OFFSET and 1 <= block <= len(ports) for block, offset in blocks):
+                for (block, _), v in zip(blocks, values, strict=True):
+                    ports[block - 1].power_limit_w = int(v)
+                return None
+            return ExcCodes.ILLEGAL_ADDRESS
         return ExcCodes.ILLEGAL_FUNCTION
 
 

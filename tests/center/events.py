@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
-from gridedge.edge.event import EventStatus, Evidence, EvidenceReading, GridEvent, Severity, Source
+from gridedge.edge.event import EventStatus, Evidence, EvidenceReading, GridEvent, Severity, Snapshot, Source
 from gridedge.edge.grid import GridCell, GridUnit, Location
 from gridedge.edge.topics import event_topic
 
@@ -24,6 +25,7 @@ def make_event(
     severity: Severity = Severity.CRITICAL,
     title: str = "Smoke alarm in e-bike shed",
     site: str = "No. 3 e-bike shed",
+    snapshot: bytes | None = None,
 ) -> GridEvent:
     district, street, community, grid = codes
     observed = T0 + timedelta(seconds=seq)
@@ -48,6 +50,7 @@ def make_event(
         ended_at=observed if status is EventStatus.RESOLVED else None,
         evidence=Evidence(
             readings=[EvidenceReading(device_id=device_id, point="smoke", value=True, ts=observed)],
+            snapshot=Snapshot(sha256=hashlib.sha256(snapshot).hexdigest(), size=len(snapshot)) if snapshot else None,
         ),
     )
 

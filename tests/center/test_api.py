@@ -5,77 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from gridedge.center.accounts import Accounts
 from gridedge.center.api import create_app
 from gridedge.center.downlink import RecordingDownlink
 from gridedge.center.live import ChangeFeed
-from gridedge.center.stats import IngestStats
 from gridedge.center.store import CaseStore
 from gridedge.edge.clock import FakeClock
-from gridedge.edge.event import EventStatus, Severity
-from tests.center.conftest import PASSWORD, POLICY, add_officers
-from tests.center.events import make_event
-
-SHOP = "street_order.outside_shop_operation"
-NOW = 1_777_622_400.5
-TOKEN = "integration-token-0123456789abcdef"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[CaseStore]:
-    s = CaseStore(f"sqlite:///{tmp_path / 'center.db'}", POLICY)
-    s.migrate()
-    add_officers(s.engine)
-    Accounts(s.engine).register("street1", TOKEN, kind="api", label="city platform")
-    s.add_many(
-        [
-            make_event("evt-smoke-01"),
-            make_event("evt-smoke-01", seq=2, status=EventStatus.UPDATE, title="Smoke <script>alert(1)</script>"),
-            make_event(
-                "evt-shop-001",
-                category=SHOP,
-                severity=Severity.MINOR,
-                title="Goods outside shop",
-                codes=("D01", "S01", "C01", "G02"),
-            ),
-            make_event("evt-other-01", title="Other street", codes=("D01", "S02", "C03", "G04")),
-            make_event("evt-done-001", seq=1, category=SHOP, severity=Severity.MINOR),
-            make_event("evt-done-001", seq=2, status=EventStatus.RESOLVED, category=SHOP, severity=Severity.MINOR),
-        ],
-        received_at=NOW,
-    )
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(NOW + 10)
-
-
-@pytest.fixture
-def downlink() -> RecordingDownlink:
-    return RecordingDownlink()
-
-
-@pytest.fixture
-def app_client(store: CaseStore, clock: FakeClock, downlink: RecordingDownlink) -> Iterator[TestClient]:
-    stats = IngestStats(received=7, stored=6, duplicates=1, broker_connected=True)
-    stats.rejected["bad_payload"] = 1
-    with TestClient(create_app(store, stats=stats, clock=clock, downlink=downlink)) as c:
-        yield c
-
-
-def login(client: TestClient, username: str) -> TestClient:
-    response = client.post("/login", data={"username": username, "password": PASSWORD}, follow_redirects=False)
-    assert response.status_code == 303, response.text
-    return client
+from tests.center.conftest import BASE_URL, PASSWORD, SHOP, TOKEN, form_token, login, post_form
 
 
 def ids(response: object) -> list[str]:
@@ -94,10 +33,14 @@ def test_health_is_open_and_everything_else_needs_an_officer(app_client: TestCli
 
 
 def test_a_wrong_password_is_refused(app_client: TestClient) -> None:
-    response = app_client.post("/login", data={"username": "grid1", "password": "guess-guess"})
+    token = form_token(app_client.get("/login").text)
+    response = app_client.post("/login", data={"username": "grid1", "password": "guess-guess", "csrf": token})
     assert response.status_code == 401
     assert "wrong username or password" in response.text
-    assert app_client.post("/login", data={"username": "nobody", "password": PASSWORD}).status_code == 401
+    token = form_token(response.text)
+    assert (
+        app_client.post("/login", data={"username": "nobody", "password": PASSWORD, "csrf": token}).status_code == 401
+    )
 
 
 def test_passwords_are_stored_as_argon2_hashes(store: CaseStore) -> None:
@@ -126,7 +69,7 @@ def test_a_grid_officer_cannot_act_on_another_grids_case(app_client: TestClient)
     login(app_client, "grid1")
     response = app_client.post("/api/cases/evt-shop-001/actions", json={"action": "verify"})
     assert response.status_code == 404
-    form = app_client.post("/cases/evt-shop-001/actions", data={"action": "verify"})
+    form = post_form(app_client, "/cases/evt-shop-001/actions", {"action": "verify"})
     assert form.status_code == 404
     login(app_client, "grid2")
     assert app_client.get("/api/cases/evt-shop-001").json()["case"]["state"] == "reported"
@@ -254,34 +197,39 @@ def test_the_console_pages_are_escaped_bilingual_and_self_contained(app_client: 
 
 def test_a_refused_console_action_shows_the_reason(app_client: TestClient) -> None:
     login(app_client, "comm1")
-    response = app_client.post("/cases/evt-smoke-01/actions", data={"action": "close"})
+    response = post_form(app_client, "/cases/evt-smoke-01/actions", {"action": "close"})
     assert response.status_code == 409
     assert "cannot close a case that is reported" in response.text
-    ok = app_client.post("/cases/evt-smoke-01/actions", data={"action": "verify"}, follow_redirects=False)
+    ok = post_form(app_client, "/cases/evt-smoke-01/actions", {"action": "verify"}, follow_redirects=False)
     assert (ok.status_code, ok.headers["location"]) == (303, "/cases/evt-smoke-01")
 
 
 def test_logout_ends_the_session(app_client: TestClient) -> None:
     login(app_client, "grid1")
     assert app_client.get("/api/cases").status_code == 200
-    app_client.post("/logout")
+    post_form(app_client, "/logout", {})
     assert app_client.get("/api/cases").status_code == 401
 
 
 def test_stats_are_scoped(app_client: TestClient) -> None:
     login(app_client, "grid1")
     stats = app_client.get("/api/stats").json()
-    assert (stats["cases"], stats["open_cases"], stats["revisions"], stats["received"]) == (2, 2, 6, 7)
+    # Two cases of grid G01 with two revisions each; the city-wide ingest counters are for admins only.
+    assert (stats["cases"], stats["open_cases"], stats["revisions"], stats["received"]) == (2, 2, 4, None)
+    assert stats["rejected"] is None
+    login(app_client, "admin")
+    stats = app_client.get("/api/stats").json()
+    assert (stats["cases"], stats["revisions"], stats["received"], stats["rejected"]) == (4, 6, 7, {"bad_payload": 1})
 
 
 def test_the_change_stream_announces_the_current_version(store: CaseStore) -> None:
     feed = ChangeFeed()
     feed.publish()
     feed.close()  # a closed feed ends the stream after its first notice, so the test can read it whole
-    with TestClient(create_app(store, feed=feed)) as client:
+    with TestClient(create_app(store, feed=feed), base_url=BASE_URL) as client:
         login(client, "grid1")
         response = client.get("/api/stream")
     assert response.headers["content-type"].startswith("text/event-stream")
     lines = response.text.splitlines()
-    assert [json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data: ")] == [{"version": 1}]
+    assert [json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data: ")] == [{"version": 0}]
     assert "retry: 2000" in lines

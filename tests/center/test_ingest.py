@@ -8,11 +8,11 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 
 from gridedge.center.ingest import Ingest
 from gridedge.center.settings import CenterConfig
-from gridedge.center.store import CaseStore
+from gridedge.center.store import CaseStore, Outcome
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.event import GridEvent
 from tests.center.events import make_event, topic_of
@@ -26,7 +26,7 @@ class FlakyStore(CaseStore):
         super().__init__(url)
         self.failures_left = 1
 
-    def add_many(self, events: Sequence[GridEvent], received_at: float) -> list[bool]:
+    def add_many(self, events: Sequence[GridEvent], received_at: float) -> list[Outcome]:
         if self.failures_left:
             self.failures_left -= 1
             raise OperationalError("INSERT", {}, Exception("database is locked"))
@@ -61,6 +61,40 @@ async def test_a_failed_write_is_retried_and_the_batch_still_stored(broker: Mosq
         assert stored == [event.event_id]
         assert store.failures_left == 0
         assert (ingest.stats.received, ingest.stats.stored) == (1, 1)
+    finally:
+        task.cancel()
+        await asyncio.wait([task])
+        store.close()
+
+
+class PickyStore(CaseStore):
+    """Refuses any batch holding one particular event, as a database refuses a row it cannot store."""
+
+    def add_many(self, events: Sequence[GridEvent], received_at: float) -> list[Outcome]:
+        if any(e.event_id == "evt-refused-1" for e in events):
+            raise DataError("INSERT", {}, Exception("invalid byte sequence"))
+        return super().add_many(events, received_at)
+
+
+@pytest.mark.integration
+async def test_a_row_the_database_refuses_is_dead_lettered_and_its_batch_stored(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    store = PickyStore(f"sqlite:///{tmp_path / 'center.db'}")
+    store.migrate()
+    ingest = Ingest(CenterConfig(broker=BrokerConfig(port=broker.port)), store)
+    events = [make_event("evt-good-0001"), make_event("evt-refused-1"), make_event("evt-good-0002")]
+    task = asyncio.create_task(ingest.run())
+    try:
+        async with asyncio.timeout(10):
+            await until(lambda: ingest.stats.broker_connected)
+            async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+                for event in events:
+                    await client.publish(topic_of(event), event.to_json(), qos=1)
+            await until(lambda: ingest.stats.stored + ingest.stats.rejected["store_failed"] == 3)
+        assert ingest.stats.stored == 2
+        assert [d.reason for d in store.dead_letters()] == ["store_failed"]
+        assert store.count_cases() == 2
     finally:
         task.cancel()
         await asyncio.wait([task])

@@ -16,10 +16,15 @@ from typing import Any
 import aiomqtt
 import httpx
 import pytest
+from sqlalchemy import text
 
-from gridedge.center.service import run_center
+from gridedge.center.access import Role
+from gridedge.center.accounts import SESSION_TTL_S, Accounts
+from gridedge.center.service import DEAD_LETTER_KEEP_S, housekeeping_forever, run_center
 from gridedge.center.settings import CenterConfig
+from gridedge.center.store import CaseStore, DeadLetterRow
 from gridedge.edge.broker import BrokerConfig
+from gridedge.edge.clock import FakeClock
 from gridedge.edge.command import ReplayGuard, gateway_key, verify
 from gridedge.edge.event import EventStatus
 from gridedge.edge.topics import command_topic, event_topic, evidence_topic
@@ -87,6 +92,13 @@ async def stats_show(http: httpx.AsyncClient, **expected: object) -> bool:
     return all(stats[k] == v for k, v in expected.items())
 
 
+async def all_decided(http: httpx.AsyncClient, received: int) -> bool:
+    """`received` messages arrived and each was stored, found a duplicate or rejected."""
+    stats = (await http.get("/api/stats")).json()
+    decided = stats["stored"] + stats["duplicates"] + sum(stats["rejected"].values())
+    return bool(stats["received"] == received == decided)
+
+
 async def test_events_become_cases_and_bad_messages_are_counted_not_stored(
     broker: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -105,7 +117,7 @@ async def test_events_become_cases_and_bad_messages_are_counted_not_stored(
             (topic_of(other_district), other_district.to_json()),
             (topic_of(later), later.to_json()),
         )
-        await eventually(lambda: stats_show(http, received=5))
+        await eventually(lambda: all_decided(http, received=5))  # counted on arrival, stored after the commit
         stats = (await http.get("/api/stats")).json()
         assert (stats["stored"], stats["duplicates"], stats["revisions"]) == (2, 1, 2)
         assert stats["rejected"] == {"topic_mismatch": 1, "bad_payload": 1}
@@ -194,7 +206,7 @@ async def test_snapshots_are_kept_by_hash_and_served_with_their_cases(broker: Mo
     jpeg = b"\xff\xd8\xff\xe0 a tiny annotated snapshot \xff\xd9"
     sha = hashlib.sha256(jpeg).hexdigest()
     wrong = hashlib.sha256(b"something else").hexdigest()
-    event = make_event()
+    event = make_event(snapshot=jpeg)  # a snapshot is served through a case that names it
     async with running(centre_config(broker, tmp_path)) as http:
         await publish(
             broker,
@@ -250,3 +262,32 @@ async def test_verifying_a_case_sends_a_signed_ack_to_its_gateway(broker: Mosqui
             gateway_key(city, "gw-01"), message.topic.value, message.payload, now=time.time(), replays=replays
         )
         assert (command.name, command.args) == ("ack", {"event_id": event.event_id, "action": "verify", "by": "admin"})
+
+
+async def test_housekeeping_purges_expired_sessions_and_old_dead_letters(tmp_path: Path) -> None:
+    store = CaseStore(f"sqlite:///{tmp_path / 'center.db'}")
+    store.migrate()
+    accounts = Accounts(store.engine)
+    accounts.add_officer("admin", "Admin", Role.ADMIN, (), "admin-password")
+    clock = FakeClock(1_000_000.0)
+    stale = accounts.issue(
+        "admin", kind="session", label="old", now=clock.now() - 2 * SESSION_TTL_S, ttl_s=SESSION_TTL_S
+    )
+    fresh = accounts.issue("admin", kind="session", label="new", now=clock.now(), ttl_s=SESSION_TTL_S)
+    store.add_dead_letters([DeadLetterRow("t", "bad_payload", "old", b"x")], clock.now() - DEAD_LETTER_KEEP_S - 1)
+    store.add_dead_letters([DeadLetterRow("t", "bad_payload", "new", b"x")], clock.now())
+    task = asyncio.create_task(housekeeping_forever(accounts, store, 3600, clock))
+    try:
+        async with asyncio.timeout(5):
+            while store.count_dead_letters() != 1:
+                await asyncio.sleep(0.02)
+    finally:
+        task.cancel()
+        await asyncio.wait([task])
+    assert accounts.holder(fresh, now=clock.now()) is not None
+    assert [t.token_id for t in accounts.tokens()] == []
+    with store.engine.connect() as conn:
+        hashes = conn.execute(text("SELECT token_sha256 FROM credentials")).scalars().all()
+    assert hashlib.sha256(stale.encode()).hexdigest() not in hashes
+    assert [d.detail for d in store.dead_letters()] == ["new"]
+    store.close()

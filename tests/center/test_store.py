@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from gridedge.center.access import AccessDeniedError, Officer, Role
-from gridedge.center.store import CaseNotFoundError, CaseQuery, CaseStore
+from gridedge.center.store import CaseNotFoundError, CaseQuery, CaseStore, Outcome
 from gridedge.center.workflow import Action, CaseState, WorkflowError
 from gridedge.edge.clock import FakeClock
 from gridedge.edge.event import EventStatus, Severity
@@ -42,7 +42,10 @@ def test_categories_that_are_never_small_start_higher_with_their_own_limits(any_
 def test_a_duplicate_revision_is_stored_once(any_store: CaseStore) -> None:
     assert any_store.add(make_event(), received_at=1000.0)
     assert not any_store.add(make_event(), received_at=1001.0)
-    assert any_store.add_many([make_event(seq=2), make_event(seq=2)], received_at=1002.0) == [True, False]
+    assert any_store.add_many([make_event(seq=2), make_event(seq=2)], received_at=1002.0) == [
+        Outcome.NEW,
+        Outcome.DUPLICATE,
+    ]
     assert any_store.count_revisions() == 2
     case = any_store.case(CITY, "evt-0000001")
     assert (case.seq, case.opened_at, case.updated_at) == (2, 1000.0, 1002.0)
@@ -53,7 +56,7 @@ def test_an_older_revision_arriving_late_is_kept_but_does_not_win(any_store: Cas
     assert any_store.add(make_event(seq=2, status=EventStatus.UPDATE), received_at=1001.0)
     case = any_store.case(CITY, "evt-0000001")
     assert (case.seq, case.source_status, case.updated_at) == (3, "resolved", 1000.0)
-    assert [r.seq for r in any_store.revisions("evt-0000001")] == [2, 3]
+    assert [r.seq for r in any_store.revisions(CITY, "evt-0000001")] == [2, 3]
 
 
 def test_a_source_resolved_attaches_but_does_not_close_the_case(any_store: CaseStore) -> None:
@@ -87,7 +90,7 @@ def test_six_steps_are_recorded_with_who_when_and_why(any_store: CaseStore) -> N
         2005.0,
         None,
     )
-    timeline = [(s.action, s.before, s.after, s.actor, s.at, s.comment) for s in any_store.steps("evt-0000001")]
+    timeline = [(s.action, s.before, s.after, s.actor, s.at, s.comment) for s in any_store.steps(CITY, "evt-0000001")]
     assert timeline[0] == ("verify", "reported", "filed", "comm1", 2000.0, "")
     assert timeline[3] == ("send_back", "handled", "dispatched", "comm1", 2003.0, "photo missing")
     assert [t[0] for t in timeline] == [a.value for a, _, _ in steps]
@@ -101,7 +104,7 @@ def test_illegal_steps_change_nothing(any_store: CaseStore) -> None:
     with pytest.raises(WorkflowError, match="no unit 'nobody'"):
         any_store.act(COMMUNITY, "evt-0000001", Action.DISPATCH, now=1002.0, unit="nobody")
     assert any_store.case(CITY, "evt-0000001").state == "filed"
-    assert len(any_store.steps("evt-0000001")) == 1
+    assert len(any_store.steps(CITY, "evt-0000001")) == 1
 
 
 def test_officers_act_only_in_their_grid_and_at_most_their_level(any_store: CaseStore) -> None:
@@ -140,7 +143,7 @@ def test_a_late_case_rises_one_level_per_limit_on_a_fake_clock(any_store: CaseSt
     assert any_store.escalate_overdue(clock.now()) == []  # the top: marked late, no further deadline
     case = any_store.case(CITY, "evt-0000001")
     assert (case.level, case.escalations, case.due_at) == ("district", 4, None)
-    assert [s.actor for s in any_store.steps("evt-0000001")] == ["system"] * 4
+    assert [s.actor for s in any_store.steps(CITY, "evt-0000001")] == ["system"] * 4
 
 
 def test_a_step_in_time_restarts_the_clock_for_the_next_step(any_store: CaseStore) -> None:
@@ -181,7 +184,7 @@ def test_cases_are_filtered_and_ordered_by_severity(any_store: CaseStore) -> Non
 def test_a_revision_keeps_the_published_payload_and_the_receipt_time(any_store: CaseStore) -> None:
     event = make_event()
     any_store.add(event, received_at=1234.5)
-    (revision,) = any_store.revisions(event.event_id)
+    (revision,) = any_store.revisions(CITY, event.event_id)
     assert revision.received_at == 1234.5
     assert json.loads(revision.payload)["evidence"]["readings"][0]["point"] == "smoke"
 

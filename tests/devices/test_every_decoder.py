@@ -1,5 +1,6 @@
 """Random input through every built-in profile's decoder: nothing raises, nothing bad passes as good."""
 
+import base64
 import json
 import math
 
@@ -66,3 +67,28 @@ def test_register_decoders(profile_id: str, data: st.DataObject) -> None:
     decoded = decode_registers(plan, answers, "X", 0.0)
     assert len(decoded.readings) == len(plan.slots)
     _sound(decoded.readings, plan)
+
+
+ENVELOPED = sorted(
+    pid for pid, c in COMPILED.items() if isinstance(c, CompiledProfile) and c.profile.envelope is not None
+)
+
+
+@pytest.mark.parametrize("profile_id", ENVELOPED)
+@settings(max_examples=150, deadline=None)
+@given(frame=st.binary(max_size=48), port=st.integers(0, 255) | st.none(), rssi=leaves, at=leaves)
+def test_network_server_uplinks_with_any_frame(
+    profile_id: str, frame: bytes, port: int | None, rssi: object, at: object
+) -> None:
+    """Well-formed envelopes around any frame, any fPort, any metadata: nothing raises or passes bad."""
+    compiled = COMPILED[profile_id]
+    assert isinstance(compiled, CompiledProfile)
+    data = base64.b64encode(frame).decode()
+    if compiled.profile.envelope == "chirpstack_v4":
+        doc: dict[str, object] = {"time": at, "fPort": port, "data": data, "rxInfo": [{"rssi": rssi}]}
+    else:
+        doc = {
+            "received_at": at,
+            "uplink_message": {"f_port": port, "frm_payload": data, "rx_metadata": [{"rssi": rssi}]},
+        }
+    _sound(decode_json(json.dumps(doc).encode(), compiled, "X", 0.0).readings, compiled)

@@ -95,7 +95,7 @@ async def test_a_ten_port_pile_reads_right_in_the_fewest_requests(polling: Polli
     assert values["port5.state"].value == "idle"
     assert values["total_power"].value == 4 * CHARGER_W
     assert values["port1.temperature"].value == pytest.approx(pile.ports[0].temperature_c, abs=0.2)
-    assert values["port2.current"].role == "current"
+    assert values["port2.current"].role == "charging_pile.current"  # scoped to its family: only charging rules see it
     assert values["port2.current"].unit == "A"
 
 

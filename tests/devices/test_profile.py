@@ -68,7 +68,7 @@ def test_contradicting_modbus_points_are_refused(tmp_path: Path) -> None:
         "  - {name: b, modbus: {address: 0, bit: 1}, type: bool}\n"
     )
     assert "points 'a' and 'b' overlap at holding 0" in _modbus(tmp_path, bits)
-    assert "a Modbus point needs a `modbus` register" in _modbus(tmp_path, "  - {name: a, path: x, type: int}\n")
+    assert "points.0.path: a Modbus point has no `path`" in _modbus(tmp_path, "  - {name: a, path: x, type: int}\n")
     enum = "  - {name: a, modbus: {address: 0}, type: int, enum: {0: idle}}\n"
     assert "its type must be string" in _modbus(tmp_path, enum)
     assert "do not fit in uint16" in _modbus(
@@ -77,7 +77,7 @@ def test_contradicting_modbus_points_are_refused(tmp_path: Path) -> None:
     coil = "  - {name: a, modbus: {table: coil, address: 0, data_type: float32}, type: bool}\n"
     assert "a coil holds one bit" in _modbus(tmp_path, coil)
     ts = "  - {name: a, modbus: {address: 0}, type: int}\n"
-    assert "Modbus devices carry no timestamp" in _modbus(tmp_path, ts, "timestamp: {path: ts}\n")
+    assert "5: timestamp: Modbus devices carry no timestamp" in _modbus(tmp_path, ts, "timestamp: {path: ts}\n")
 
 
 def test_bitfields_may_share_a_register_and_ports_expand(tmp_path: Path) -> None:

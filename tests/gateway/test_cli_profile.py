@@ -44,7 +44,31 @@ def test_a_register_dump_decodes_the_points_it_covers() -> None:
     assert lines["port1.voltage"][:2] == ["228.1", "V"]
     assert lines["port1.state"][0] == '"charging"'
     assert lines["arc_fault"][0] == "true"
-    assert "(72 points not in the dump, e.g. port2.voltage)" in result.output
+    assert "not in the sample: 72 points (port2.voltage, port2.current," in result.output
+    strict = runner.invoke(app, ["profile", "test", PILE, "--strict", "--payload", json.dumps(dump)])
+    assert strict.exit_code == 1
     result = runner.invoke(app, ["profile", "test", PILE, "--payload", '{"holdings": {}}'])
     assert result.exit_code == 2
     assert "'holdings': not a table" in result.output
+
+
+def test_a_path_the_sample_lacks_is_reported_and_fails_with_strict(tmp_path: Path) -> None:
+    sample = json.dumps({"ts": 1_700_000_000_250, "state": {"smoke": True}})
+    smoke = str(BUILTIN_PROFILES / "generic_smoke_alarm.yaml")
+    result = runner.invoke(app, ["profile", "test", smoke, "--payload", sample])
+    assert result.exit_code == 0, result.output
+    assert "device time: 2023-11-14T22:13:20.250+00:00" in result.output
+    assert "not in the sample: 8 points (tamper, low_battery, battery," in result.output
+    result = runner.invoke(app, ["profile", "test", smoke, "--strict", "--payload", sample])
+    assert result.exit_code == 1
+
+
+def test_a_dump_with_hex_addresses_and_signed_values(tmp_path: Path) -> None:
+    dump = '{"holding": {"0x10": [2281, 96, 220, 0, 13, -35, 3, 1]}}'  # port 1 at -3.5 degC
+    result = runner.invoke(app, ["profile", "test", PILE, "--payload", dump])
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line.split()[1:] for line in result.output.splitlines() if line.strip()}
+    assert lines["port1.temperature"][:2] == ["-3.5", "degC"]
+    result = runner.invoke(app, ["profile", "test", PILE, "--payload", '{"holding": {"0x1G": [1]}}'])
+    assert result.exit_code == 2
+    assert "holding.0x1G: not a register address" in result.output

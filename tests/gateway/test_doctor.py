@@ -50,3 +50,34 @@ def test_a_wrong_config_names_file_line_and_field(tmp_path: Path) -> None:
     code, lines = doctor(path)
     assert code == 1
     assert any(f"{path}:3: gateway.gird" in line for line in lines), lines
+
+
+def test_the_inventory_its_buses_and_profiles_are_checked(tmp_path: Path) -> None:
+    path = write_config(tmp_path, f"mqtt://127.0.0.1:{free_port()}", free_port())
+    doc = yaml.safe_load(path.read_text())
+    dead = free_port()
+    doc["southbound"]["modbus"] = [
+        {"type": "tcp", "name": "shed", "host": "127.0.0.1", "port": dead},
+        {"type": "rtu", "name": "line-1", "port": str(tmp_path / "ttyUSB9")},
+    ]
+    doc["profile_dirs"] = ["profiles", "missing"]
+    doc["inventory_file"] = "devices.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "acme.yaml~").write_text("id: acme\n")
+    devices = "devices:\n  - id: EP-9\n    profile: ebike-charging-pile-10\n    location: {site: s}\n"
+    devices += "    modbus: {bus: shedd, unit: 2}\n  - id: X-1\n    profile: acme\n    location: {site: s}\n"
+    (tmp_path / "devices.yaml").write_text(devices)
+    code, lines = doctor(path)
+    assert code == 1
+    failed = [line for line in lines if line.startswith("FAIL")]
+    expected = [
+        f"{tmp_path / 'profiles'}: not loaded, not named *.yaml, *.yml or *.json: acme.yaml~",
+        f"{tmp_path / 'missing'}: profile directory does not exist",
+        f"{tmp_path / 'devices.yaml'}:5: devices.0.modbus.bus: unknown bus 'shedd' for device 'EP-9'",
+        f"{tmp_path / 'devices.yaml'}:7: devices.1.profile: unknown profile 'acme' for device 'X-1'",
+        f"127.0.0.1:{dead}:",
+        f"{tmp_path / 'ttyUSB9'} does not exist",
+    ]
+    for text in expected:
+        assert any(text in line for line in failed), (text, failed)

@@ -6,6 +6,7 @@ from gridedge.center.settings import load_center_config
 from gridedge.edge.errors import ConfigError
 from gridedge.gateway.agent import Agent
 from gridedge.gateway.settings import load_gateway_config
+from gridedge.gateway.southbound import load_bindings
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -36,3 +37,34 @@ def test_a_gateway_config_typo_names_line_and_field(tmp_path: Path) -> None:
     line = text.splitlines().index("  locaton:") + 1
     assert f"gw.yaml:{line}: gateway.locaton: Extra inputs are not permitted" in str(err.value)
     assert "gateway.location: Field required" in str(err.value)
+
+
+def test_inventory_errors_name_their_own_file_and_line(tmp_path: Path) -> None:
+    """A device written in the gateway config and one in the inventory file: each error points at its own file."""
+    config = tmp_path / "gw.yaml"
+    config.write_text(
+        "gateway:\n"
+        "  id: gw-1\n"
+        "  grid: {district: {code: D01, name: d}, street: {code: S01, name: s},"
+        " community: {code: C01, name: c}, grid: {code: G01, name: g}}\n"
+        "  location: {site: x}\n"
+        "inventory_file: devices.yaml\n"
+        "inventory:\n"
+        "  devices:\n"
+        "    - id: SA-1\n"
+        "      profile: generic-smoke-alarm\n"
+        "      location: {site: x}\n"
+        "    - id: SA-2\n"
+        "      profile: generic-smoke-alrm\n"
+        "      location: {site: x}\n"
+    )
+    (tmp_path / "devices.yaml").write_text(
+        "devices:\n  - id: SA-3\n    location: {site: x}\n    profile: no-such-profile\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_bindings(load_gateway_config(config))
+    assert str(err.value).startswith(f"{config}:12: inventory.devices.1.profile: unknown profile 'generic-smoke-alrm'")
+    config.write_text(config.read_text().replace("generic-smoke-alrm", "generic-smoke-alarm"))
+    with pytest.raises(ConfigError) as err:
+        load_bindings(load_gateway_config(config))
+    assert str(err.value).startswith(f"{tmp_path / 'devices.yaml'}:4: devices.0.profile: unknown profile")

@@ -17,7 +17,7 @@ SHED_FIRE = Path(__file__).parent / "recordings" / "shed_fire.jsonl"
 def test_lint_passes_the_builtin_packs() -> None:
     result = CliRunner().invoke(app, ["rules", "lint", *PACKS])
     assert result.exit_code == 0, result.output
-    assert "charging_pile.yaml: ok (9 rules)" in result.output
+    assert "charging_pile.yaml: ok (10 rules)" in result.output
     assert "warning" not in result.output
 
 

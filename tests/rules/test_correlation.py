@@ -23,7 +23,7 @@ def test_smoke_while_a_port_heats_is_one_critical_fire_that_supersedes_the_lesse
 
     def port(t: float) -> list[Alert]:
         clock.advance(5)
-        return eng.process([Reading("P-1", "port4.temperature", t, clock.t, "degC", "temperature")])
+        return eng.process([Reading("P-1", "port4.temperature", t, clock.t, "degC", "charging_pile.temperature")])
 
     assert port(45) == []
     assert port(58) == []  # heating (publish: false): no event of its own
@@ -60,7 +60,7 @@ def test_smoke_with_cool_ports_is_a_smoke_alarm_only() -> None:
     eng, clock = engine(PACKS)
     eng.register_device("SA-1", {"site": "Shed 3"}, None)
     eng.register_device("P-1", {"site": "Shed 3"}, None)
-    eng.process([Reading("P-1", "port4.temperature", 30.0, clock.t, "degC", "temperature")])
+    eng.process([Reading("P-1", "port4.temperature", 30.0, clock.t, "degC", "charging_pile.temperature")])
     clock.advance(1)
     out = eng.process([Reading("SA-1", "smoke", True, clock.t, None, "smoke")])
     assert _summary(out) == [("fire_safety.smoke_alarm", "firing", 1, "SA-1")]

@@ -22,38 +22,56 @@ CASES: dict[str, tuple[str, str, Steps, list[tuple[str, str]]]] = {
     "smoke_alarm_tamper": ("tamper", "tamper", [(0, True)], [("device.tamper", "minor")]),
     "smoke_alarm_low_battery": ("low_battery", "low_battery", [(0, True)], [("device.low_battery", "info")]),
     "charging_overcurrent": (
-        "current",
+        "charging_pile.current",
         "port2.current",
         [(0, 3.0), (5, 4.0), (9, 9.5)],  # avg 5.5 over 10 s
         [("fire_safety.ebike_charging_overcurrent", "major")],
     ),
     "charging_overtemperature": (
-        "temperature",
+        "charging_pile.temperature",
         "port2.temperature",
         [(0, 66.0), (10, None)],
         [("fire_safety.ebike_charging_overheat", "major")],
     ),
-    "charging_arc_fault": ("arc_fault", "arc_fault", [(0, True)], [("fire_safety.ebike_charging_arc_fault", "major")]),
-    "charging_arc_fault_repeated": (
+    "charging_arc_fault": (
+        "charging_pile.arc_fault",
         "arc_fault",
+        [(0, True)],
+        [("fire_safety.ebike_charging_arc_fault", "major")],
+    ),
+    "charging_arc_fault_repeated": (
+        "charging_pile.arc_fault",
         "arc_fault",
         [(0, True), (60, False), (120, True), (180, False), (240, True)],
         # twice the single fault, then the third within ten minutes is critical and holds back the lesser one
         [("fire_safety.ebike_charging_arc_fault", s) for s in ("major", "major", "critical")],
     ),
     "charging_too_long": (
-        "charging",
+        "charging_pile.charging",
         "port1.charging",
         [(0, True), (28799, None), (28800, None)],
         [("fire_safety.ebike_charging_overtime", "minor")],
     ),
     "charging_beyond_full": (
-        "power",
+        "charging_pile.power",
         "port1.power",
         [(0, 180.0), (100, 8.0), (3700, None)],
         [("fire_safety.ebike_charging_overtime", "minor")],
     ),
-    "charging_port_stuck_on": ("relay", "port1.relay", [(0, True), (43200, None)], [("device.port_stuck_on", "minor")]),
+    "charging_port_stuck_on": (
+        "charging_pile.relay",
+        "port1.relay",
+        [(0, True), (43200, None)],
+        [("device.port_stuck_on", "minor")],
+    ),
+    "charging_port_fault": (
+        "charging_pile.port_state",
+        "port3.state",
+        [(0, "charging"), (5, "fault"), (305, None)],
+        [("device.fault", "minor")],
+    ),
+    "device_fault": ("device_fault", "fault", [(0, True)], [("device.fault", "major")]),
+    "device_self_test_failed": ("self_test_failed", "self_test_failed", [(0, True)], [("device.fault", "major")]),
     "outside_shop_operation": (
         "dwell",
         "dwell",

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -25,7 +25,17 @@ from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from gridedge.devices.binding import DeviceBinding
 from gridedge.devices.buses import ModbusAddress, ModbusBus, ModbusTcpBus
 from gridedge.devices.profile import Table
-from gridedge.devices.registers import Answer, ModbusPlan, Read, ReadFailed, decode_registers, unavailable
+from gridedge.devices.registers import (
+    Answer,
+    ModbusPlan,
+    Read,
+    ReadFailed,
+    Write,
+    WriteRefused,
+    decode_registers,
+    plan_write,
+    unavailable,
+)
 from gridedge.edge.clock import Clock
 from gridedge.edge.reading import Reading
 from gridedge.edge.reconnect import Backoff
@@ -107,15 +117,47 @@ async def _within(request: Awaitable[ModbusPDU], seconds: float) -> ModbusPDU | 
     return task.result()
 
 
+@dataclass
+class BusCounters:
+    """A bus's counts and each of its devices' (polls, requests, timeouts, exceptions, unavailable), kept
+    by whoever runs the drivers so they survive a driver restarted on a reload: /metrics counters only rise."""
+
+    bus: Counter[str] = field(default_factory=Counter)
+    devices: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+
+    def copy(self) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+        """Copies (each one atomic step under the GIL) for a scrape on another thread."""
+        return dict(self.bus), {device: dict(c) for device, c in list(self.devices.items())}
+
+
+class WriteFailedError(Exception):
+    """A write the device did not take: refused, unanswered, or read back as something else."""
+
+
+def _same(got: object, wanted: object) -> bool:
+    if isinstance(got, float) and isinstance(wanted, int | float) and not isinstance(wanted, bool):
+        return math.isclose(got, wanted, rel_tol=1e-6, abs_tol=1e-9)
+    return got == wanted and type(got) is type(wanted)
+
+
 class ModbusBusDriver:
-    def __init__(self, bus: ModbusBus, devices: list[PolledDevice], sink: ReadingSink, clock: Clock) -> None:
+    def __init__(
+        self,
+        bus: ModbusBus,
+        devices: list[PolledDevice],
+        sink: ReadingSink,
+        clock: Clock,
+        counters: BusCounters | None = None,
+    ) -> None:
         self.bus = bus
         self.devices = devices
-        self.counters: Counter[str] = Counter()
+        self.stats = counters if counters is not None else BusCounters()
+        self.counters = self.stats.bus
         self._sink = sink
         self._clock = clock
         self._client = make_client(bus)
         self._backoff = Backoff(initial=0.5, maximum=30.0)
+        self._line = asyncio.Lock()  # one request at a time on the bus: polls and writes take turns
 
     @property
     def where(self) -> str:
@@ -134,7 +176,8 @@ class ModbusBusDriver:
                 if not await self._connected():
                     await self._bus_down(loop)
                     continue
-                await self._poll(device)
+                async with self._line:
+                    await self._poll(device)
                 now = loop.time()
                 device.due = max(device.due + device.interval_s, now) if device.available else now + device.interval_s
         finally:
@@ -180,6 +223,7 @@ class ModbusBusDriver:
 
     async def _poll(self, device: PolledDevice) -> None:
         self.counters["polls"] += 1
+        self.stats.devices[device.id]["polls"] += 1
         device.polls += 1
         ts = self._clock.now()
         tries = 1 if device.available is False else device.address.retries + 1
@@ -204,19 +248,60 @@ class ModbusBusDriver:
 
     async def _read(self, device: PolledDevice, read: Read, tries: int) -> Answer:
         unit, timeout = device.address.unit, device.address.timeout_s
+        mine = self.stats.devices[device.id]
         for _ in range(tries):
             self.counters["requests"] += 1
+            mine["requests"] += 1
             response = await _within(self._request(read, unit), timeout)
             if response is None:
                 self.counters["timeouts"] += 1
+                mine["timeouts"] += 1
                 continue
             if isinstance(response, ExceptionResponse) or response.isError():
                 self.counters["exceptions"] += 1
+                mine["exceptions"] += 1
                 code = getattr(response, "exception_code", 0)
                 return ReadFailed(f"Modbus exception {code}")
             values: list[int] | list[bool] = response.bits if read.table.holds_bits else response.registers
             return values[: read.count]
         raise NoAnswerError(f"no answer within {timeout} s after {tries} tries")
+
+    async def write(self, device_id: str, point: str, value: object) -> object:
+        """Set a writable point (a coil or holding register its profile marks `writable`), then read it
+        back; the value read back is returned. Raises WriteRefused (the profile or value does not allow
+        it) or WriteFailedError (the device refused, did not answer, or reads back something else)."""
+        device = next((d for d in self.devices if d.id == device_id), None)
+        if device is None:
+            raise WriteRefused(f"device {device_id!r} is not on {self.where}")
+        write, back = plan_write(device.plan, point, value)
+        unit, timeout = device.address.unit, device.address.timeout_s
+        async with self._line:
+            if not await self._connected():
+                raise WriteFailedError(f"{self.where} cannot be opened")
+            self.stats.devices[device_id]["writes"] += 1
+            answer = await _within(self._write_request(write, unit), timeout)
+            if answer is None or isinstance(answer, ExceptionResponse) or answer.isError():
+                self.stats.devices[device_id]["write_failures"] += 1
+                code = getattr(answer, "exception_code", None)
+                why = "no answer" if answer is None else f"Modbus exception {code}"
+                raise WriteFailedError(f"{device_id} {point}: {why} to the write")
+            read = back.reads[0]
+            answers: list[Answer] = [await self._read(device, read, device.address.retries + 1)]
+        decoded = decode_registers(back, answers, device_id, self._clock.now())
+        got = decoded.readings[0].value if decoded.readings else None
+        if decoded.problems or not _same(got, value):
+            self.stats.devices[device_id]["write_failures"] += 1
+            raise WriteFailedError(f"{device_id} {point}: wrote {value!r}, read back {got!r}")
+        log.info("device %s (%s unit %d): %s set to %r, read back", device_id, self.where, unit, point, got)
+        await self._sink(decoded.readings)  # the new value reaches the rules at once
+        return got
+
+    def _write_request(self, write: Write, unit: int) -> Awaitable[ModbusPDU]:
+        if isinstance(write.values, bool):
+            return self._client.write_coil(write.address, write.values, device_id=unit)
+        if len(write.values) == 1:
+            return self._client.write_register(write.address, write.values[0], device_id=unit)
+        return self._client.write_registers(write.address, list(write.values), device_id=unit)
 
     def _request(self, read: Read, unit: int) -> Awaitable[ModbusPDU]:
         c = self._client
@@ -234,5 +319,6 @@ class ModbusBusDriver:
         device.available = False
         device.problems = ()
         self.counters["unavailable"] += 1
+        self.stats.devices[device.id]["unavailable"] += 1
         log.warning("device %s (%s unit %d): %s; unavailable", device.id, self.where, device.address.unit, why)
         await self._sink(unavailable(device.plan, device.id, self._clock.now()))

@@ -35,8 +35,30 @@ class MqttRouter:
     def rebind(self, bindings: Sequence[DeviceBinding]) -> None:
         """Route to these devices from now on; devices of other transports are left to their drivers."""
         mine = [(b, b.compiled) for b in bindings if isinstance(b.compiled, CompiledProfile)]
-        self._by_topic = {c.transport.topic_for(b.device.topic_key): (b.device.id, c) for b, c in mine}
+        self._by_topic = {
+            c.transport.topic_for(b.device.topic_key): (b.device.id, c) for b, c in mine if not c.transport.wildcard
+        }
+        # Topics with a `+` level (a network server's application id): matched by their fixed levels, then
+        # the device found by the key level. Few patterns (one per profile), so a plain scan.
+        patterns: dict[str, tuple[list[str], int, dict[str, tuple[str, CompiledProfile]]]] = {}
+        for b, c in mine:
+            if c.transport.wildcard:
+                levels = c.transport.topic.split("/")
+                entry = patterns.setdefault(c.transport.topic, (levels, c.transport.key_level, {}))
+                entry[2][b.device.topic_key] = (b.device.id, c)
+        self._patterns = list(patterns.values())
         self.subscriptions = sorted({c.transport.subscription() for _, c in mine})
+
+    def _match(self, topic: str) -> tuple[str, CompiledProfile] | None:
+        levels = topic.split("/")
+        for template, key_level, devices in self._patterns:
+            if len(levels) == len(template) and all(
+                t in ("+", "{key}") or t == lv for t, lv in zip(template, levels, strict=True)
+            ):
+                found = devices.get(levels[key_level])
+                if found is not None:
+                    return found
+        return None
 
     def route(self, topic: str, payload: bytes, received_at: float) -> list[Reading]:
         return self.route_batch([(topic, payload)], received_at)
@@ -47,6 +69,8 @@ class MqttRouter:
         by_topic = self._by_topic
         for topic, payload in messages:
             target = by_topic.get(topic)
+            if target is None and self._patterns:
+                target = self._match(topic)
             if target is None:
                 self.counters["rejected_unknown_device"] += 1
                 log.warning("topic %s: no device in the inventory publishes here; message dropped", topic)
