@@ -140,6 +140,7 @@ class DualBackground:
         self._registration: Registration | None = None
         self.camera_moved = False  # the last frame was off by more than a shake: zones may not fit
         self.global_changes = 0
+        self.moves = 0  # times the camera pointed too far off to shift back (its zones may no longer fit)
         self._long_grey = False
 
     def start(self, frame: Picture, reference: Picture | None = None) -> None:
@@ -177,6 +178,7 @@ class DualBackground:
         assert self._evidence is not None
         frame, shift = self.align(frame)
         if self.camera_moved:  # too far to shift back: this is a new view, learnt afresh
+            self.moves += 1
             self.start(frame)
             return self._empty(frame, global_change=True)
         usable = ~(self._previous_long | keep)

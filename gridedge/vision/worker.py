@@ -71,6 +71,9 @@ class CameraStats:
     fps: float
     at: float
     frame: bytes | None = None  # every FRAME_EVERY_S: the latest frame with its zones, for the installer page
+    camera_moves: int = 0  # times it pointed too far from where its zones were drawn: they may no longer fit
+    people_checks: int = 0  # HOG runs on static objects, and their time
+    people_check_s: float = 0.0
 
 
 class _StatsReporter:
@@ -98,7 +101,19 @@ class _StatsReporter:
         shot = None
         if frame is not None and now - self._frame_at >= FRAME_EVERY_S:
             shot, self._frame_at = preview(frame, [(z.name, z.polygon) for z in self._zones]), now
-        stats = CameraStats(self._camera_id, p.frames, p.detector_runs, p.detector_s, self._fps, time.time(), shot)
+        hog = p.people
+        stats = CameraStats(
+            self._camera_id,
+            p.frames,
+            p.detector_runs,
+            p.detector_s,
+            self._fps,
+            time.time(),
+            shot,
+            p.background.moves,
+            hog.runs if hog is not None else 0,
+            hog.seconds if hog is not None else 0.0,
+        )
         with contextlib.suppress(queue.Full):
             self._out.put_nowait(stats)
 

@@ -90,3 +90,14 @@ def test_something_put_down_becomes_a_static_candidate_after_the_still_time_and_
     assert not static[5][120:150, 60:100].any()
     assert static[-1][125:145, 65:95].all()
     assert not any(s[100:170, 200:300].any() for s in static)
+
+
+def test_a_camera_turned_away_is_a_new_view_and_says_so_never_a_candidate() -> None:
+    scene = street()
+    bg = DualBackground(still_frames=2)
+    bg.start(scene)
+    settle(bg, scene, 3)
+    turned = cv2.warpAffine(scene, np.float32([[1, 0, 80], [0, 1, 0]]), SIZE, borderMode=cv2.BORDER_REFLECT)
+    statics = [bg.compare(turned, np.zeros(scene.shape[:2], np.bool_)) for _ in range(6)]
+    assert bg.moves + bg.global_changes >= 1
+    assert not any(c.static.any() for c in statics)
