@@ -6,8 +6,11 @@ every 30 s), so the stream has the mix of a real neighbourhood: mostly charging-
 them matched by several rules with windows. One port in 400 heats up and one alarm in 500 goes off,
 so incidents open, correlate and resolve while it runs. Each simulated second's readings are built
 first (untimed) and then fed in batches of 256 with a tick per second (timed).
-- readings_per_s: readings processed / seconds spent in process() and tick(); the process is pinned
-  to one core where the OS allows it. Bounded by SECONDS simulated seconds.
+- readings_per_s: readings processed / seconds spent in process(), tick() and changes() (the durable
+  state the agent commits with each step); the process is pinned to one core where the OS allows it.
+  Bounded by SECONDS simulated seconds.
+- state_records: records changes() handed over for the outbox's state table (per simulated second in
+  `state_records_per_s`).
 - bytes_per_rule: memory the compiled built-in rules take (tracemalloc), divided by their count.
 - state_bytes_per_device: the engine's state (registration, tracks, windows) after every device has
   reported once, per device.
@@ -151,7 +154,7 @@ def run(quick: bool) -> Measured:
     engine = RuleEngine(pack, clock)
     _register(engine)
     rng = random.Random(7)
-    readings = alerts = 0
+    readings = alerts = records = 0
     busy = 0.0
     for s in range(seconds):
         stream = _second(s, rng)
@@ -159,7 +162,9 @@ def run(quick: bool) -> Measured:
         started = time.perf_counter()
         for i in range(0, len(stream), BATCH):
             alerts += len(engine.process(stream[i : i + BATCH]))
+            records += len(engine.changes())
         alerts += len(engine.tick())
+        records += len(engine.changes())
         busy += time.perf_counter() - started
         readings += len(stream)
     counters = ", ".join(f"{k} {v}" for k, v in sorted(engine.counters.items()))
@@ -170,6 +175,8 @@ def run(quick: bool) -> Measured:
             "state_bytes_per_device": round(state_per_device),
             "readings": readings,
             "revisions": alerts,
+            "state_records": records,
+            "state_records_per_s": round(records / seconds),
         },
         bounds=f"{seconds} simulated seconds of 10,000 devices, {len(engine.rules)} built-in rules",
         notes={"core": pinned, "engine_counters": counters or "none"},

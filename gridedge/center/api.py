@@ -23,6 +23,7 @@ from gridedge.center.accounts import Accounts
 from gridedge.center.admin_pages import admin_routes
 from gridedge.center.downlink import Downlink, NoDownlink
 from gridedge.center.figures import Figure, to_csv
+from gridedge.center.gateways import GatewayBoard, GatewayStatus
 from gridedge.center.headers import SecurityHeaders
 from gridedge.center.live import ChangeFeed
 from gridedge.center.pages import console_routes
@@ -77,6 +78,7 @@ def create_app(
     secure_cookies: bool = True,
     throttle: LoginThrottle | None = None,
     accounts: Accounts | None = None,
+    gateways: GatewayBoard | None = None,
 ) -> FastAPI:
     """`stats` and `feed` come from the running ingest; left out, the API serves a store on its own.
     `secure_cookies` off only for plain HTTP on one machine (the demo)."""
@@ -90,6 +92,7 @@ def create_app(
         downlink=downlink or NoDownlink(),
         secure_cookies=secure_cookies,
         throttle=throttle or LoginThrottle(clock=clock),
+        gateways=gateways if gateways is not None else GatewayBoard(),
     )
     app = FastAPI(title="GridEdge grid centre", summary="Grid-event cases of one jurisdiction, in six steps.")
     app.state.centre = centre
@@ -108,6 +111,8 @@ def create_app(
             "level": officer.level,
             "jurisdiction": list(officer.jurisdiction),
         }
+
+    gateway_routes(app, centre.gateways)
 
     @app.get("/api/cases")
     def list_cases(
@@ -205,3 +210,18 @@ def create_app(
     console_routes(app, centre)
     admin_routes(app, centre)
     return app
+
+
+def gateway_routes(app: FastAPI, board: GatewayBoard) -> None:
+    @app.get("/api/gateways")
+    def list_gateways(officer: ApiOfficer) -> list[GatewayStatus]:
+        """Each gateway's last status in the officer's jurisdiction: online or not, storage trouble,
+        incidents held back (silenced, inhibited, flood) and the silences in force."""
+        return board.visible(officer)
+
+    @app.get("/api/gateways/{gateway_id}")
+    def get_gateway(officer: ApiOfficer, gateway_id: str) -> GatewayStatus:
+        found = board.get(officer, gateway_id)
+        if found is None:
+            raise HTTPException(404, f"no gateway {gateway_id!r} heard from in your jurisdiction")
+        return found

@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.exc import TimeoutError as TimeoutError_
 
 from gridedge.center.admission import AdmissionError, Reason, admit
+from gridedge.center.gateways import STATUS_FILTER, GatewayBoard, StatusRefusedError
 from gridedge.center.settings import CenterConfig
 from gridedge.center.stats import IngestStats
 from gridedge.center.store import CaseStore, DeadLetterRow, Outcome
@@ -70,6 +71,7 @@ class Ingest:
         self._on_stored = on_stored
         self._clock = clock or SystemClock()
         self.stats = IngestStats()
+        self.gateways = GatewayBoard()  # each gateway's retained status: silences, held incidents, storage
 
     async def run(self) -> None:
         """Run until cancelled, reconnecting whenever the broker goes away."""
@@ -89,6 +91,7 @@ class Ingest:
         topic_filter = share + jurisdiction_filter(self._config.jurisdiction)
         await client.subscribe(topic_filter, qos=1)
         await client.subscribe(share + EVIDENCE_FILTER, qos=1)
+        await client.subscribe(STATUS_FILTER, qos=1)  # not shared: every replica keeps every gateway's status
         self.stats.broker_connected = True
         log.info("ingest subscribed to %s on %s", topic_filter, self._config.broker.url)
 
@@ -124,6 +127,10 @@ class Ingest:
 
     async def _ingest(self, batch: list[aiomqtt.Message]) -> None:
         letters: list[DeadLetterRow] = []
+        statuses = [m for m in batch if m.topic.matches(STATUS_FILTER)]
+        if statuses:
+            self._take_status(statuses)
+            batch = [m for m in batch if not m.topic.matches(STATUS_FILTER)]
         snapshots = [m for m in batch if m.topic.matches(EVIDENCE_FILTER)]
         if snapshots:
             await self._store_evidence(snapshots, letters)
@@ -147,6 +154,15 @@ class Ingest:
                 await self._until_done(self._store.add_dead_letters, letters, what="dead letters")
             except PermanentStoreError:
                 log.error("dropped %d dead letters the database refused (counted in `rejected`)", len(letters))
+
+    def _take_status(self, messages: list[aiomqtt.Message]) -> None:
+        for m in messages:
+            if not isinstance(m.payload, bytes | bytearray) or not m.payload:
+                continue  # a cleared retained status
+            try:
+                self.gateways.update(m.topic.value, bytes(m.payload))
+            except StatusRefusedError as refused:
+                log.warning("refused gateway status: %s", refused)
 
     def _refuse(self, message: aiomqtt.Message, reason: Reason, detail: str, letters: list[DeadLetterRow]) -> None:
         self.stats.rejected[reason.value] += 1

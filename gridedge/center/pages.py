@@ -35,6 +35,7 @@ from gridedge.center.console import (
     grid_page,
     login_page,
 )
+from gridedge.center.gateway_page import gateways_page
 from gridedge.center.policy import suggested_unit
 from gridedge.center.store import CaseNotFoundError
 from gridedge.center.throttle import ThrottledError
@@ -106,6 +107,10 @@ def console_routes(app: FastAPI, centre: Centre) -> None:
     @app.get("/grid", response_class=HTMLResponse)
     def grid(viewer: PageViewer) -> str:
         return grid_page(viewer, centre.grid(viewer.officer))
+
+    @app.get("/gateways", response_class=HTMLResponse)
+    def gateways(viewer: PageViewer) -> str:
+        return gateways_page(viewer, centre.gateways.visible(viewer.officer))
 
     @app.get("/figures", response_class=HTMLResponse)
     def figures(viewer: PageViewer, since: str = "", until: str = "") -> Response:

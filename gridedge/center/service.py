@@ -54,6 +54,7 @@ async def run_center(
             downlink=downlink or commands,
             secure_cookies=config.http.secure_cookies,
             accounts=accounts,
+            gateways=ingest.gateways,
         )
         server = embedded_server(app, GRACEFUL_HTTP_SHUTDOWN_S)
         with listen(config.http.host, config.http.port) as sock:

@@ -15,6 +15,7 @@ from gridedge.center.access import Officer, Role
 from gridedge.center.accounts import Accounts
 from gridedge.center.downlink import ACK_ACTIONS, Ack, Downlink
 from gridedge.center.figures import Figure, evaluate
+from gridedge.center.gateways import GatewayBoard
 from gridedge.center.live import ChangeFeed
 from gridedge.center.stats import IngestStats
 from gridedge.center.store import CaseQuery, CaseStore
@@ -68,6 +69,7 @@ class Centre:
     secure_cookies: bool = True
     """Cookies only over HTTPS; off only for a plain-HTTP demo or test on one machine."""
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    gateways: GatewayBoard = field(default_factory=GatewayBoard)  # each gateway's retained status
 
     def officer(self, request: Request) -> Officer | None:
         secret = bearer(request) or request.cookies.get(SESSION_COOKIE)

@@ -19,6 +19,11 @@ Set aside: a message the broker refused for good (an MQTT 5 PUBACK with a failur
 "not authorized") moves to a `set_aside` table with the reason, instead of blocking everything
 behind it or vanishing; `set_aside_count()` reports it and an operator can inspect it with sqlite3.
 
+State: a generic key/value table (`state`, JSON values) for what the agent's parts must find again after
+a restart (the rules engine's open incidents, timers and silences). `put_many(messages, state)` writes
+both in one transaction, so the decisions on disk are always those whose events are on disk, and
+`load_state()` reads it back at start.
+
 Threads: one connection shared under a lock, so the asyncio agent may call any method through
 `asyncio.to_thread` from any executor thread. SQLite serialises writers anyway; the lock only makes
 the sharing of one connection safe.
@@ -26,10 +31,11 @@ the sharing of one connection safe.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +46,7 @@ from gridedge.edge.clock import Clock, SystemClock
 from gridedge.edge.errors import GridEdgeError
 from gridedge.edge.event import Severity
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the state table
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -64,6 +70,7 @@ CREATE TABLE IF NOT EXISTS set_aside (
     reason TEXT NOT NULL,
     set_aside_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 """
 
 _SIZE = "length(CAST(topic AS BLOB)) + length(payload)"
@@ -124,30 +131,46 @@ class Outbox:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
+        """All or nothing. A COMMIT that fails (a full disk: SQLITE_FULL leaves the transaction open) is
+        rolled back too, so the next transaction can begin once the disk takes writes again."""
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
             raise
-        self._conn.execute("COMMIT")
 
-    def put_many(self, messages: Sequence[OutMessage]) -> Counter[Severity]:
-        """Store `messages` in order, all or none; durable when this returns.
+    def put_many(
+        self, messages: Sequence[OutMessage], state: Mapping[str, object | None] | None = None
+    ) -> Counter[Severity]:
+        """Store `messages` in order and apply `state` (key -> JSON-able value, None: delete), all or
+        none; durable when this returns.
 
         Returns how many messages of each severity were dropped to stay within the bound (usually none).
         """
-        if not messages:
+        if not messages and not state:
             return Counter()
         now = self._clock.now()
         rows = [(m.topic, m.payload, m.qos, int(m.retain), m.severity.value, now) for m in messages]
         added = sum(len(m.topic.encode()) + len(m.payload) for m in messages)
+        upserts = [(k, json.dumps(v, separators=(",", ":"))) for k, v in (state or {}).items() if v is not None]
+        deletes = [(k,) for k, v in (state or {}).items() if v is None]
         with self._lock:
             with self._transaction():
                 self._conn.executemany(
                     "INSERT INTO outbox (topic, payload, qos, retain, severity, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                     rows,
                 )
+                if upserts:
+                    self._conn.executemany(
+                        "INSERT INTO state (key, value) VALUES (?, ?)"
+                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        upserts,
+                    )
+                if deletes:
+                    self._conn.executemany("DELETE FROM state WHERE key = ?", deletes)
                 dropped, freed = self._make_room(self._count + len(rows), self._bytes + added)
             self._count += len(rows) - sum(dropped.values())
             self._bytes += added - freed
@@ -178,6 +201,14 @@ class Outbox:
                 )
         return dropped, freed
 
+    def load_state(self, prefix: str = "") -> dict[str, object]:
+        """The state table (keys starting with `prefix`), as `put_many` left it."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT key, value FROM state WHERE key >= ? AND key < ? ORDER BY key", (prefix, prefix + "\U0010ffff")
+            ).fetchall()
+        return {k: json.loads(v) for k, v in rows}
+
     def put(self, message: OutMessage) -> Counter[Severity]:
         """Store one message; durable when this returns. Prefer `put_many` for several (one fsync)."""
         return self.put_many([message])
@@ -205,30 +236,34 @@ class Outbox:
     def remove(self, ids: Sequence[int]) -> None:
         """Forget messages the broker acknowledged. Unknown ids are ignored (removing twice is harmless)."""
         if ids:
-            with self._lock, self._transaction():
-                self._delete(ids)
+            with self._lock:
+                with self._transaction():
+                    count, freed = self._delete(ids)
+                self._count, self._bytes = self._count - count, self._bytes - freed
 
     def set_aside(self, ids: Sequence[int], reason: str) -> None:
         """Move messages the broker refused for good out of the queue, keeping them with the reason."""
         if not ids:
             return
-        with self._lock, self._transaction():
-            self._conn.executemany(
-                "INSERT OR IGNORE INTO set_aside (id, topic, payload, severity, created_at, reason, set_aside_at)"
-                " SELECT id, topic, payload, severity, created_at, ?, ? FROM outbox WHERE id = ?",
-                [(reason, self._clock.now(), i) for i in ids],
-            )
-            self._delete(ids)
+        with self._lock:
+            with self._transaction():
+                self._conn.executemany(
+                    "INSERT OR IGNORE INTO set_aside (id, topic, payload, severity, created_at, reason, set_aside_at)"
+                    " SELECT id, topic, payload, severity, created_at, ?, ? FROM outbox WHERE id = ?",
+                    [(reason, self._clock.now(), i) for i in ids],
+                )
+                count, freed = self._delete(ids)
+            self._count, self._bytes = self._count - count, self._bytes - freed
 
-    def _delete(self, ids: Sequence[int]) -> None:
-        """Delete inside the caller's transaction, keeping the running count and size in step."""
+    def _delete(self, ids: Sequence[int]) -> tuple[int, int]:
+        """Delete inside the caller's transaction; how many rows and bytes went (for the running count
+        and size, applied once the transaction committed)."""
         count, freed = 0, 0
         for row_id in ids:
             row = self._conn.execute(f"DELETE FROM outbox WHERE id = ? RETURNING {_SIZE}", (row_id,)).fetchone()
             if row is not None:
                 count, freed = count + 1, freed + int(row[0])
-        self._count -= count
-        self._bytes -= freed
+        return count, freed
 
     def record_attempt(self, ids: Sequence[int]) -> None:
         """Count a delivery that was tried and not acknowledged, so a stuck message is visible."""

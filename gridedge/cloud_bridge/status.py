@@ -7,11 +7,14 @@ power cut, cable). The will is fixed at connect time, so it carries no timestamp
 While online the status doubles as the heartbeat: `queue` says how many messages wait in the outbox,
 how many the full-outbox policy dropped (per severity, since the outbox was created) and how many
 the broker refused for good (`set_aside`). A centre alarms on `dropped` or `set_aside` growing.
+The agent adds what an operator must see beside the events (`extra`): `storage` (ok, or why events
+wait in memory), `held` (open incidents not shown to officers, by reason) and `silences` in force.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -39,6 +42,7 @@ def status_payload(
     ts: float | None = None,
     reason: str | None = None,
     queue: QueueReport | None = None,
+    extra: Mapping[str, object] | None = None,
 ) -> bytes:
     body: dict[str, object] = {"state": presence.value, "gateway_id": gateway_id, "version": version}
     if ts is not None:
@@ -51,4 +55,6 @@ def status_payload(
             "dropped": {s.value: n for s, n in sorted(queue.dropped.items())},
             "set_aside": queue.set_aside,
         }
+    if extra:
+        body.update({k: v for k, v in extra.items() if k not in body})
     return json.dumps(body, separators=(",", ":")).encode()

@@ -29,8 +29,9 @@ import asyncio
 import contextlib
 import logging
 import socket
+import sqlite3
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Literal, NoReturn
 
@@ -100,6 +101,7 @@ class Uplink:
         tls: ssl.SSLContext | None = None,
         heartbeat_s: float = 30.0,
         downlink: Downlink | None = None,
+        report: Callable[[], Mapping[str, object]] | None = None,
     ) -> None:
         if not 1 <= window <= MAX_WINDOW:
             raise ValueError(f"window must be between 1 and {MAX_WINDOW}, got {window}")
@@ -117,6 +119,7 @@ class Uplink:
         self._protocol = protocol
         self._heartbeat_s = heartbeat_s
         self._downlink = downlink
+        self._report = report  # more for the online status: storage, held incidents, silences (the agent's)
         self._status_topic = status_topic(gateway_id)
         self._wake = asyncio.Event()
         self._status_due = asyncio.Event()
@@ -210,8 +213,9 @@ class Uplink:
         queue = None
         if presence is Presence.ONLINE:
             queue = await asyncio.to_thread(self._queue_report)
+        extra = self._report() if self._report is not None and presence is Presence.ONLINE else None
         payload = status_payload(
-            presence, self.gateway_id, self.version, ts=self._clock.now(), reason=reason, queue=queue
+            presence, self.gateway_id, self.version, ts=self._clock.now(), reason=reason, queue=queue, extra=extra
         )
         await client.publish(self._status_topic, payload, qos=1, retain=True, timeout=ack_within)
 
@@ -281,17 +285,28 @@ class Uplink:
         refused = [(i, why) for i, why in answered if why is not None]
         for row_id, why in refused:
             log.error("broker refused outbox message %d: %s; set aside", row_id, why)
-            await asyncio.to_thread(self._outbox.set_aside, [row_id], why)
+            await self._on_disk(self._outbox.set_aside, [row_id], why)
         if refused:
             self.notify_status()
         acked = [i for i, why in answered if why is None]
         if acked:
-            await asyncio.to_thread(self._outbox.remove, acked)
             self.published += len(acked)
+            if not await self._on_disk(self._outbox.remove, acked):
+                await asyncio.sleep(POLL_S)  # they stay and go again: the centre takes a revision once
         if len(answered) < len(batch):
             unacked = {s.id for s in batch} - {i for i, _ in answered}
-            await asyncio.to_thread(self._outbox.record_attempt, sorted(unacked))
+            await self._on_disk(self._outbox.record_attempt, sorted(unacked))
             raise _why_unacknowledged(sends, lost)
+
+    async def _on_disk(self, write: Callable[..., object], *args: object) -> bool:
+        """An outbox write after delivery. A disk that refuses it (full, read-only) must not end the
+        uplink: what was not removed is sent again later, and consumers are idempotent."""
+        try:
+            await asyncio.to_thread(write, *args)
+        except (sqlite3.OperationalError, OSError) as exc:
+            log.warning("outbox write after delivery failed (%s); retried later", exc)
+            return False
+        return True
 
     async def _idle(self, stop: asyncio.Event, lost: asyncio.Task[NoReturn]) -> None:
         waits = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]

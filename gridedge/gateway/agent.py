@@ -18,7 +18,7 @@ from collections import Counter
 from gridedge.cloud_bridge.outbox import Outbox
 from gridedge.edge.clock import Clock, SystemClock
 from gridedge.edge.event import Severity
-from gridedge.gateway.bridge import AgentCommands, make_uplink
+from gridedge.gateway.bridge import AgentCommands, make_uplink, status_report
 from gridedge.gateway.cameras import CameraFeed
 from gridedge.gateway.ops import Operations
 from gridedge.gateway.pipeline import Pipeline, load_rules
@@ -39,9 +39,19 @@ class Agent:
         rules = load_rules(config.rule_packs)  # a bad file fails here, before anything is opened
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(config.state_dir / "outbox.db", bound=config.uplink.outbox.bound())
-        self.pipeline = Pipeline(config, bindings, rules, self.outbox, clock=self.clock, on_stored=self._stored)
+        self.pipeline = Pipeline(
+            config,
+            bindings,
+            rules,
+            self.outbox,
+            clock=self.clock,
+            on_stored=self._stored,
+            on_status=self._status_changed,
+        )
         self.commands = AgentCommands(self.pipeline, self.outbox, config)  # downlink commands from the centre
-        self.uplink = make_uplink(config, self.outbox, self.commands, self.clock)
+        self.uplink = make_uplink(
+            config, self.outbox, self.commands, self.clock, report=lambda: status_report(self.read, config)
+        )
         self.cameras = CameraFeed(config.cameras, gw.id, gw.grid, gw.location, config.state_dir)
         state = LocalState(device_views(bindings), self.clock)
         self.read = GatewayReadModel(gw.id, state, self.outbox, self.uplink, self.cameras, self.pipeline)
@@ -66,6 +76,10 @@ class Agent:
         finally:
             await p.drain()
             self.outbox.close()
+
+    def _status_changed(self) -> None:
+        """Storage trouble began or ended, or a silence was set or expired: the centre hears it now."""
+        self.uplink.notify_status()
 
     def _stored(self, dropped: Counter[Severity]) -> None:
         """After each outbox transaction: durable before anything else sees it, so the uplink hears now."""

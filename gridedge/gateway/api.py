@@ -28,7 +28,7 @@ from gridedge import __version__
 from gridedge.edge.clock import SystemClock
 from gridedge.gateway.ports import ControlPort, ReadModel
 from gridedge.gateway.state import DeviceState, DeviceView, LocalState, alert_json
-from gridedge.rules.hygiene import ActiveSilence
+from gridedge.rules.hygiene import SilenceRefusedError
 from gridedge.rules.model import Silence
 
 KEEPALIVE_S = 15.0
@@ -94,11 +94,14 @@ class Camera(BaseModel):
 
 
 class ActiveSilenceView(BaseModel):
+    id: str = Field(description="Expire it early with DELETE /api/silences/{id}.")
     rule: str | None
     device: str | None
     site: str | None
     ends_at: float = Field(description="Epoch seconds.")
     reason: str
+    author: str
+    created_at: float = Field(description="When it was set (epoch seconds).")
     from_pack: bool = Field(description="Came with the rule files (replaced on reload) rather than from this API.")
 
 
@@ -225,12 +228,39 @@ def _control_routes(api: APIRouter, control: ControlPort) -> None:
         """Silences in force: the rule packs' own and those added here, until each one ends."""
         return [ActiveSilenceView.model_validate(asdict(s)) for s in control.silences()]
 
-    @api.post("/api/silences", tags=["silences"], responses={400: {"description": "Body is not JSON"}})
+    @api.post(
+        "/api/silences",
+        tags=["silences"],
+        responses={
+            400: {"description": "Body is not JSON"},
+            422: {"description": "Refused: no author or reason, already over, or longer than the maximum"},
+        },
+    )
     async def add_silence(silence: Silence) -> ActiveSilenceView:
         """Mute matching incidents until `ends_at` (maintenance on a device, works on a site); what fires
-        meanwhile is held, not lost."""
-        control.silence(silence)
-        return ActiveSilenceView.model_validate(asdict(ActiveSilence.of(silence, from_pack=False)))
+        meanwhile is held, not lost. Needs `author` and `reason`; `ends_at` no later than the gateway's
+        `max_silence_s` from now. Durable when answered: it survives restarts, and the centre sees it in
+        the gateway's status."""
+        try:
+            active = await control.silence(silence)
+        except SilenceRefusedError as refused:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"silence refused: {refused}") from None
+        return ActiveSilenceView.model_validate(asdict(active))
+
+    @api.delete(
+        "/api/silences/{silence_id}",
+        tags=["silences"],
+        responses={404: {"description": "No such silence in force"}, 409: {"description": "A rule pack's own"}},
+    )
+    async def expire_silence(silence_id: str) -> Done:
+        """End an operator's silence now; what it held and still fires is published at once."""
+        try:
+            await control.expire_silence(silence_id)
+        except SilenceRefusedError as refused:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(refused)) from None
+        except LookupError as missing:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(missing)) from None
+        return Done(detail={"expired": silence_id})
 
 
 def _camera_routes(api: APIRouter, read: ReadModel) -> None:

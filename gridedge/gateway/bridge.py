@@ -5,7 +5,9 @@ port (gateway/ports.py: rules, silences, reloads); the bridge only verifies and 
 (cloud_bridge/downlink.py).
 - ack: an officer took the event in hand; logged and kept (`acks`, newest last, bounded).
 - ping: answers with version, queue depth and uptime-independent figures.
-- silence: a rules-engine silence (args as the `Silence` model: rule/device/site, ends_at, reason).
+- silence: sets an operator's silence (args as the `Silence` model: rule/device/site, ends_at, reason,
+  author; refused past the gateway's maximum), or with args {"expire": <id>} ends one early, or with
+  {"list": true} answers the silences in force. The retained status carries them to the centre.
 - push_rules: swaps the rules engine's pack in memory (args {"pack": <rule pack>}); a restart goes
   back to the configured files, and the reply says so.
 - push_profiles (args {"profile": <profile>}), push_inventory (args {"inventory": <inventory>}):
@@ -20,6 +22,7 @@ import asyncio
 import logging
 import os
 from collections import deque
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,8 +39,9 @@ from gridedge.devices.profile import Profile
 from gridedge.devices.registers import WriteRefused
 from gridedge.edge.clock import Clock
 from gridedge.edge.command import Command, CommandName
-from gridedge.gateway.ports import ControlPort, OutboxStatus
+from gridedge.gateway.ports import ControlPort, OutboxStatus, ReadModel
 from gridedge.gateway.settings import GatewayConfig
+from gridedge.rules.hygiene import SilenceRefusedError
 from gridedge.rules.model import RulePack, Silence
 
 log = logging.getLogger(__name__)
@@ -79,12 +83,26 @@ class AgentCommands:
         return {"version": __version__, "queue_depth": self._outbox.depth()}
 
     async def silence(self, command: Command) -> dict[str, Any]:
+        args = command.args
+        if args.get("list") is True:
+            return {"silences": [s.record() for s in self._control.silences() if not s.from_pack]}
+        expire = args.get("expire")
+        if expire is not None:
+            if not isinstance(expire, str):
+                raise CommandFailedError("expire needs a silence id (a string)")
+            try:
+                await self._control.expire_silence(expire)
+            except (LookupError, SilenceRefusedError) as err:
+                raise CommandFailedError(str(err).strip("'\"")) from None
+            return {"expired": expire}
         try:
-            silence = Silence.model_validate(command.args)
+            silence = Silence.model_validate(args)
+            active = await self._control.silence(silence)
         except ValidationError as err:
             raise CommandFailedError(f"not a silence: {err.errors(include_url=False)[0]['msg']}") from None
-        self._control.silence(silence)
-        return {"ends_at": silence.ends_at.isoformat()}
+        except SilenceRefusedError as err:
+            raise CommandFailedError(f"silence refused: {err}") from None
+        return {"id": active.id, "ends_at": silence.ends_at.isoformat()}
 
     async def push_rules(self, command: Command) -> dict[str, Any]:
         try:
@@ -158,8 +176,34 @@ def _swap(path: Path, data: bytes | None) -> bytes | None:
     return previous
 
 
-def make_uplink(config: GatewayConfig, outbox: Outbox, commands: AgentCommands, clock: Clock) -> Uplink:
-    """The uplink as configured; it reads downlink commands only when a command key is configured."""
+def status_report(read: ReadModel, config: GatewayConfig) -> dict[str, object]:
+    """What the retained status adds to the queue figures, for the centre: the gateway's grid cell (so
+    the centre shows it to the right officers), storage trouble, incidents held back, and the
+    operators' silences in force (who, why, until when)."""
+    storage = read.storage()
+    grid = config.gateway.grid
+    return {
+        "grid": [grid.district.code, grid.street.code, grid.community.code, grid.grid.code],
+        "storage": {
+            "ok": storage.failing is None,
+            "error": storage.failing,
+            "held_in_memory": storage.held_in_memory,
+            "dropped_in_memory": storage.dropped_in_memory,
+        },
+        "held": dict(read.held_incidents()),
+        "silences": [s.record() for s in read.silences() if not s.from_pack],
+    }
+
+
+def make_uplink(
+    config: GatewayConfig,
+    outbox: Outbox,
+    commands: AgentCommands,
+    clock: Clock,
+    report: Callable[[], Mapping[str, object]] | None = None,
+) -> Uplink:
+    """The uplink as configured; it reads downlink commands only when a command key is configured.
+    `report` adds to each online status (`status_report`)."""
     settings = config.uplink
     key = settings.command_key()
     gateway_id = config.gateway.id
@@ -173,4 +217,5 @@ def make_uplink(config: GatewayConfig, outbox: Outbox, commands: AgentCommands, 
         tls=settings.tls_context(),
         heartbeat_s=settings.heartbeat_s,
         downlink=downlink,
+        report=report,
     )

@@ -43,6 +43,7 @@ class AgentCollector(Collector):
         yield from self._reloads()
         yield from self._events()
         yield from self._uplink()
+        yield from self._hygiene()
         yield from cameras(self._read.cameras)
         if self._telemetry is not None:
             yield from self._influx(self._telemetry)
@@ -132,6 +133,38 @@ class AgentCollector(Collector):
         southbound = GaugeMetricFamily("gridedge_southbound_connected", "1 while the southbound broker is connected.")
         southbound.add_metric([], 1.0 if self._read.southbound_connected() else 0.0)
         yield southbound
+
+    def _hygiene(self) -> Iterator[Metric]:
+        """What officers do not see, and whether events reach the disk."""
+        held = GaugeMetricFamily(
+            "gridedge_incidents_held", "Open incidents not shown to officers now, per reason.", labels=["reason"]
+        )
+        counts = self._read.held_incidents()
+        for reason in ("silenced", "inhibited", "flood"):
+            held.add_metric([reason], counts.get(reason, 0))
+        yield held
+        silences = GaugeMetricFamily("gridedge_silences_active", "Operators' silences in force.")
+        silences.add_metric([], sum(1 for s in self._read.silences() if not s.from_pack))
+        yield silences
+        storage = self._read.storage()
+        failing = GaugeMetricFamily(
+            "gridedge_storage_failing", "1 while events cannot be written to disk (full or read-only)."
+        )
+        failing.add_metric([], 0.0 if storage.failing is None else 1.0)
+        yield failing
+        in_memory = GaugeMetricFamily(
+            "gridedge_events_held_in_memory", "Events waiting in memory for the disk to take writes again."
+        )
+        in_memory.add_metric([], storage.held_in_memory)
+        yield in_memory
+        lost = CounterMetricFamily(
+            "gridedge_events_dropped_in_memory",
+            "Events given up while the disk refused writes and memory was full, per severity.",
+            labels=["severity"],
+        )
+        for severity, n in sorted(storage.dropped_in_memory.items()):
+            lost.add_metric([severity], n)
+        yield lost
 
     def _influx(self, sink: InfluxSink) -> Iterator[Metric]:
         points = CounterMetricFamily("gridedge_telemetry_points", "Telemetry points, per outcome.", labels=["outcome"])

@@ -7,6 +7,12 @@ reloaded while it runs (file changes, or the `ControlPort` it implements: gatewa
 
 Plug points: the rules engine is made in `__init__` (rule state that survives a restart starts
 there); readings enter in `_decide` (a driver that acknowledges after the commit hooks there).
+
+Durable decisions: the engine's state changes of each step (rules/durable.py) go into the same
+outbox transaction as the step's events (`emit`), and the engine restores them at start, so a
+restart continues every open incident under its event_id. The future `emit` returns is done when
+both are committed: "decided and committed", the moment a southbound message may be acknowledged.
+While the disk refuses writes the writer keeps events in bounded memory and deciding goes on.
 """
 
 from __future__ import annotations
@@ -17,11 +23,11 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from gridedge.cloud_bridge.message import OutMessage, event_message
 from gridedge.cloud_bridge.outbox import Outbox
-from gridedge.cloud_bridge.writer import OutboxWriter
+from gridedge.cloud_bridge.writer import OutboxWriter, StorageCondition
 from gridedge.devices.binding import DeviceBinding
 from gridedge.edge.alert import Alert, Origin, to_grid_event
 from gridedge.edge.clock import Clock
@@ -42,6 +48,13 @@ DECIDE_READINGS = 2048  # per turn of the event loop: a few ms, so the uplink is
 TICK_S = 1.0
 RULES_POLL_S = 2.0  # how often the rule pack files are checked for changes (hot reload)
 DEVICES_POLL_S = 2.0  # how often profiles and the inventory file are checked for changes (hot reload)
+RULES_STATE = "rules:"
+"""The rules engine's keys in the outbox's state table."""
+
+
+def rules_state(outbox: Outbox) -> dict[str, Any]:
+    """What the rules decided in earlier runs, as committed."""
+    return {k.removeprefix(RULES_STATE): v for k, v in outbox.load_state(RULES_STATE).items()}
 
 
 def rule_files(paths: list[Path] | None) -> list[Path]:
@@ -81,16 +94,21 @@ class Pipeline:
         *,
         clock: Clock,
         on_stored: Callable[[Counter[Severity]], None],
+        on_status: Callable[[], None] = lambda: None,
     ) -> None:
-        """`on_stored` runs after each outbox transaction, with what the full-outbox policy dropped."""
+        """`on_stored` runs after each outbox transaction, with what the full-outbox policy dropped;
+        `on_status` when something the gateway's status reports changed (storage, silences)."""
         self.config = config
         self.clock = clock
         self.counters: Counter[str] = Counter()
         self.origins = origins(config, bindings)
-        self.engine = RuleEngine(rules, clock)
+        self.engine = RuleEngine(rules, clock, max_silence_s=config.max_silence_s)
         self._register_devices(bindings)
         self.outbox = outbox
-        self.writer = OutboxWriter(outbox, on_stored)  # group commit: the rules never wait for the disk
+        # What the rules decided before a restart; resolutions of rules removed meanwhile go out first.
+        self._restored = self.engine.restore(rules_state(outbox))
+        self._on_status = on_status
+        self.writer = OutboxWriter(outbox, on_stored, on_failing=lambda _: on_status())  # group commit
         self.readings: asyncio.Queue[list[Reading]] = asyncio.Queue(maxsize=READING_QUEUE_BATCHES)
         self.southbound = Southbound(config, bindings, self.readings.put, clock)  # gateway/southbound.py
         self._observers: list[PipelineObserver] = []
@@ -101,6 +119,8 @@ class Pipeline:
 
     def tasks(self, tg: asyncio.TaskGroup) -> list[asyncio.Task[None]]:
         """Start the pipeline's tasks in `tg`; cancel them to stop, then `drain` the writer."""
+        self.emit(self._restored)
+        self._restored = []
         return [
             tg.create_task(self.southbound.run(), name="southbound"),
             tg.create_task(self._watch_devices(), name="devices-reload"),
@@ -130,23 +150,37 @@ class Pipeline:
             await asyncio.sleep(0)  # a full queue never yields: let the uplink have its turn
 
     async def _tick(self) -> None:
+        reported: tuple[Counter[str], int] = (Counter(), 0)
         while True:
             await asyncio.sleep(TICK_S)
             await self.emit(self.engine.tick())
+            hygiene = (self.engine.held(), len(self.engine.silences()))
+            if hygiene != reported:  # held incidents or silences changed: the centre hears it within a second
+                reported = hygiene
+                self._on_status()
             if self._failed is not None:
                 raise self._failed
 
     # -- events into the outbox ---------------------------------------------------------------------
     def emit(self, alerts: list[Alert]) -> asyncio.Future[None]:
-        """Alerts become grid events in the outbox (await the result to wait until they are stored);
-        the log lines and the observers follow the commit."""
-        messages = [event_message(to_grid_event(a, self.origins[a.device_id])) for a in alerts]
-        stored = self.writer.put(messages) if messages else asyncio.get_running_loop().create_future()
+        """Alerts become grid events in the outbox, committed with the rules' state changes of the same
+        step (await the result to wait until both are stored); the log lines and the observers follow
+        the commit."""
+        messages = [event_message(to_grid_event(a, self._origin(a.device_id))) for a in alerts]
+        changes = self.engine.changes()
+        stored = self.writer.put(messages, {RULES_STATE + k: v for k, v in changes.items()})
         if not messages:
-            stored.set_result(None)
             return stored
         stored.add_done_callback(lambda done: self._emitted(alerts, done))
         return stored
+
+    def _origin(self, device_id: str) -> Origin:
+        """The device's place; the gateway's own for a device gone from the inventory between runs."""
+        found = self.origins.get(device_id)
+        if found is None:
+            gw = self.config.gateway
+            found = self.origins[device_id] = Origin(gw.id, gw.grid, gw.location)
+        return found
 
     def _emitted(self, alerts: Sequence[Alert], stored: asyncio.Future[None]) -> None:
         if stored.cancelled() or stored.exception() is not None:
@@ -200,15 +234,33 @@ class Pipeline:
         log.info("profiles and inventory reloaded: %d devices", len(bindings))
         return True
 
+    async def silence(self, silence: Silence) -> ActiveSilence:
+        active = self.engine.silence(silence)
+        await self.emit([])  # durable before the installer or the centre hears it is set
+        log.info(
+            "silence %s set by %s until %s: %s", active.id, active.author, silence.ends_at.isoformat(), active.reason
+        )
+        self._on_status()
+        return active
+
+    async def expire_silence(self, silence_id: str) -> None:
+        shown = self.engine.expire_silence(silence_id)
+        await self.emit(shown)  # what it held and still fires is published now
+        log.info("silence %s expired early", silence_id)
+        self._on_status()
+
     async def write_point(self, device_id: str, point: str, value: object) -> object:
         self.counters["point_writes"] += 1
         return await self.southbound.write_point(device_id, point, value)
 
-    def silence(self, silence: Silence) -> None:
-        self.engine.silence(silence)
-
     def silences(self) -> list[ActiveSilence]:
         return self.engine.silences()
+
+    def held_incidents(self) -> dict[str, int]:
+        return dict(self.engine.held())
+
+    def storage(self) -> StorageCondition:
+        return self.writer.condition()
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] += n

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from gridedge.cloud_bridge.uplink import UplinkState
+from gridedge.cloud_bridge.writer import StorageCondition
 from gridedge.gateway.state import LocalState
 from gridedge.rules.hygiene import ActiveSilence
 from gridedge.rules.model import RulePack, Silence
@@ -100,6 +101,16 @@ class ReadModel(Protocol):
         """The pipeline's own counts: readings handed to the rules, events, reloads, acks."""
         ...
 
+    def held_incidents(self) -> Mapping[str, int]:
+        """Open incidents officers do not see now, by why: silenced, inhibited, flood."""
+        ...
+
+    def silences(self) -> list[ActiveSilence]: ...
+
+    def storage(self) -> StorageCondition:
+        """Whether events reach the disk; while not, they wait in memory."""
+        ...
+
 
 class ControlPort(Protocol):
     """What an installer or the centre may change while the agent runs. Implemented by the pipeline."""
@@ -122,7 +133,15 @@ class ControlPort(Protocol):
         ValueError when the pack does not compile."""
         ...
 
-    def silence(self, silence: Silence) -> None: ...
+    async def silence(self, silence: Silence) -> ActiveSilence:
+        """Set an operator's silence, durable when this returns; SilenceRefusedError (a ValueError) names
+        why one is refused (no author or reason, over, longer than the gateway's maximum)."""
+        ...
+
+    async def expire_silence(self, silence_id: str) -> None:
+        """End an operator's silence now; LookupError when there is none such, SilenceRefusedError for a
+        rule pack's own."""
+        ...
 
     def silences(self) -> list[ActiveSilence]: ...
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from gridedge.cloud_bridge.writer import StorageCondition
 from gridedge.gateway.pipeline import Pipeline
 from gridedge.gateway.ports import CameraPort, OutboxStatus, UplinkStatus
 from gridedge.gateway.state import LocalState
+from gridedge.rules.hygiene import ActiveSilence
 
 
 @dataclass(frozen=True)
@@ -31,3 +33,12 @@ class GatewayReadModel:
 
     def pipeline_counters(self) -> Mapping[str, int]:
         return dict(self.pipeline.counters)
+
+    def held_incidents(self) -> Mapping[str, int]:
+        return self.pipeline.held_incidents()
+
+    def silences(self) -> list[ActiveSilence]:
+        return self.pipeline.silences()
+
+    def storage(self) -> StorageCondition:
+        return self.pipeline.storage()

@@ -13,6 +13,7 @@ from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.config import StrictModel, load_yaml
 from gridedge.edge.grid import Code, GridCell, Location
 from gridedge.gateway.ops_settings import ApiConfig, TelemetryConfig
+from gridedge.rules.hygiene import DEFAULT_MAX_SILENCE_S
 from gridedge.vision.config import CameraConfig
 
 
@@ -67,6 +68,11 @@ class GatewayConfig(StrictModel):
     telemetry: TelemetryConfig | None = Field(default=None, description="InfluxDB v2 telemetry; off when absent.")
     cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras, each in its own process.")
     runtime: Runtime = Field(default_factory=Runtime, description="Process tuning (garbage collector).")
+    max_silence_s: float = Field(
+        default=DEFAULT_MAX_SILENCE_S,
+        gt=0,
+        description="Longest silence an operator may set (local API, downlink), seconds; longer ones are refused.",
+    )
     _source: Path | None = PrivateAttr(default=None)
 
     @property

@@ -12,6 +12,10 @@ Defined behaviour for doubtful input (docs/rules.md):
 - a reading older than the last one of its point is out of order and ignored; one with the same
   timestamp and value is a duplicate and ignored; each is counted.
 - readings of unregistered devices are evaluated (site = device id) but never watched for absence.
+
+Durable state (rules/durable.py): every transition marks what it touched; `changes()` hands the
+records over once per step, for the caller to commit with the step's events, and `restore()` takes
+them back after a restart (docs/rules.md, "Restarts").
 """
 
 from __future__ import annotations
@@ -25,17 +29,25 @@ from typing import Any
 
 from gridedge.edge.alert import Alert
 from gridedge.edge.clock import Clock
-from gridedge.edge.event import EventStatus
+from gridedge.edge.event import EventStatus, Severity
 from gridedge.edge.reading import Quality, Reading
+from gridedge.rules import durable
 from gridedge.rules.compiled import CompiledRule, compile_pack
 from gridedge.rules.condition import Evaluator
 from gridedge.rules.correlation import Holding, Member
-from gridedge.rules.hygiene import ActiveSilence, Held, Silences
+from gridedge.rules.durable import Changes, Record
+from gridedge.rules.hygiene import DEFAULT_MAX_SILENCE_S, ActiveSilence, Held, Silences
 from gridedge.rules.model import GroupBy, Match, RuleKind, RulePack, Silence
-from gridedge.rules.state import DeviceFacts, Incident, Track, first_revision, next_revision
+from gridedge.rules.state import DeviceFacts, Incident, Track, first_revision, next_revision, resolved_revision
 from gridedge.rules.windows import Occurrences, Window
 
 TrackKey = Member
+SAVE_S = 10.0
+"""How often the windows of holding tracks and when devices were last heard are saved (coalesced):
+they change on every reading, the rest of the state only on transitions."""
+RESTART_GRACE_S = 60.0
+"""After a restart a device gets this long (at most its offline interval) to be heard before an absence
+fires: the gateway cannot tell a device's silence from its own deafness while it was down."""
 
 
 def new_event_id() -> str:
@@ -47,7 +59,14 @@ def _number(value: object) -> float | None:
 
 
 class RuleEngine:
-    def __init__(self, pack: RulePack, clock: Clock, event_id: Callable[[], str] = new_event_id) -> None:
+    def __init__(
+        self,
+        pack: RulePack,
+        clock: Clock,
+        event_id: Callable[[], str] = new_event_id,
+        *,
+        max_silence_s: float = DEFAULT_MAX_SILENCE_S,
+    ) -> None:
         self._clock = clock
         self._event_id = event_id
         self._eval = Evaluator()
@@ -64,14 +83,21 @@ class RuleEngine:
         self._seen: dict[tuple[str, str], float] = {}  # (absence rule, device): last matching reading
         self._offline: dict[str, set[str]] = {}  # device: open absence incident keys
         self._holding = Holding()
-        self._silences = Silences()
+        self._silences = Silences(max_silence_s)
         self._out: list[Alert] = []
+        self._dirty_incidents: set[str] = set()
+        self._dirty_tracks: set[TrackKey] = set()
+        self._dirty_silences: set[str] = set()
+        self._lazy_tracks: set[TrackKey] = set()  # saved at the next coalesced save (SAVE_S)
+        self._saved: Changes = {}  # records made by the coalesced save, for the next changes()
+        self._saved_at = -math.inf  # the first save has every registered device
         self._install(compile_pack(pack))
-        self._silences.replace_pack(pack.silences)
+        self._silences.replace_pack(pack.silences, clock.now())
 
     def _install(self, rules: list[CompiledRule]) -> None:
         self.rules = tuple(rules)
         self._by_id = {cr.rule.id: cr for cr in rules}
+        self._fingerprints = {cr.rule.id: durable.fingerprint(cr.rule) for cr in rules}
         members = {m for cr in rules for m in cr.rule.all_of}
         self._correlations: dict[str, list[CompiledRule]] = {}
         for cr in rules:
@@ -112,12 +138,32 @@ class RuleEngine:
             labels.get("site") or device_id,
         )
 
-    def silence(self, silence: Silence) -> None:
-        """Mute matching incidents until the silence's end; what fires meanwhile is held, not lost."""
-        self._silences.add(silence)
+    def silence(self, silence: Silence) -> ActiveSilence:
+        """Mute matching incidents until the silence's end; what fires meanwhile is held, not lost.
+        Refused (SilenceRefusedError, a ValueError) without an author or a reason, or when it would
+        end in the past or later than the maximum after now."""
+        active = self._silences.add(silence, self._clock.now())
+        self._dirty_silences.add(active.id)
+        return active
+
+    def expire_silence(self, silence_id: str) -> list[Alert]:
+        """End an operator's silence now (LookupError if none such); held incidents that still fire are
+        published."""
+        self._silences.remove(silence_id)
+        self._dirty_silences.add(silence_id)
+        out: list[Alert] = []
+        self._out = out
+        self._show_held()
+        self._out = []
+        return out
 
     def silences(self) -> list[ActiveSilence]:
         return self._silences.active()
+
+    def held(self) -> Counter[str]:
+        """Open incidents not shown to officers now, by why: silenced, inhibited, flood. Safe to call from
+        another thread (a metrics scrape): it walks a copy."""
+        return Counter(i.held.value for i in list(self._held.values()) if i.held is not None)
 
     def unmatched_rules(self) -> list[str]:
         """Rules whose role no registered device has (only devices whose roles are known are asked)."""
@@ -176,10 +222,14 @@ class RuleEngine:
             if now - incident.clear_since >= incident.cr.rule.keep_firing_s:
                 self._resolve(incident, now)
         self._absences(now)
-        if self._silences.expire(now):
+        ended = self._silences.expire(now)
+        if ended:
+            self._dirty_silences.update(s.id for s in ended if not s.from_pack)
             self._show_held()
         for incident in list(self._incidents.values()):
             self._escalate(incident, now)
+        if now - self._saved_at >= SAVE_S:
+            self._save_lazy(now)
         self._out = []
         return out
 
@@ -203,25 +253,177 @@ class RuleEngine:
                 self._resolve(incident, now)
             else:
                 incident.cr = new[incident.cr.rule.id]
+                self._dirty_incidents.add(incident.key)  # its rule's fingerprint
         for key, track in list(self._tracks.items()):
+            self._dirty_tracks.add(key)
             if key[0] not in new:
                 del self._tracks[key]
                 self._pending.pop(key, None)
             elif key[0] in changed:
-                track.cr = new[key[0]]
-                track.window = Window(track.cr.rule.window_s) if track.cr.rule.window_s else None
-                track.occurrences = self._occurrences(track.cr)
-                track.pending_since, track.raw, track.holds = None, False, False
-                track.last = None  # the changed rule decides the next reading afresh, even a repeat
+                self._restart(track, new[key[0]])
                 self._pending.pop(key, None)
             else:
                 track.cr = new[key[0]]
         self._holding.forget(changed)
         self._install(rules)
-        self._silences.replace_pack(pack.silences)
+        self._silences.replace_pack(pack.silences, now)
         self._show_held()
         self._out = []
         return out
+
+    def _restart(self, track: Track, cr: CompiledRule) -> None:
+        """A changed rule keeps the track's membership of its incident but restarts its windows and timers."""
+        track.cr = cr
+        track.window = Window(cr.rule.window_s) if cr.rule.window_s else None
+        track.occurrences = self._occurrences(cr)
+        track.pending_since, track.raw, track.holds, track.overdue = None, False, False, False
+        track.last = None  # the changed rule decides the next reading afresh, even a repeat
+
+    # -- durable state ---------------------------------------------------------------------------------
+    def changes(self) -> Changes:
+        """What changed since the last call, as records (None: forget it); commit them with the events of
+        the same step. Windows and last-heard times are added at most every SAVE_S (see `tick`)."""
+        if not (self._dirty_incidents or self._dirty_tracks or self._dirty_silences or self._saved):
+            return {}
+        out, self._saved = self._saved, {}
+        if self._lazy_tracks and self._dirty_tracks:
+            self._lazy_tracks.difference_update(self._dirty_tracks)  # saved now: not again at the next save
+        fps = self._fingerprints
+        for key in self._dirty_incidents:
+            incident = self._incidents.get(key)
+            out[durable.INCIDENT + key] = (
+                durable.incident_record(incident, fps[incident.cr.rule.id]) if incident is not None else None
+            )
+        for tk in self._dirty_tracks:
+            track = self._tracks.get(tk)
+            out[durable.track_key(tk)] = durable.track_record(track, fps[tk[0]]) if track is not None else None
+        active = {s.id: s for s in self._silences.active() if not s.from_pack} if self._dirty_silences else {}
+        for sid in self._dirty_silences:
+            found = active.get(sid)
+            out[durable.SILENCE + sid] = found.record() if found is not None else None
+        self._dirty_incidents, self._dirty_tracks, self._dirty_silences = set(), set(), set()
+        return out
+
+    def _save_lazy(self, now: float) -> None:
+        """Coalesced saves: tracks that only hold (evidence for correlations), the windows of tracks under
+        a timer or an incident (what a restart shorter than the window would otherwise forget), and when
+        devices were last heard."""
+        since, self._saved_at = self._saved_at, now
+        self._dirty_tracks |= self._lazy_tracks
+        self._lazy_tracks = set()
+        for tk, track in self._pending.items():
+            if track.window is not None:
+                self._dirty_tracks.add(tk)
+        for incident in self._incidents.values():
+            for member in incident.members:
+                if isinstance(member, tuple) and member in self._tracks and self._tracks[member].window is not None:
+                    self._dirty_tracks.add(member)
+        heard: dict[str, Record] = {}
+        for device, facts in self._devices.items():
+            if facts.last_seen > since:
+                heard[device] = {"last_seen": facts.last_seen, "seen": {}}
+        for (rule_id, device), t in self._seen.items():
+            if t > since and device in heard:
+                heard[device]["seen"][rule_id] = t
+        self._saved.update({durable.DEVICE + d: rec for d, rec in heard.items()})
+
+    def restore(self, state: Mapping[str, Record]) -> list[Alert]:
+        """Take back what a previous run committed (call after registering the devices, before the first
+        reading). Open incidents continue under their event_id; each is judged by the next reading of
+        its points: resolved with the next seq if the condition ended while the gateway was down,
+        nothing new if it still holds. An incident whose rule is gone is resolved now (returned); a
+        changed rule keeps its incidents and restarts its windows and timers, as a hot reload does."""
+        out: list[Alert] = []
+        self._out = out
+        now = self._clock.now()
+        for key, rec in state.items():
+            if key.startswith(durable.SILENCE):
+                silence = ActiveSilence.from_record(rec)
+                self._silences.restore(silence)
+            elif key.startswith(durable.DEVICE):
+                self._restore_heard(key.removeprefix(durable.DEVICE), rec, now)
+        for key, rec in state.items():
+            if key.startswith(durable.TRACK):
+                self._restore_track(key, rec, now)
+        for key, rec in state.items():
+            if key.startswith(durable.INCIDENT):
+                self._restore_incident(key.removeprefix(durable.INCIDENT), rec, now)
+        self._show_held()
+        self._out = []
+        self.counters["restored_incidents"] += len(self._incidents)
+        return out
+
+    def _restore_heard(self, device_id: str, rec: Record, now: float) -> None:
+        facts = self._devices.get(device_id)
+        if facts is None:  # gone from the inventory: forget it
+            self._saved[durable.DEVICE + device_id] = None
+            return
+        facts.last_seen = self._heard_by(float(rec["last_seen"]), facts.offline_after_s, now)
+        for rule_id, t in rec.get("seen", {}).items():
+            cr = self._by_id.get(rule_id)
+            if cr is not None:
+                after = cr.rule.after_s if cr.rule.after_s is not None else facts.offline_after_s
+                self._seen[(rule_id, device_id)] = self._heard_by(float(t), after, now)
+
+    @staticmethod
+    def _heard_by(last: float, after: float | None, now: float) -> float:
+        """The last-heard time a restart may assume: the saved one, unless that would declare the device
+        absent before it had RESTART_GRACE_S (or half its interval, at most all of it) to be heard."""
+        if after is None:
+            return min(last, now)
+        grace = min(after, max(RESTART_GRACE_S, after / 2))
+        return min(now, max(last, now - after + grace))
+
+    def _restore_track(self, state_key: str, rec: Record, now: float) -> None:
+        key = durable.parse_track_key(state_key)
+        cr = self._by_id.get(key[0]) if key is not None else None
+        if key is None or cr is None:  # its rule is gone: forget it
+            self._saved[state_key] = None
+            return
+        window = Window(cr.rule.window_s) if cr.rule.window_s is not None else None
+        track = durable.track_from(rec, cr, window, self._occurrences(cr))
+        self._tracks[key] = track
+        if rec.get("fp") != self._fingerprints[cr.rule.id]:
+            self._restart(track, cr)
+            self._dirty_tracks.add(key)
+            return
+        if track.holds:
+            self._holding.update(track.site, cr.rule.id, key, True)
+        if track.pending_since is not None:
+            due = track.pending_since + cr.rule.for_s
+            self._pending[key] = track
+            if due > now:
+                heapq.heappush(self._deadlines, (due, key, track.pending_since))
+            else:  # its time was served while the gateway was down: the next reading decides, even a repeat
+                track.overdue, track.last = True, None
+
+    def _restore_incident(self, key: str, rec: Record, now: float) -> None:
+        cr = self._by_id.get(rec["rule"])
+        if cr is None:  # the rule is gone: a shown incident is resolved now, under its own event_id
+            self._dirty_incidents.add(key)
+            if rec.get("alert") is not None:
+                last = durable.alert_from(rec["alert"], durable.readings_from(rec["evidence"]))
+                note = "Resolved: its rule was removed while the gateway was down."
+                self._out.append(resolved_revision(last, now, note))
+            return
+        incident = durable.incident_from(key, rec, cr)
+        if rec.get("fp") != self._fingerprints[cr.rule.id]:
+            self._dirty_incidents.add(key)
+        # A member track that was not kept cannot end the incident: the incident is judged afresh by the
+        # rule's next reading of that point (it rejoins, or the incident clears when none is left).
+        incident.members = {m for m in incident.members if not isinstance(m, tuple) or m in self._tracks}
+        self._incidents[key] = incident
+        self._at_site.setdefault(incident.site, set()).add(key)
+        if incident.alert is not None:
+            self._published[cr.rule.id] += 1
+        if incident.held is not None:
+            self._held[key] = incident
+        if incident.clear_since is not None:
+            self._clearing[key] = incident
+        if cr.rule.kind is RuleKind.ABSENCE and incident.members:
+            self._offline.setdefault(incident.device_id, set()).add(key)
+        if not incident.members and incident.clear_since is None and cr.rule.kind is RuleKind.CONDITION:
+            self._clear(incident, now)
 
     # -- evaluation ----------------------------------------------------------------------------------
     def _evaluate(self, cr: CompiledRule, reading: Reading, site: str, now: float) -> str:
@@ -265,6 +467,8 @@ class RuleEngine:
             assert rule.occurrences is not None
             count = track.occurrences.count(reading.ts, raw and not track.raw)
             holds = active and count >= rule.occurrences
+            if raw != track.raw:
+                self._dirty_tracks.add(key)
         track.raw = raw
         self._step(key, track, reading, holds=holds, active=active, names=names, now=now)
         return ""
@@ -285,6 +489,7 @@ class RuleEngine:
         cr = track.cr
         if holds and not track.holds:
             track.holds = True
+            self._holds_changed(key, track)
             self._holding_changed(track, key, reading)
         if track.member:
             ends = not active or (self._eval.holds(cr.clear, names) if cr.clear is not None else not holds)
@@ -298,13 +503,32 @@ class RuleEngine:
             elif track.pending_since is None:
                 track.pending_since = now
                 self._pending[key] = track
+                self._dirty_tracks.add(key)
                 heapq.heappush(self._deadlines, (now + cr.rule.for_s, key, now))
+            elif track.overdue:  # restored: for_s was served while the gateway was down, and it still holds
+                self._stop_pending(key, track)
+                self._join(key, track, reading)
         elif not holds and track.pending_since is not None:
-            track.pending_since = None
-            del self._pending[key]
+            self._stop_pending(key, track)
         if track.holds and not holds:
             track.holds = False
+            self._holds_changed(key, track)
             self._holding_changed(track, key, reading)
+
+    def _holds_changed(self, key: TrackKey, track: Track) -> None:
+        """A track under a timer or an incident is saved with the step; one that only holds (evidence for a
+        correlation, a noisy rate flipping) is saved with the next coalesced save: after a crash its
+        next reading judges it again."""
+        if track.member or track.pending_since is not None:
+            self._dirty_tracks.add(key)
+        else:
+            self._lazy_tracks.add(key)
+
+    def _stop_pending(self, key: TrackKey, track: Track) -> None:
+        track.pending_since = None
+        track.overdue = False
+        del self._pending[key]
+        self._dirty_tracks.add(key)
 
     def _served(self, now: float) -> None:
         """Pending conditions whose `for_s` is served join their incident. Deadlines sit in a heap, so a
@@ -316,8 +540,7 @@ class RuleEngine:
             if track is None or track.pending_since != since:
                 continue  # cancelled meanwhile: a stale entry
             assert track.last is not None
-            del self._pending[key]
-            track.pending_since = None
+            self._stop_pending(key, track)
             self._join(key, track, track.last)
         if len(deadlines) > 2 * len(self._pending) + 1024:  # many cancelled: drop the stale entries
             self._deadlines = [
@@ -358,6 +581,7 @@ class RuleEngine:
                 if not keys:
                     del self._offline[reading.device_id]
                 incident.members.clear()
+                self._dirty_incidents.add(key)
                 incident.evidence.append(reading)
                 self._clear(incident, reading.ts)
 
@@ -411,18 +635,22 @@ class RuleEngine:
                 incident.members.add(site)
                 incident.clear_since = None
                 self._clearing.pop(key, None)
+                self._dirty_incidents.add(key)
         elif incident is not None and incident.members:
             incident.members.clear()
+            self._dirty_incidents.add(key)
             incident.evidence.append(reading)
             self._clear(incident, reading.ts)
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def _join(self, key: TrackKey, track: Track, reading: Reading) -> None:
         track.member = True
+        self._dirty_tracks.add(key)
         incident = self._incidents.get(track.incident_key)
         if incident is None:
             self._open(track.cr, track.incident_key, track.site, reading, started_at=reading.ts, member=key)
             return
+        self._dirty_incidents.add(incident.key)
         new_device = reading.device_id not in incident.devices
         incident.members.add(key)
         incident.devices.add(reading.device_id)
@@ -435,13 +663,16 @@ class RuleEngine:
 
     def _leave(self, key: TrackKey, track: Track, reading: Reading) -> None:
         track.member = False
+        self._dirty_tracks.add(key)
         incident = self._incidents[track.incident_key]
         incident.members.discard(key)
+        self._dirty_incidents.add(incident.key)
         incident.evidence.append(reading)
         if not incident.members:
             self._clear(incident, reading.ts)
 
     def _clear(self, incident: Incident, ended_at: float) -> None:
+        self._dirty_incidents.add(incident.key)
         if incident.cr.rule.keep_firing_s > 0:
             incident.clear_since = self._clock.now()
             self._clearing[incident.key] = incident
@@ -477,6 +708,7 @@ class RuleEngine:
         incident.evidence.append(reading)
         self._incidents[key] = incident
         self._at_site.setdefault(site, set()).add(key)
+        self._dirty_incidents.add(key)
         self._show(incident)
         return incident
 
@@ -488,8 +720,8 @@ class RuleEngine:
             other = self._incidents[other_key]
             if other.alert is not None and rule.id in other.cr.rule.inhibits:
                 return Held.INHIBITED
-        if self._published[rule.id] >= rule.max_open:
-            return Held.FLOOD
+        if self._published[rule.id] >= rule.max_open and incident.severity is not Severity.CRITICAL:
+            return Held.FLOOD  # critical incidents are never held back by the flood cap
         return None
 
     def _showable(self, incident: Incident) -> bool:
@@ -501,6 +733,8 @@ class RuleEngine:
         if held is not None:
             if incident.held is None:
                 self.counters[f"held_{held.value}"] += 1
+            if incident.held is not held:
+                self._dirty_incidents.add(incident.key)
             incident.held = held
             self._held[incident.key] = incident
             return
@@ -523,6 +757,7 @@ class RuleEngine:
             self._published[other.cr.rule.id] -= 1
             other.alert = None
             other.held = Held.INHIBITED
+            self._dirty_incidents.add(key)
             self._held[key] = other
             self.counters["superseded"] += 1
 
@@ -534,6 +769,7 @@ class RuleEngine:
     def _resolve(self, incident: Incident, ended_at: float) -> None:
         key = incident.key
         del self._incidents[key]
+        self._dirty_incidents.add(key)
         self._at_site[incident.site].discard(key)
         self._clearing.pop(key, None)
         self._held.pop(key, None)
@@ -546,6 +782,7 @@ class RuleEngine:
             track = self._tracks.get(member) if isinstance(member, tuple) else None
             if track is not None:
                 track.member = False
+                self._dirty_tracks.add(member)
         if incident.alert is None:
             self.counters["resolved_unshown"] += 1
             return
@@ -575,4 +812,5 @@ class RuleEngine:
         else:
             alert = next_revision(incident, incident.alert, status, observed_at, ended=ended, note=note)
         incident.alert = alert
+        self._dirty_incidents.add(incident.key)
         self._out.append(alert)

@@ -130,7 +130,8 @@ class Silence(StrictModel):
     device: str | None = Field(default=None, description="Device id.")
     site: str | None = Field(default=None, description="Site label.")
     ends_at: AwareDatetime = Field(description="When the silence ends (RFC 3339 with time zone).")
-    reason: str = ""
+    reason: str = Field(default="", max_length=500, description="Why (an operator's silence needs one).")
+    author: str = Field(default="", max_length=100, description="Who set it (an operator's silence needs one).")
 
     @model_validator(mode="after")
     def _something(self) -> Silence:

@@ -41,6 +41,7 @@ class Track:
     holds: bool = False  # the rule holds here now (counter reached), before for_s
     pending_since: float | None = None
     member: bool = False  # part of its open incident
+    overdue: bool = False  # restored pending with `for_s` served while the gateway was down: the next reading decides
 
 
 @dataclass(slots=True)
@@ -104,4 +105,16 @@ def next_revision(
         ended_at=observed_at if ended else None,
         description=f"{previous.description} {note}".strip()[:2000] if note else previous.description,
         readings=tuple(incident.evidence),
+    )
+
+
+def resolved_revision(previous: Alert, at: float, note: str) -> Alert:
+    """The closing revision of an incident the engine no longer tracks (its rule is gone)."""
+    return replace(
+        previous,
+        seq=previous.seq + 1,
+        status=EventStatus.RESOLVED,
+        observed_at=at,
+        ended_at=at,
+        description=f"{previous.description} {note}".strip()[:2000],
     )

@@ -7,6 +7,7 @@ import pytest
 
 from gridedge.cloud_bridge import Outbox
 from gridedge.devtools.broker import MosquittoProcess, free_port
+from tests import disks
 
 
 @pytest.fixture
@@ -27,3 +28,10 @@ def persistent_broker(tmp_path: Path) -> Iterator[MosquittoProcess]:
         yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 2 MiB filesystem (tmpfs, mounted for the test): fill it to see what a full disk does."""
+    with disks.small_disk(tmp_path / "small-disk") as disk:
+        yield disk

@@ -12,6 +12,7 @@ from gridedge.cloud_bridge.outbox import Bound
 from gridedge.edge.clock import FakeClock
 from gridedge.edge.event import Severity
 from tests.cloud_bridge.helpers import make_event, numbered
+from tests.disks import fill
 
 
 def numbers(outbox: Outbox, limit: int = 10_000) -> list[int]:
@@ -190,3 +191,56 @@ def test_a_refused_message_is_set_aside_with_its_reason(outbox: Outbox, tmp_path
         assert other.execute("SELECT reason, payload FROM set_aside").fetchone() == ("Not authorized", b'{"n": 0}')
     finally:
         other.close()
+
+
+def test_state_is_written_with_the_events_in_one_transaction_and_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    with Outbox(path) as outbox:
+        outbox.put_many([numbered(0)], {"i/smoke:SA-1": {"seq": 1}, "t/smoke|SA-1|smoke": {"holds": True}})
+        outbox.put_many([numbered(1)], {"i/smoke:SA-1": {"seq": 2}, "t/smoke|SA-1|smoke": None})
+        outbox.put_many([], {"s/abc": {"author": "li"}})  # state alone: no event
+    with Outbox(path) as outbox:
+        assert outbox.load_state() == {"i/smoke:SA-1": {"seq": 2}, "s/abc": {"author": "li"}}
+        assert outbox.load_state("s/") == {"s/abc": {"author": "li"}}
+        assert numbers(outbox) == [0, 1]
+
+
+def test_a_failed_transaction_leaves_neither_events_nor_state(outbox: Outbox) -> None:
+    with pytest.raises(TypeError):
+        outbox.put_many([numbered(0)], {"i/x": {"not json": object()}})
+    assert outbox.depth() == 0
+    assert outbox.load_state() == {}
+
+
+def test_an_outbox_of_schema_1_gains_the_state_table(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    with Outbox(path) as outbox:
+        outbox.put(numbered(0))
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE state")
+    conn.execute("PRAGMA user_version=1")
+    conn.commit()
+    conn.close()
+    with Outbox(path) as outbox:
+        outbox.put_many([], {"k": 1})
+        assert outbox.load_state() == {"k": 1}
+        assert numbers(outbox) == [0]
+
+
+def test_a_full_disk_refuses_a_put_whole_and_the_outbox_works_again_when_space_returns(small_disk: Path) -> None:
+    with Outbox(small_disk / "outbox.sqlite3") as outbox:
+        outbox.put_many([numbered(0)], {"k": 0})
+        filler = fill(small_disk)
+        big = [OutMessage(topic="t", payload=bytes(1024), severity=Severity.CRITICAL) for _ in range(20)]
+        with pytest.raises(sqlite3.OperationalError, match="full"):
+            outbox.put_many(big, {"k": 1})
+        assert outbox.depth() == 1
+        with pytest.raises(sqlite3.OperationalError):  # still full: refused again, not stuck in a transaction
+            outbox.put_many(big, {"k": 1})
+        filler.unlink()
+        outbox.put_many([numbered(1)], {"k": 2})
+        outbox.remove([outbox.peek(1)[0].id])
+        assert numbers(outbox) == [1]
+        assert outbox.load_state() == {"k": 2}
+    with Outbox(small_disk / "outbox.sqlite3") as outbox:  # and so it is on disk
+        assert numbers(outbox) == [1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -118,14 +119,41 @@ async def test_reload_calls_the_control_ports_reloads(http: httpx.AsyncClient, a
     assert calls == ["rules"]
 
 
-async def test_a_silence_added_here_is_in_force(http: httpx.AsyncClient) -> None:
-    body = {"device": "SA-0002", "ends_at": "2030-01-01T00:00:00Z", "reason": "detector replaced"}
+async def test_a_silence_added_here_is_in_force_until_expired(http: httpx.AsyncClient, clock: FakeClock) -> None:
+    ends = datetime.fromtimestamp(clock.now() + 3600, tz=UTC).isoformat()
+    body = {"device": "SA-0002", "ends_at": ends, "reason": "detector replaced", "author": "li.wei"}
     added = await http.post("/api/silences", json=body, headers=AUTH)
     assert added.status_code == 200
     listed = (await http.get("/api/silences", headers=AUTH)).json()
-    assert [(s["device"], s["reason"], s["from_pack"]) for s in listed] == [("SA-0002", "detector replaced", False)]
-    nothing = await http.post("/api/silences", json={"ends_at": "2030-01-01T00:00:00Z"}, headers=AUTH)
+    assert [(s["id"], s["device"], s["reason"], s["author"], s["from_pack"]) for s in listed] == [
+        (added.json()["id"], "SA-0002", "detector replaced", "li.wei", False)
+    ]
+    nothing = await http.post("/api/silences", json={"ends_at": ends}, headers=AUTH)
     assert nothing.status_code == 422  # a silence needs a rule, device or site
+    expired = await http.delete(f"/api/silences/{added.json()['id']}", headers=AUTH)
+    assert expired.status_code == 200
+    assert (await http.get("/api/silences", headers=AUTH)).json() == []
+    assert (await http.delete(f"/api/silences/{added.json()['id']}", headers=AUTH)).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"ends_at_s": 8 * 86400}, "a silence may last at most 604800 s (168 h); this one would last 691200 s"),
+        ({"author": ""}, "a silence needs an author"),
+        ({"reason": ""}, "a silence needs a reason"),
+        ({"ends_at_s": -60}, "is not in the future"),
+    ],
+)
+async def test_a_silence_an_installer_may_not_set_is_refused_with_the_reason(
+    http: httpx.AsyncClient, clock: FakeClock, change: dict[str, Any], why: str
+) -> None:
+    ends = datetime.fromtimestamp(clock.now() + change.pop("ends_at_s", 3600), tz=UTC).isoformat()
+    body = {"device": "SA-0002", "ends_at": ends, "reason": "works", "author": "li.wei"} | change
+    refused = await http.post("/api/silences", json=body, headers=AUTH)
+    assert refused.status_code == 422
+    assert why in refused.json()["detail"]
+    assert (await http.get("/api/silences", headers=AUTH)).json() == []
 
 
 async def test_cameras_panel_is_empty_until_cameras_exist(http: httpx.AsyncClient) -> None:

@@ -52,12 +52,22 @@ async def test_ack_is_logged_and_kept(agent: Agent) -> None:
     assert (bad["ok"], bad["detail"]) == (False, "ack needs args.event_id")
 
 
-async def test_silence_reaches_the_rules_engine(agent: Agent) -> None:
+async def test_silences_are_set_listed_and_expired_by_command(agent: Agent) -> None:
     until = datetime.fromtimestamp(agent.clock.now(), UTC) + timedelta(hours=1)
-    reply = await call(agent, CommandName.SILENCE, {"device": "SA-0001", "ends_at": until.isoformat()})
+    args = {"device": "SA-0001", "ends_at": until.isoformat(), "reason": "detector replaced", "author": "centre:li"}
+    reply = await call(agent, CommandName.SILENCE, args)
     assert reply["ok"] is True
+    listed = await call(agent, CommandName.SILENCE, {"list": True})
+    assert [(s["id"], s["author"]) for s in listed["result"]["silences"]] == [(reply["result"]["id"], "centre:li")]
+    expired = await call(agent, CommandName.SILENCE, {"expire": reply["result"]["id"]})
+    assert expired["ok"] is True
+    assert agent.pipeline.silences() == []
+    gone = await call(agent, CommandName.SILENCE, {"expire": reply["result"]["id"]})
+    assert (gone["ok"], gone["detail"]) == (False, f"no silence {reply['result']['id']!r} in force")
     wrong = await call(agent, CommandName.SILENCE, {"ends_at": until.isoformat()})
     assert wrong["ok"] is False
+    too_long = await call(agent, CommandName.SILENCE, args | {"ends_at": (until + timedelta(days=7)).isoformat()})
+    assert (too_long["ok"], too_long["detail"][:45]) == (False, "silence refused: a silence may last at most 6")
 
 
 PROFILE = {

@@ -49,7 +49,7 @@ def test_grouping_by_site_one_incident_updated_when_another_device_joins() -> No
 
 def test_a_silence_holds_events_until_it_ends_and_then_shows_what_still_fires() -> None:
     eng, clock = engine(pack(SMOKE))
-    eng.silence(Silence(device="SA-1", ends_at=until(clock.t + 3600), reason="maintenance"))
+    eng.silence(Silence(device="SA-1", ends_at=until(clock.t + 3600), reason="maintenance", author="li.wei"))
     assert eng.process([smoke("SA-1", True, clock.t)]) == []
     assert eng.process([smoke("SA-2", True, clock.t)])[0].device_id == "SA-2"  # others are not silenced
     clock.advance(3599)
@@ -67,7 +67,7 @@ def test_a_silence_holds_events_until_it_ends_and_then_shows_what_still_fires() 
 
 def test_an_incident_that_resolves_while_silenced_is_never_published() -> None:
     eng, clock = engine(pack(SMOKE))
-    eng.silence(Silence(rule="smoke", ends_at=until(clock.t + 60)))
+    eng.silence(Silence(rule="smoke", ends_at=until(clock.t + 60), reason="drill", author="li.wei"))
     eng.process([smoke("SA-1", True, clock.t)])
     clock.advance(30)
     assert eng.process([smoke("SA-1", False, clock.t)]) == []
@@ -114,10 +114,25 @@ def test_inhibition_the_greater_event_supersedes_the_lesser_at_the_same_site() -
 
 
 def test_flood_cap_per_rule_shows_held_incidents_as_room_frees() -> None:
-    eng, clock = engine(pack(SMOKE + "\nmax_open: 2"))
+    eng, clock = engine(pack(SMOKE.replace("critical", "major") + "\nmax_open: 2"))
     shown = eng.process([smoke(f"SA-{i}", True, clock.t) for i in range(5)])
     assert [a.device_id for a in shown] == ["SA-0", "SA-1"]
     assert eng.counters["held_flood"] == 3
     clock.advance(1)
     out = eng.process([smoke("SA-0", False, clock.t)])
     assert [(a.device_id, a.status.value) for a in out] == [("SA-0", "resolved"), ("SA-2", "firing")]
+
+
+def test_critical_incidents_are_never_held_by_the_flood_cap() -> None:
+    eng, clock = engine(pack(SMOKE + "\nmax_open: 2"))
+    shown = eng.process([smoke(f"SA-{i}", True, clock.t) for i in range(5)])
+    assert [a.device_id for a in shown] == ["SA-0", "SA-1", "SA-2", "SA-3", "SA-4"]
+    assert eng.counters["held_flood"] == 0
+    assert eng.held() == {}
+
+
+def test_held_counts_by_reason() -> None:
+    eng, clock = engine(pack(SMOKE.replace("critical", "major") + "\nmax_open: 1"))
+    eng.silence(Silence(device="SA-9", ends_at=until(clock.t + 60), reason="maintenance", author="li.wei"))
+    eng.process([smoke(d, True, clock.t) for d in ("SA-0", "SA-1", "SA-2", "SA-9")])
+    assert eng.held() == {"flood": 2, "silenced": 1}

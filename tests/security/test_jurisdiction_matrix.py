@@ -8,6 +8,7 @@ classify it below (case-specific, evidence, scoped, own account, admin-only or p
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from starlette.routing import Mount
 
 from gridedge.center.access import Officer, Role
 from gridedge.center.api import create_app
+from gridedge.center.gateways import GatewayBoard
 from gridedge.center.stats import IngestStats
 from gridedge.center.store import CaseStore
 from gridedge.center.workflow import Action
@@ -35,7 +37,18 @@ FOREIGN_CODES = ("D01", "S01", "C02", "G09")
 NOWHERE = "evt-nowhere-1"
 """A case that does not exist: the foreign case must get the very same answer (no oracle)."""
 # Nothing of the other community may show: its case, title, place, comment, snapshot, grid or unit.
-MARKERS = (FOREIGN_ID, "FOREIGN-TITLE", "FOREIGN-SITE", "FOREIGN-COMMENT", SHA, "C02", "G09", "um-s01")
+FOREIGN_GATEWAY = "gw-foreign-c02"
+MARKERS = (
+    FOREIGN_ID,
+    "FOREIGN-TITLE",
+    "FOREIGN-SITE",
+    "FOREIGN-COMMENT",
+    SHA,
+    "C02",
+    "G09",
+    "um-s01",
+    FOREIGN_GATEWAY,
+)
 
 CASE_ROUTES = {
     "/api/cases/{event_id}",
@@ -43,7 +56,7 @@ CASE_ROUTES = {
     "/cases/{event_id}",
     "/cases/{event_id}/actions",
 }
-EVIDENCE_ROUTES = {"/api/evidence/{sha256}"}
+EVIDENCE_ROUTES = {"/api/evidence/{sha256}", "/api/gateways/{gateway_id}"}
 SCOPED_ROUTES = {
     "/",
     "/fragments/cases",
@@ -56,6 +69,8 @@ SCOPED_ROUTES = {
     "/api/stats",
     "/api/me",
     "/account",
+    "/gateways",
+    "/api/gateways",
 }
 OWN_ACCOUNT_ROUTES = {"/account/password"}
 STREAM_ROUTES = {"/api/stream"}
@@ -95,7 +110,11 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     store.act(admin, FOREIGN_ID, Action.DISPATCH, now=NOW + 2, unit="um-s01")
     store.act(admin, OWN_ID, Action.VERIFY, now=NOW + 1)
     store.act(admin, OWN_ID, Action.DISPATCH, now=NOW + 2, unit="fire-1")
-    app = create_app(store, stats=IngestStats(received=2, stored=2), clock=FakeClock(NOW + 10))
+    gateways = GatewayBoard()  # the other community's gateway, with a silence set by its installer
+    silence = {"id": "s1", "device": "SA-9", "ends_at": NOW + 600, "reason": "FOREIGN-COMMENT", "author": "x"}
+    body = {"state": "online", "gateway_id": FOREIGN_GATEWAY, "grid": list(FOREIGN_CODES), "silences": [silence]}
+    gateways.update(f"gridedge/v1/status/{FOREIGN_GATEWAY}", json.dumps(body).encode())
+    app = create_app(store, stats=IngestStats(received=2, stored=2), clock=FakeClock(NOW + 10), gateways=gateways)
     with TestClient(app, base_url=BASE_URL) as c:
         yield c
     store.close()
@@ -131,12 +150,16 @@ def test_every_route_refuses_the_other_community(client: TestClient) -> None:
     for method, path in routes(client):
         if path in PUBLIC_ROUTES or path in STREAM_ROUTES:
             continue
-        url = path.format(event_id=FOREIGN_ID, sha256=SHA, username="admin", token_id="0" * 16)
+        url = path.format(
+            event_id=FOREIGN_ID, sha256=SHA, username="admin", token_id="0" * 16, gateway_id=FOREIGN_GATEWAY
+        )
         if path in CASE_ROUTES or path in EVIDENCE_ROUTES:
             r = ask(client, method, path, url, csrf)
             assert r.status_code == 404, (method, path, r.status_code)
-            absent = ask(client, method, path, url.replace(FOREIGN_ID, NOWHERE).replace(SHA, "f" * 64), csrf)
-            assert r.text.replace(FOREIGN_ID, NOWHERE).replace(SHA, "f" * 64) == absent.text, (method, path)
+            unknown = url.replace(FOREIGN_ID, NOWHERE).replace(SHA, "f" * 64).replace(FOREIGN_GATEWAY, "gw-nowhere")
+            absent = ask(client, method, path, unknown, csrf)
+            seen = r.text.replace(FOREIGN_ID, NOWHERE).replace(SHA, "f" * 64).replace(FOREIGN_GATEWAY, "gw-nowhere")
+            assert seen == absent.text, (method, path)
             checked += 1
             continue
         if path in SCOPED_ROUTES:
@@ -168,6 +191,7 @@ def test_every_route_refuses_the_other_community(client: TestClient) -> None:
     assert foreign["case"]["state"] == "dispatched"
     assert [s["action"] for s in foreign["steps"]] == ["verify", "dispatch"]
     assert client.get(f"/api/evidence/{SHA}").content == JPEG  # the admin's city does include it
+    assert client.get(f"/api/gateways/{FOREIGN_GATEWAY}").json()["silences"][0]["reason"] == "FOREIGN-COMMENT"
 
 
 def test_an_admin_form_posted_by_a_community_officer_changes_nothing(client: TestClient) -> None:
