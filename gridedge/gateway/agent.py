@@ -54,7 +54,9 @@ class Agent:
             config, self.outbox, self.commands, self.clock, report=lambda: status_report(self.read, config)
         )
         open_incidents = self.outbox.load_state(CAMERA_INCIDENTS)  # the camera incidents a previous run left open
-        self.cameras = CameraFeed(config.cameras, gw.id, gw.grid, gw.location, open_incidents)
+        self.cameras = CameraFeed(
+            config.cameras, gw.id, gw.grid, gw.location, open_incidents=open_incidents, state_dir=config.state_dir
+        )
         state = LocalState(device_views(bindings), self.clock)
         self.read = GatewayReadModel(gw.id, state, self.outbox, self.uplink, self.cameras, self.pipeline)
         self.ops = Operations(config, self.read, self.pipeline)  # local API, metrics, telemetry

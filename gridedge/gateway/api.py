@@ -322,6 +322,19 @@ def _camera_routes(api: APIRouter, read: ReadModel) -> None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"camera {camera_id!r} has sent no frame yet")
         return Response(frame, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
+    @api.post(
+        "/api/cameras/{camera_id}/reference",
+        tags=["cameras"],
+        status_code=status.HTTP_202_ACCEPTED,
+        responses={404: {"description": "No such camera"}},
+    )
+    def capture_reference(camera_id: str) -> Done:
+        """The installer says the scene is empty now: the camera's next frame becomes its reference, so
+        goods out when the agent starts are seen and their removal is not mistaken for a new object."""
+        if not read.cameras.capture_reference(camera_id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {camera_id!r}")
+        return Done(detail={"reference": "requested"})
+
 
 class _NoGateway:
     """Enough of a read model to build the routes (they read it only when called)."""

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 
 from gridedge.cloud_bridge.evidence import event_with_evidence, snapshot_of
 from gridedge.cloud_bridge.message import OutMessage, event_message
@@ -23,8 +24,9 @@ from gridedge.edge.event import Evidence, GridEvent, Severity, Source
 from gridedge.edge.grid import GridCell, Location
 from gridedge.edge.reconnect import Backoff
 from gridedge.vision.config import CameraConfig
-from gridedge.vision.events import VisionEvent
-from gridedge.vision.incidents import CameraIncidents, OpenIncident, Revision, place_of
+from gridedge.vision.events import VisionEvent, incident_key
+from gridedge.vision.incidents import CameraIncidents, OpenIncident, Revision
+from gridedge.vision.state import request_capture
 from gridedge.vision.worker import CameraStats, CameraWorker
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,7 @@ def to_messages(
         event_id=event_id,
         seq=seq,
         status=event.status,
-        dedup_key=f"{event.camera_id}/{event.zone or '-'}/{event.category}",
+        dedup_key=incident_key(event),
         category=event.category,
         national_code=national_code(event.category),
         severity=severity,
@@ -89,16 +91,34 @@ class CameraFeed:
         gateway_id: str,
         grid: GridCell,
         location: Location,
+        *,
         open_incidents: Mapping[str, object] | None = None,
+        state_dir: Path | None = None,
     ) -> None:
-        """`open_incidents`: the open-incident records a previous run stored (vision.incidents)."""
-        self.workers = [CameraWorker(c) for c in cameras]
+        """`open_incidents`: the open-incident records a previous run stored (vision.incidents); `state_dir`:
+        where each camera keeps its reference and what it learnt (cameras/<id>/)."""
+        self._state_dir = state_dir
+        self.workers = [self._worker(c) for c in cameras]
         self._gateway_id = gateway_id
         self._grid = grid
         self._location = location
         self.incidents = CameraIncidents(gateway_id, open_incidents, now=time.time())
         self._stats: dict[str, CameraStats] = {}
         self._frames: dict[str, bytes] = {}  # kept across a replaced worker
+
+    def _folder(self, camera_id: str) -> Path | None:
+        return self._state_dir / "cameras" / camera_id if self._state_dir is not None else None
+
+    def _worker(self, config: CameraConfig) -> CameraWorker:
+        return CameraWorker(config, state_dir=self._folder(config.id))
+
+    def capture_reference(self, camera_id: str) -> bool:
+        """Ask the camera to take its next frame as the empty scene; False for an unknown camera."""
+        folder = self._folder(camera_id)
+        if camera_id not in self.ids() or folder is None:
+            return False
+        request_capture(folder)
+        return True
 
     def ids(self) -> list[str]:
         """The configured cameras, in the config's order."""
@@ -119,8 +139,8 @@ class CameraFeed:
         return self._frames.get(camera_id)
 
     def revise(self, event: VisionEvent) -> Revision | None:
-        """The revision a worker's report makes, if any (see vision.incidents)."""
-        return self.incidents.revise(event, place_of(event.camera_id, event.zone, event.category))
+        """The revision a worker's report makes, if any (see vision.incidents): one incident per static object."""
+        return self.incidents.revise(event, incident_key(event))
 
     def messages(self, revision: Revision) -> list[OutMessage]:
         camera = self._camera(revision.event.camera_id)
@@ -186,6 +206,6 @@ class CameraFeed:
                 return
             log.error("camera %s: worker process died; starting a new one", worker.config.id)
             await asyncio.to_thread(worker.stop)
-            self.workers[index] = CameraWorker(worker.config)
+            self.workers[index] = self._worker(worker.config)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), backoff.next_delay())

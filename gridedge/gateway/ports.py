@@ -72,6 +72,10 @@ class CameraPort(Protocol):
 
     def stats(self) -> dict[str, CameraStats]: ...
 
+    def capture_reference(self, camera_id: str) -> bool:
+        """Take the camera's next frame as its empty-scene reference; False for an unknown camera."""
+        ...
+
 
 class ReadModel(Protocol):
     """What the local API, /metrics and status read. Implemented by gateway/readmodel.py."""

@@ -9,11 +9,10 @@ from datetime import UTC, datetime
 import cv2
 import numpy as np
 
+from gridedge.vision.boxes import Box
 from gridedge.vision.detector.base import Image
 
 MAX_BYTES = 400_000
-
-Box = tuple[int, int, int, int]
 
 
 def blur(frame: Image, boxes: Sequence[Box]) -> Image:
@@ -22,7 +21,7 @@ def blur(frame: Image, boxes: Sequence[Box]) -> Image:
     for box in boxes:
         x0, y0, x1, y1 = max(0, box[0]), max(0, box[1]), min(w, box[2]), min(h, box[3])
         if x1 - x0 > 1 and y1 - y0 > 1:
-            k = max(3, ((x1 - x0) // 4) | 1)
+            k = max(9, (max(x1 - x0, y1 - y0) // 3) | 1)  # strong enough that no face or stripe stays legible
             out[y0:y1, x0:x1] = cv2.GaussianBlur(out[y0:y1, x0:x1], (k, k), 0)
     return out
 

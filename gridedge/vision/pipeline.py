@@ -1,164 +1,245 @@
-"""One camera's analysis, frame by frame: motion gate, static objects or detections per zone, dwell.
+"""One camera's analysis, frame by frame: background, static objects, people, classes, dwell per object.
 
 The same object runs in the camera worker process and in `gridedge vision eval`, so what is
-evaluated is what the agent does.
+evaluated is what the agent does. Each static object that stands in a zone long enough is one
+incident of its own (`VisionEvent.object_id`): it fires after the zone's `dwell_s` on that object's
+clock, and resolves `clear_s` after that object is gone, whatever else comes and goes in the zone.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
+import numpy as np
 
 from gridedge.edge.categories import CATEGORIES
 from gridedge.edge.event import EventStatus
+from gridedge.vision.background import Comparison, DualBackground, Mask, Picture
+from gridedge.vision.boxes import Box, iou
 from gridedge.vision.config import CameraConfig, ZoneConfig
-from gridedge.vision.detector import Detection, Detector, make_detector
+from gridedge.vision.detector import Detector, make_detector
 from gridedge.vision.detector.base import Image
-from gridedge.vision.dwell import Dwell, step
+from gridedge.vision.dwell import Dwell, Phase, step
 from gridedge.vision.events import VisionEvent
-from gridedge.vision.evidence import Box, annotate
-from gridedge.vision.motion import Mask, MotionGate, Stillness
-from gridedge.vision.static_objects import StaticObjects, blobs
-from gridedge.vision.tracker import Track, Tracker
+from gridedge.vision.evidence import annotate
+from gridedge.vision.objects import StaticObject, StaticObjects, blobs
+from gridedge.vision.people import HogPeople, sways_like_a_person
+from gridedge.vision.state import CameraState, capture_reference
 from gridedge.vision.zones import polygon_px, stands_in, zone_mask
 
 ANALYSIS_WIDTH = 320
-STILL_FRACTION = 0.3  # of a detected box that must be still for it to count as parked
-RECHECK_S = 2.0  # the detector looks at the whole frame at least this often (a parked object does not move)
-CROP_MARGIN = 0.25  # around what changed, so an object only partly moving is seen whole
-MIN_CROP = 48  # analysis pixels: a detector needs some context around a small change
-CROP_AT_MOST = 0.5  # of the frame; larger changes are detected on the whole frame
+RECHECK_S = 2.0  # an object not yet classified is looked at again this often...
+CHECKS = 5  # ...this many times
+CLEAR_VIEW = 0.85  # share of an object's pixels showing its own look below which it is not checked (someone in front)
+CROP_MARGIN = 0.5  # around an object, so the detector sees it whole and with some context
+SAVE_EVERY_S = 30.0  # the learnt background and open objects are saved at least this often
 
 
 @dataclass
 class _Zone:
     config: ZoneConfig
     mask: Mask
+    min_area: int
+
+
+@dataclass
+class _Incident:
+    object: StaticObject
+    zone: _Zone
     dwell: Dwell
-    boxes: list[tuple[int, int, int, int]]
-    tracker: Tracker
-    tracks: list[Track]
 
 
 class CameraPipeline:
-    def __init__(self, config: CameraConfig, detector: Detector | None = None) -> None:
+    def __init__(self, config: CameraConfig, detector: Detector | None = None, state_dir: Path | None = None) -> None:
         self.config = config
         self.detector = detector if detector is not None or config.detector is None else make_detector(config.detector)
-        self._gate = MotionGate()
-        self._stillness = Stillness()
-        self._static = StaticObjects()
+        self.background = DualBackground(round(config.still_s * config.analyse_fps))
+        self.people = HogPeople(config.people) if config.people.hog else None
+        self.state = CameraState(state_dir) if state_dir is not None else None
+        self._objects: StaticObjects | None = None
         self._zones: list[_Zone] = []
+        self._incidents: dict[tuple[int, str], _Incident] = {}
         self._size: tuple[int, int] | None = None
-        self._detections: list[Detection] = []
-        self._detected_at = float("-inf")
+        self._saved_at = float("-inf")
         self.frames = 0
         self.detector_runs = 0
-        self.last_crop: tuple[int, int, int, int] | None = None  # frame pixels of the last partial run
         self.detector_s = 0.0  # cumulative time in `detector.detect`
+        self.last_shift = (0.0, 0.0)  # how far the last frame was shifted back onto the background
 
-    def _setup(self, width: int, height: int) -> None:
-        self._size = (width, height)
-        self._zones = [
-            _Zone(z, zone_mask(z.polygon, width, height), Dwell(), [], Tracker(), []) for z in self.config.zones
-        ]
+    @property
+    def objects(self) -> list[StaticObject]:
+        return self._objects.objects if self._objects is not None else []
+
+    @property
+    def camera_moved(self) -> bool:
+        return self.background.camera_moved
+
+    def _setup(self, small: Picture) -> None:
+        h, w = small.shape[:2]
+        self._size = (w, h)
+        self._zones = [_Zone(z, zone_mask(z.polygon, w, h), max(4, int(z.min_area * w * h))) for z in self.config.zones]
+        self._objects = StaticObjects(self.background, min(z.min_area for z in self._zones))
+        restored = self.state.load((w, h)) if self.state is not None else None
+        if restored is not None:
+            self.background.start(small, restored.background)
+            self._objects.restore(restored.objects)
+            by_id = {o.id: o for o in restored.objects}
+            for (object_id, zone_name), published in restored.fired.items():
+                zone = next((z for z in self._zones if z.config.name == zone_name), None)
+                if zone is not None and object_id in by_id:
+                    o = by_id[object_id]
+                    dwell = Dwell(Phase.FIRING, o.first_seen, o.last_present, published)
+                    self._incidents[(object_id, zone_name)] = _Incident(o, zone, dwell)
+        else:
+            reference = self.state.reference((w, h)) if self.state is not None else None
+            self.background.start(small, reference)
 
     def process(self, frame: Image, ts: float) -> list[VisionEvent]:
         """Analyse one frame taken at `ts` (seconds); return the revisions it causes."""
+        if self.state is not None and self.state.capture_requested():
+            return self.capture_reference(frame, ts)
         h, w = frame.shape[:2]
-        small = cv2.resize(frame, (ANALYSIS_WIDTH, max(1, round(h * ANALYSIS_WIDTH / w))), interpolation=cv2.INTER_AREA)
-        small = cv2.GaussianBlur(small, (5, 5), 0)
-        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-        if self._size != (grey.shape[1], grey.shape[0]):
-            self._setup(grey.shape[1], grey.shape[0])
+        size = (ANALYSIS_WIDTH, max(1, round(h * ANALYSIS_WIDTH / w)))
+        small = cv2.GaussianBlur(cv2.resize(frame, size, interpolation=cv2.INTER_AREA), (5, 5), 0).astype(np.float32)
+        if self._size != size or self._objects is None:
+            self._setup(small)
+        assert self._objects is not None
         self.frames += 1
-        changed = self._gate.changed(grey)
-        moving = self._stillness.update(grey, ts)
-        static = self._static.new_pixels(small) & self._stillness.still_for(ts, self.config.still_s)
-        if self.detector is not None and (changed or ts - self._detected_at >= RECHECK_S):
-            self._detect(frame, None if ts - self._detected_at >= RECHECK_S else self._gate.region, grey.shape)
-            self._detected_at = ts if self.last_crop is None else self._detected_at
-        events: list[VisionEvent] = []
-        for zone in self._zones:
-            zone.boxes = self._occupants(zone, static)
-            zone.tracks = zone.tracker.update(zone.boxes, ts)
-            started = zone.dwell.since
-            zone.dwell, status = step(
-                zone.dwell,
-                ts,
-                bool(zone.boxes),
-                dwell_s=zone.config.dwell_s,
-                clear_s=zone.config.clear_s,
-                update_s=zone.config.update_s,
-            )
-            if status is not None:
-                events.append(self._event(zone, status, frame, moving, started=started, ts=ts))
+        cmp = self.background.compare(small, self._objects.keep_mask(small.shape))
+        self.last_shift = cmp.shift
+        new, removed = self._objects.update(cmp, ts, self.config.still_s)
+        for o in self._objects.objects:
+            self._classify(o, frame, ts, fresh=o in new)
+        events = self._dwell(cmp, frame, ts)
+        if self.state is not None and (new or removed or events or ts - self._saved_at >= SAVE_EVERY_S):
+            self._save(ts)
         return events
 
-    def _detect(self, frame: Image, region: tuple[int, int, int, int] | None, analysed: tuple[int, ...]) -> None:
-        """Run the detector on the part of the frame that changed (`region`, in analysis pixels, grown by
-        a margin so an object half in it is whole), or on the whole frame for a recheck or when most of
-        it changed. Detections outside a partial run's crop are kept: what stands still there is still there."""
+    def capture_reference(self, frame: Image, ts: float) -> list[VisionEvent]:
+        """The installer says the scene is empty now: `frame` becomes the reference, what was learnt is
+        dropped, and any open incident is resolved (its cause is part of the empty scene by decree)."""
+        assert self.state is not None
+        capture_reference(self.state.directory, frame)
+        ended = []
+        for incident in self._incidents.values():
+            if incident.dwell.phase is Phase.FIRING:
+                started = incident.dwell.since
+                ended.append(self._event(incident, EventStatus.RESOLVED, frame, started=started, ts=ts))
+        self._incidents.clear()
+        self._objects, self._size = None, None
+        self.background = DualBackground(round(self.config.still_s * self.config.analyse_fps))
+        return ended
+
+    def _classify(self, o: StaticObject, frame: Image, ts: float, *, fresh: bool) -> None:
+        """Person or not, and the detector's class: on a new object, then now and then until it fires."""
+        if o.person:
+            return
+        if sways_like_a_person(o.sway, o.aspect, self.config.people):
+            o.person = True
+            return
+        grown = bool(o.extra.get("grown", 0))
+        due = fresh or grown or (o.checks < CHECKS and ts - float(o.extra.get("checked_at", ts)) >= RECHECK_S)
+        if float(o.extra.get("present", 1.0)) < CLEAR_VIEW:
+            return  # someone is passing in front: HOG would find them, not judge the object
+        o.extra.pop("grown", None)
+        if not due or any(i.object is o and i.dwell.phase is Phase.FIRING for i in self._incidents.values()):
+            return
+        o.checks += 1
+        o.extra["checked_at"] = ts
+        box = _scaled(o.box, frame.shape[1] / ANALYSIS_WIDTH)
+        if self.people is not None and self.people.finds_person(frame, box):
+            o.person = True
+            return
+        if self.detector is not None and (fresh or o.label is None):
+            label = self._detect(frame, box)
+            o.label = label or o.label
+            o.person = o.label == "person"
+
+    def _detect(self, frame: Image, box: Box) -> str | None:
+        """The detector's class for the object in `box` (full-frame pixels), run on a crop around it."""
         assert self.detector is not None
         h, w = frame.shape[:2]
-        k = w / analysed[1]  # analysis pixels -> frame pixels
-        crop = None
-        if region is not None:
-            x0, y0, x1, y1 = region
-            mx, my = max(CROP_MARGIN * (x1 - x0), MIN_CROP / 2), max(CROP_MARGIN * (y1 - y0), MIN_CROP / 2)
-            cx0, cy0 = max(0, int((x0 - mx) * k)), max(0, int((y0 - my) * k))
-            cx1, cy1 = min(w, int((x1 + mx) * k)), min(h, int((y1 + my) * k))
-            if (cx1 - cx0) * (cy1 - cy0) <= CROP_AT_MOST * w * h:
-                crop = (cx0, cy0, cx1, cy1)
-        self.last_crop = crop
-        ox, oy = (crop[0], crop[1]) if crop else (0, 0)
+        mx, my = CROP_MARGIN * (box[2] - box[0]) + 16, CROP_MARGIN * (box[3] - box[1]) + 16
+        cx0, cy0 = max(0, int(box[0] - mx)), max(0, int(box[1] - my))
+        cx1, cy1 = min(w, int(box[2] + mx)), min(h, int(box[3] + my))
         started = time.perf_counter()
-        found = self.detector.detect(frame[crop[1] : crop[3], crop[0] : crop[2]] if crop else frame)
+        found = self.detector.detect(frame[cy0:cy1, cx0:cx1])
         self.detector_s += time.perf_counter() - started
         self.detector_runs += 1
-        s = 1 / k
-        fresh = [Detection(d.label, d.score, _place(d.box, ox, oy, s)) for d in found]
-        if crop is not None:
-            inside = _place((0, 0, crop[2] - crop[0], crop[3] - crop[1]), ox, oy, s)
-            fresh += [d for d in self._detections if not _covers(inside, _ints(d.box))]
-        self._detections = fresh
+        target = (box[0] - cx0, box[1] - cy0, box[2] - cx0, box[3] - cy0)
+        scored = [(iou(target, _ints(d.box)), d.score, d.label) for d in found]
+        best = max(scored, default=(0.0, 0.0, None))
+        return best[2] if best[0] >= 0.3 else None
 
-    def _occupants(self, zone: _Zone, static: Mask) -> list[tuple[int, int, int, int]]:
-        """Boxes of what occupies the zone: detections of its classes that stand still in it, or,
-        with no classes configured, any new static object in it."""
-        if zone.config.classes:
-            found = []
-            for d in self._detections:
-                x0, y0, x1, y1 = (int(v) for v in d.box)
-                region = static[max(0, y0) : y1, max(0, x0) : x1]
-                if (
-                    d.label in zone.config.classes
-                    and stands_in(d.box, zone.mask)
-                    and region.size
-                    and region.mean() >= STILL_FRACTION
-                ):
-                    found.append((x0, y0, x1, y1))
-            return found
-        min_area = int(zone.config.min_area * zone.mask.size)
-        people = [d.box for d in self._detections if d.label == "person"]
-        return [b.box for b in blobs(static & zone.mask, min_area) if not any(_covers(p, b.box) for p in people)]
+    def _counts_in(self, o: StaticObject, zone: _Zone) -> bool:
+        area = int(np.count_nonzero(o.mask))
+        classes = zone.config.classes
+        return (
+            not o.person
+            and area >= zone.min_area
+            and stands_in(o.box, zone.mask)
+            and (not classes or o.label in classes)
+        )
+
+    def _dwell(self, cmp: Comparison, frame: Image, ts: float) -> list[VisionEvent]:
+        alive = {o.id: o for o in self.objects}
+        for o in alive.values():
+            for zone in self._zones:
+                key = (o.id, zone.config.name)
+                if key not in self._incidents and self._counts_in(o, zone):
+                    self._incidents[key] = _Incident(o, zone, Dwell(Phase.PENDING, o.first_seen, ts))
+        events = []
+        for key, incident in list(self._incidents.items()):
+            o, cfg = incident.object, incident.zone.config
+            there = o.id in alive and self._counts_in(o, incident.zone)
+            started = incident.dwell.since
+            incident.dwell, status = step(
+                incident.dwell, ts, there, dwell_s=cfg.dwell_s, clear_s=cfg.clear_s, update_s=cfg.update_s
+            )
+            if incident.dwell.phase is Phase.CLEAR:
+                del self._incidents[key]
+            if status is EventStatus.FIRING:
+                o.fired = True
+            if status is not None:
+                events.append(
+                    self._event(incident, status, frame, started=started, ts=ts, moving=cmp.short, shift=cmp.shift)
+                )
+        return events
 
     def _event(
-        self, zone: _Zone, status: EventStatus, frame: Image, moving: Mask, *, started: float, ts: float
+        self,
+        incident: _Incident,
+        status: EventStatus,
+        frame: Image,
+        *,
+        started: float,
+        ts: float,
+        moving: Mask | None = None,
+        shift: tuple[float, float] = (0.0, 0.0),
     ) -> VisionEvent:
-        cfg = zone.config
+        """The revision with its evidence: the object unblurred with its box and dwell; people (person
+        objects and whatever moves) blurred."""
+        o, cfg = incident.object, incident.zone.config
         title = f"{CATEGORIES.get(cfg.category, cfg.category)} in {cfg.name} ({self.config.id})"
         h, w = frame.shape[:2]
         k = w / ANALYSIS_WIDTH
-        boxes = [_scaled(b, k) for b in zone.boxes]
+        dx, dy = shift  # analysis boxes are on the background; the frame is where the camera points now
+        box = _scaled((o.box[0] + dx, o.box[1] + dy, o.box[2] + dx, o.box[3] + dy), k)
         people: list[Box] = []
-        if self.config.blur_people:  # moving regions stand in for people when no person detector runs
-            people += [_scaled(b.box, k) for b in blobs(moving, 50)]
-            people += [_scaled(d.box, k) for d in self._detections if d.label == "person"]
-        labels = [f"#{t.id} {(ts - t.first_seen) / 60:.0f} min" for t in zone.tracks]
+        if self.config.blur_people:
+            around = [b.box for b in blobs(moving, 30)] if moving is not None else []
+            around += [p.box for p in self.objects if p.person]
+            for b in around:
+                if iou(b, o.box) < 0.5:  # a passer-by, not the object itself moving a little
+                    mx, my = 2 + (b[2] - b[0]) // 4, 2 + (b[3] - b[1]) // 8  # a margin: privacy first
+                    people.append(_scaled((b[0] - mx + dx, b[1] - my + dy, b[2] + mx + dx, b[3] + my + dy), k))
+        dwell = int(ts - o.first_seen)
+        label = f"#{o.id}{' ' + o.label if o.label else ''} {dwell // 60} min {dwell % 60:02d} s"
         zone_px = polygon_px(cfg.polygon, w, h)
-        snapshot = annotate(frame, zone_px, boxes, label=title, ts=ts, people=people, box_labels=labels)
+        snapshot = annotate(frame, zone_px, [box], label=title, ts=ts, people=people, box_labels=[label])
         return VisionEvent(
             camera_id=self.config.id,
             status=status,
@@ -171,12 +252,15 @@ class CameraPipeline:
             snapshot=snapshot,
             width=w,
             height=h,
+            object_id=o.id,
         )
 
-
-def _place(box: tuple[float, float, float, float], ox: float, oy: float, s: float) -> tuple[float, float, float, float]:
-    """A box found in a crop at (ox, oy) of the frame, in analysis pixels (`s` per frame pixel)."""
-    return (box[0] + ox) * s, (box[1] + oy) * s, (box[2] + ox) * s, (box[3] + oy) * s
+    def _save(self, ts: float) -> None:
+        assert self.state is not None
+        assert self.background.long is not None
+        fired = {k: i.dwell.published for k, i in self._incidents.items() if i.dwell.phase is Phase.FIRING}
+        self.state.save(self.background.long, self.objects, fired)
+        self._saved_at = ts
 
 
 def _ints(box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
@@ -185,11 +269,3 @@ def _ints(box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
 
 def _scaled(box: tuple[float, float, float, float], k: float) -> Box:
     return round(box[0] * k), round(box[1] * k), round(box[2] * k), round(box[3] * k)
-
-
-def _covers(outer: tuple[float, float, float, float], inner: tuple[int, int, int, int]) -> bool:
-    """Whether most of `inner` lies inside `outer` (a static blob that is a person standing still)."""
-    ix = max(0.0, min(outer[2], inner[2]) - max(outer[0], inner[0]))
-    iy = max(0.0, min(outer[3], inner[3]) - max(outer[1], inner[1]))
-    area = max(1, (inner[2] - inner[0]) * (inner[3] - inner[1]))
-    return ix * iy / area >= 0.6

@@ -18,6 +18,7 @@ import queue
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -70,6 +71,9 @@ class CameraStats:
     fps: float
     at: float
     frame: bytes | None = None  # every FRAME_EVERY_S: the latest frame with its zones, for the installer page
+    camera_moves: int = 0  # times it pointed too far from where its zones were drawn: they may no longer fit
+    people_checks: int = 0  # HOG runs on static objects, and their time
+    people_check_s: float = 0.0
 
 
 class _StatsReporter:
@@ -97,7 +101,19 @@ class _StatsReporter:
         shot = None
         if frame is not None and now - self._frame_at >= FRAME_EVERY_S:
             shot, self._frame_at = preview(frame, [(z.name, z.polygon) for z in self._zones]), now
-        stats = CameraStats(self._camera_id, p.frames, p.detector_runs, p.detector_s, self._fps, time.time(), shot)
+        hog = p.people
+        stats = CameraStats(
+            self._camera_id,
+            p.frames,
+            p.detector_runs,
+            p.detector_s,
+            self._fps,
+            time.time(),
+            shot,
+            p.background.moves,
+            hog.runs if hog is not None else 0,
+            hog.seconds if hog is not None else 0.0,
+        )
         with contextlib.suppress(queue.Full):
             self._out.put_nowait(stats)
 
@@ -122,10 +138,13 @@ def _offline(config: CameraConfig, status: EventStatus, since: float, now: float
     )
 
 
-def run_camera(raw: dict[str, Any], out: Any, stop: StopFlag, backoff_max: float = 10.0) -> None:
-    """Process entry point: analyse the camera until `stop` is set, reconnecting for ever."""
+def run_camera(
+    raw: dict[str, Any], out: Any, stop: StopFlag, backoff_max: float = 10.0, state_dir: str | None = None
+) -> None:
+    """Process entry point: analyse the camera until `stop` is set, reconnecting for ever; with a
+    `state_dir`, what the camera learnt and its open objects survive a restart (`vision.state`)."""
     config = CameraConfig.model_validate(raw)
-    pipeline = CameraPipeline(config)
+    pipeline = CameraPipeline(config, state_dir=Path(state_dir) if state_dir else None)
     stats = _StatsReporter(config.id, pipeline, out)
     backoff = Backoff(0.2, backoff_max)
     down_since: float | None = None
@@ -156,7 +175,7 @@ def run_camera(raw: dict[str, Any], out: Any, stop: StopFlag, backoff_max: float
 class CameraWorker:
     """Handle on one camera's process; `events()` yields what it reports, without blocking the loop."""
 
-    def __init__(self, config: CameraConfig, backoff_max: float = 10.0) -> None:
+    def __init__(self, config: CameraConfig, backoff_max: float = 10.0, state_dir: Path | None = None) -> None:
         self.config = config
         self.stats: CameraStats | None = None  # the latest the worker sent
         self.frame: bytes | None = None  # the latest preview it sent (JPEG)
@@ -164,7 +183,7 @@ class CameraWorker:
         self._stop = StopFlag()
         self._process = _CTX.Process(
             target=run_camera,
-            args=(config.model_dump(mode="json"), self._queue, self._stop, backoff_max),
+            args=(config.model_dump(mode="json"), self._queue, self._stop, backoff_max, str(state_dir or "")),
             name=f"camera-{config.id}",
             daemon=True,
         )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from gridedge.vision.motion import Mask
+from gridedge.vision.background import Mask
 
 
 def polygon_px(

@@ -159,6 +159,8 @@ async def test_a_silence_an_installer_may_not_set_is_refused_with_the_reason(
 async def test_cameras_panel_is_empty_until_cameras_exist(http: httpx.AsyncClient) -> None:
     assert (await http.get("/api/cameras", headers=AUTH)).json() == []
     assert (await http.get("/api/cameras/cam-1/frame.jpg", headers=AUTH)).status_code == 404
+    assert (await http.post("/api/cameras/cam-1/reference", headers=AUTH)).status_code == 404
+    assert (await http.post("/api/cameras/cam-1/reference")).status_code == 401
 
 
 async def test_installer_page_is_served_without_external_assets(http: httpx.AsyncClient) -> None:

@@ -23,6 +23,7 @@ from gridedge.simulators.scenes import OUTSIDE_SHOP, PAVEMENT, goods_left, write
 from gridedge.vision.config import CameraConfig, ZoneConfig
 from gridedge.vision.events import VisionEvent
 from gridedge.vision.incidents import STATE_PREFIX
+from gridedge.vision.state import CAPTURE
 
 GRID = GridCell.model_validate(
     {level: {"code": f"{level[0].upper()}1"} for level in ("district", "street", "community", "grid")}
@@ -155,3 +156,37 @@ async def test_a_camera_back_while_its_worker_was_dead_resolves_the_offline_inci
     assert back.started_at == first.started_at
     assert feed.workers[0].pid != pid
     assert any("resolved, no worker reports it" in r.getMessage() for r in caplog.records)
+
+
+def test_two_objects_in_one_zone_are_two_incidents_and_each_resolves_its_own() -> None:
+    import dataclasses
+
+    zone = ZoneConfig(name="pavement", polygon=list(PAVEMENT), category=OUTSIDE_SHOP)
+    feed = CameraFeed([CameraConfig(id="cam-1", zones=[zone])], "gw-1", GRID, Location(site="Shop street"))
+
+    def revision(status: EventStatus, started: float, observed: float, object_id: int) -> GridEvent:
+        event = dataclasses.replace(report(status, started, observed, snapshot=None), object_id=object_id)
+        revised = feed.revise(event)
+        assert revised is not None
+        (message,) = feed.messages(revised)
+        return GridEvent.from_json(message.payload)
+
+    carton = revision(EventStatus.FIRING, 1_700_000_000, 1_700_000_120, 1)
+    rack = revision(EventStatus.FIRING, 1_700_000_060, 1_700_000_180, 2)
+    carton_gone = revision(EventStatus.RESOLVED, 1_700_000_000, 1_700_000_300, 1)
+    rack_gone = revision(EventStatus.RESOLVED, 1_700_000_060, 1_700_000_400, 2)
+    assert carton.event_id != rack.event_id
+    assert (carton_gone.event_id, carton_gone.seq) == (carton.event_id, 2)
+    assert (rack_gone.event_id, rack_gone.seq) == (rack.event_id, 2)
+    assert carton.dedup_key == "cam-1/pavement/street_order.outside_shop_operation/1"
+
+
+def test_the_installers_capture_request_lands_in_the_cameras_state_folder(tmp_path: Path) -> None:
+    zone = ZoneConfig(name="pavement", polygon=list(PAVEMENT), category=OUTSIDE_SHOP)
+    feed = CameraFeed(
+        [CameraConfig(id="cam-1", zones=[zone])], "gw-1", GRID, Location(site="Shop street"), state_dir=tmp_path
+    )
+    assert feed.capture_reference("cam-1")
+    assert (tmp_path / "cameras" / "cam-1" / CAPTURE).is_file()
+    assert not feed.capture_reference("cam-9")
+    assert not feed.capture_reference("../cam-1")

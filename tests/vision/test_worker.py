@@ -7,8 +7,9 @@ from pathlib import Path
 
 from gridedge.edge.event import EventStatus
 from gridedge.simulators.scenes import CORRIDOR, EBIKE_INDOOR, OUTSIDE_SHOP, Scene, write_clip
-from gridedge.vision.config import CameraConfig, ZoneConfig
+from gridedge.vision.config import CameraConfig, PeopleConfig, ZoneConfig
 from gridedge.vision.events import CAMERA_OFFLINE
+from gridedge.vision.state import capture_reference
 from gridedge.vision.worker import CameraWorker
 from tests.vision.mjpeg import MjpegCamera
 
@@ -56,3 +57,52 @@ def test_an_http_camera_that_goes_away_and_comes_back_is_reconnected(tmp_path: P
             assert (back.category, back.status) == (CAMERA_OFFLINE, EventStatus.RESOLVED)
     finally:
         camera.stop()
+
+
+def _video(path: Path, seconds: float, goods_until: float) -> Path:
+    """A 10 fps recording of the pavement with goods out from the first frame until `goods_until`."""
+    import cv2
+
+    from tests.vision.test_pipeline import Box, frames
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (640, 360))
+    goods = Box(100, 260, 60, 50, (40, 100, 170), since=0, until=goods_until)
+    for _, frame in frames(seconds * 2, [goods], walkers=False):  # frames() draws at 5 fps: played at 10, twice as fast
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_a_worker_killed_hard_comes_back_with_its_objects_no_second_alarm_and_the_removal_resolves(
+    tmp_path: Path,
+) -> None:
+    import os
+    import signal
+
+    from tests.vision.test_pipeline import frames
+
+    state = tmp_path / "cameras" / "cam-1"
+    capture_reference(state, next(frames(1, [], walkers=False))[1])  # the installer's empty scene
+    out = _video(tmp_path / "out.avi", 30, goods_until=1e9)
+    taken = _video(tmp_path / "taken.avi", 30, goods_until=3)
+    zone = ZoneConfig(
+        name="pavement", polygon=[(0, 0.5), (1, 0.5), (1, 1), (0, 1)], category=OUTSIDE_SHOP, dwell_s=3, clear_s=1
+    )
+    config = CameraConfig(id="cam-1", source=str(out), zones=[zone], still_s=1.0, people=PeopleConfig(hog=False))
+
+    first = CameraWorker(config, state_dir=state)
+    first.start()
+    try:
+        fired = first.get(timeout=30)
+        assert fired is not None
+        assert fired.status is EventStatus.FIRING
+        assert first.pid is not None
+        os.kill(first.pid, signal.SIGKILL)
+    finally:
+        first.stop()
+
+    with CameraWorker(config.model_copy(update={"source": str(taken)}), state_dir=state) as second:
+        resolved = second.get(timeout=30)
+    assert resolved is not None
+    assert resolved.status is EventStatus.RESOLVED  # no second FIRING for the same goods
+    assert (resolved.object_id, resolved.started_at) == (fired.object_id, fired.started_at)

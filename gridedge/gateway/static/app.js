@@ -176,6 +176,18 @@ async function refreshCameras() {
     } else {
       caption.textContent = `${c.id}: 尚无画面 no frame yet`;
     }
+    const capture = document.createElement("button");
+    capture.type = "button";
+    capture.textContent = "Capture empty scene";
+    capture.title = "Use when nothing is left in view: the camera's next frame becomes its reference";
+    capture.addEventListener("click", async () => {
+      if (!confirm(`Is the scene of ${c.id} empty now (no goods, racks or bikes left in it)?`)) return;
+      const done = await fetch(`/api/cameras/${encodeURIComponent(c.id)}/reference`, {
+        method: "POST", headers: { Authorization: `Bearer ${token}` },
+      });
+      capture.textContent = done.ok ? "Reference requested" : `Refused (${done.status})`;
+    });
+    caption.append(" ", capture);
     fig.append(caption);
     box.append(fig);
   }
