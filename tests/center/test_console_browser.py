@@ -94,7 +94,14 @@ async def centre(broker: Mosquitto, tmp_path: Path) -> AsyncIterator[str]:
                     "role": "community",
                     "jurisdiction": list(COMMUNITY),
                     "password": PASSWORD,
-                }
+                },
+                {
+                    "username": "admin",
+                    "name": "管理员 Admin",
+                    "role": "admin",
+                    "jurisdiction": [],
+                    "password": PASSWORD,
+                },
             ],
         }
     )
@@ -119,14 +126,16 @@ async def chromium() -> AsyncIterator[Any]:
             await browser.close()
 
 
-async def logged_in(chromium: Any, centre: str, viewport: dict[str, int], *, axe: bool = False) -> Any:
+async def logged_in(
+    chromium: Any, centre: str, viewport: dict[str, int], *, axe: bool = False, username: str = "willow"
+) -> Any:
     """`axe`: bypass the content security policy, which forbids the script tag axe-core comes in by;
     the other pages run under the centre's policy, as an officer's browser does."""
     context = await chromium.new_context(viewport=viewport, locale="zh-CN", bypass_csp=axe)
     page = await context.new_page()
     page.set_default_timeout(15_000)
     await page.goto(f"{centre}/login")
-    await page.fill("input[name=username]", "willow")
+    await page.fill("input[name=username]", username)
     await page.fill("input[name=password]", PASSWORD)
     await page.click("button[type=submit]")
     await page.wait_for_url(f"{centre}/")
@@ -238,7 +247,14 @@ async def test_every_page_fits_a_phone_passes_axe_and_is_screenshotted(
         "charts": "/charts",
         "figures": "/figures",
         "gateways": "/gateways",
+        "account": "/account",
         "not-found": "/cases/no-such-case",
+    }
+    admin_pages = {
+        "admin": "/admin",
+        "admin-tokens": "/admin/tokens",
+        "admin-audit": "/admin/audit",
+        "admin-dead-letters": "/admin/dead-letters",
     }
     for size, viewport in SIZES.items():
         page = await logged_in(chromium, centre, viewport, axe=True)
@@ -249,6 +265,15 @@ async def test_every_page_fits_a_phone_passes_axe_and_is_screenshotted(
             if name == "case":
                 assert await page.locator("figure.evidence img").evaluate("img => img.naturalWidth") == 640
                 assert "312.5 s" in await page.locator("#readings").inner_text()
+            if size == "phone":
+                await fits_width(page)
+            await accessible(page)
+            await shot(page, f"{name}-{size}", tmp_path)
+        await page.context.close()
+        page = await logged_in(chromium, centre, viewport, axe=True, username="admin")
+        for name, path in admin_pages.items():
+            await page.goto(f"{centre}{path}")
+            await page.wait_for_load_state("networkidle")
             if size == "phone":
                 await fits_width(page)
             await accessible(page)
