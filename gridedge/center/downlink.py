@@ -23,7 +23,7 @@ from gridedge.center.workflow import Action
 from gridedge.edge.broker import BrokerConfig, TlsSettings, tls_context
 from gridedge.edge.clock import Clock, SystemClock
 from gridedge.edge.command import Command, CommandName, gateway_key, sign
-from gridedge.edge.reconnect import keep_connected
+from gridedge.edge.reconnect import cancel_if_requested, keep_connected
 
 log = logging.getLogger(__name__)
 
@@ -113,5 +113,6 @@ class MqttDownlink:
                     await client.publish(command.topic, command.to_json(), qos=1)
                     self._queue.popleft()
                     self.sent += 1
+                cancel_if_requested()  # a cancel lost in the client's own wait_for (Python 3.11) still ends this
                 self._waiting.clear()
                 await self._waiting.wait()

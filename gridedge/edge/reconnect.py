@@ -40,6 +40,14 @@ class Backoff:
         self._cap = self.initial
 
 
+def cancel_if_requested() -> None:
+    """A client library may turn a cancel into its own error (or lose it in Python 3.11's `wait_for`); a task
+    whose cancel was requested stops instead of reconnecting, so a supervisor's cancel always ends it."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 async def keep_connected(
     session: Callable[[], Awaitable[None]],
     what: str,
@@ -58,6 +66,7 @@ async def keep_connected(
             await session()
             return
         except errors as exc:
+            cancel_if_requested()
             if time.monotonic() - started >= STABLE_AFTER_S:
                 backoff.reset()
             if on_down is not None:
