@@ -15,6 +15,10 @@ store in memory and retries every `retry_s`; `failing` says why meanwhile (statu
 memory it may use is bounded (`max_held` messages): past it the oldest `info`, then `minor`, then
 `major` messages give way, and critical ones only when nothing else is left (all counted in
 `dropped_in_memory`). When the disk takes writes again, everything kept is stored in order, at once.
+
+The writer's transactions run on its own thread, not the event loop's default executor: whatever else
+borrows that executor (an API request, a slow client) never delays a commit, and SQLite is always
+written from the same thread.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import logging
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from gridedge.cloud_bridge.message import OutMessage
@@ -73,6 +78,8 @@ class OutboxWriter:
         self._retry_s = retry_s
         self._pending: list[_Put] = []
         self._task: asyncio.Task[None] | None = None
+        # One thread, started on the first write; it ends with the writer (see ThreadPoolExecutor).
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-writer")
         self.transactions = 0
         self.failing: str | None = None
         self.dropped_in_memory: Counter[Severity] = Counter()
@@ -133,7 +140,8 @@ class OutboxWriter:
             for p in batch:
                 state.update(p.state)
             try:
-                dropped = await asyncio.to_thread(self._outbox.put_many, messages, state)
+                loop = asyncio.get_running_loop()
+                dropped = await loop.run_in_executor(self._thread, self._outbox.put_many, messages, state)
             except STORAGE_ERRORS as exc:
                 self._pending = batch + self._pending  # kept, in order, for the next try
                 self._failed(exc)
