@@ -194,11 +194,17 @@ def _offline(config: CameraConfig, status: EventStatus, since: float, now: float
 
 
 def lower_priority(increment: int) -> None:
-    """Run this process `increment` nice levels below the one that started it (at most 19). First thing
-    in the worker, before OpenCV and FFmpeg start their threads: on Linux a thread inherits its
-    creator's nice value, and setting it later would change the calling thread only."""
-    if increment > 0:
-        os.setpriority(os.PRIO_PROCESS, 0, min(19, os.getpriority(os.PRIO_PROCESS, 0) + increment))
+    """Run this process `increment` nice levels below the one that started it (at most 19). On Linux a
+    nice value is per thread and a new thread inherits its creator's: every thread there is now (some
+    libraries start theirs when imported) is set, first thing in the worker, before OpenCV and FFmpeg
+    start more."""
+    if increment <= 0:
+        return
+    level = min(19, os.getpriority(os.PRIO_PROCESS, 0) + increment)
+    tasks = Path("/proc/self/task")
+    for tid in [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [0]:
+        with contextlib.suppress(ProcessLookupError):  # a thread that has ended meanwhile
+            os.setpriority(os.PRIO_PROCESS, tid, level)
 
 
 def _main_stream(config: CameraConfig, position_s: float) -> Image | None:
@@ -335,12 +341,20 @@ class CameraWorker:
     async def aclose(self, grace_s: float = 10.0) -> None:
         """`stop()` for the event loop: it waits on the process's sentinel, never on a thread."""
         self._stop.set()
-        if self._process.pid is not None:
-            if not await _ended(self._process.sentinel, grace_s):
-                self._process.kill()
-                await _ended(self._process.sentinel, grace_s)
-            self._process.join(0)
+        if self._process.pid is not None and not await self._ended(grace_s):
+            self._process.kill()
+            await self._ended(grace_s)
         self._pipe.close()
+
+    async def _ended(self, within_s: float) -> bool:
+        """Whether the process ends (and is reaped) within `within_s` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within_s
+        await _readable(self._process.sentinel, within_s)
+        # the sentinel is readable as the process closes its files, a moment before it can be reaped
+        while self._process.is_alive() and loop.time() < deadline:  # noqa: ASYNC110 (no event to wait on)
+            await asyncio.sleep(0.01)
+        return not self._process.is_alive()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
@@ -386,8 +400,8 @@ def _unowned_file(fd: int) -> io.FileIO:
     return io.FileIO(fd, "rb", closefd=False)
 
 
-async def _ended(sentinel: int, within_s: float) -> bool:
-    """Whether the process whose `sentinel` this is ends within `within_s` seconds."""
+async def _readable(sentinel: int, within_s: float) -> bool:
+    """Whether `sentinel` (a process's) becomes readable within `within_s` seconds: the process ends."""
     loop = asyncio.get_running_loop()
     ended: asyncio.Future[None] = loop.create_future()
 
