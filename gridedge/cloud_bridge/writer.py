@@ -78,8 +78,7 @@ class OutboxWriter:
         self._retry_s = retry_s
         self._pending: list[_Put] = []
         self._task: asyncio.Task[None] | None = None
-        # One thread, started on the first write; it ends with the writer (see ThreadPoolExecutor).
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-writer")
+        self._thread: ThreadPoolExecutor | None = None  # started by the first write, ended by `drain`
         self.transactions = 0
         self.failing: str | None = None
         self.dropped_in_memory: Counter[Severity] = Counter()
@@ -117,6 +116,14 @@ class OutboxWriter:
         """Until everything handed over is stored (before closing the outbox). While the disk refuses
         writes, waiting would keep the agent from stopping: after one more try it gives up, saying what
         is lost."""
+        try:
+            await self._drain(give_up_when_failing)
+        finally:
+            if self._thread is not None:  # idle now (or finishing a write that was given up): it ends
+                self._thread.shutdown(wait=False)
+                self._thread = None
+
+    async def _drain(self, give_up_when_failing: bool) -> None:
         tried = False
         while self._task is not None and not self._task.done():
             if give_up_when_failing and self.failing is not None and tried:
@@ -140,6 +147,8 @@ class OutboxWriter:
             for p in batch:
                 state.update(p.state)
             try:
+                if self._thread is None:
+                    self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-writer")
                 loop = asyncio.get_running_loop()
                 dropped = await loop.run_in_executor(self._thread, self._outbox.put_many, messages, state)
             except STORAGE_ERRORS as exc:
