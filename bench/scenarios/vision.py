@@ -139,15 +139,26 @@ class CameraRun:
     camera_cores: float
 
 
-def _camera_run(work: Path, streams: tuple[Path, Path], cameras: int, seconds: float, profile: bool) -> CameraRun:
+def _camera_run(
+    work: Path,
+    streams: tuple[Path, Path],
+    cameras: int,
+    seconds: float,
+    *,
+    profile: bool = False,
+    substream: bool = True,
+) -> CameraRun:
     """`cameras` cameras in the agent beside the sensor stream: the slowest camera's analysed frames/s,
-    the alarms' p99, and the CPU the agent and its workers used meanwhile."""
+    the alarms' p99, and the CPU the agent and its workers used meanwhile. Without `substream`, each
+    camera analyses its main stream (for comparisons with versions that had no analysis stream)."""
     main, sub = streams
     small = [m for m in _models() if m.stem.endswith("-320")]
     detector = {"type": "onnx", "model": str(small[0].resolve()), "imgsz": 320, "threads": 1} if small else None
     zone = {"name": "pavement", "polygon": [[0, 0.6], [1, 0.6], [1, 1], [0, 1]], "category": "street_order.x"}
     api_port, token = free_port(), "bench-token"
-    camera = {"source": str(main), "analysis_source": str(sub), "zones": [zone], "analyse_fps": ANALYSED_FPS}
+    camera = {"source": str(main), "zones": [zone], "analyse_fps": ANALYSED_FPS}
+    if substream:
+        camera["analysis_source"] = str(sub)
     extra: dict[str, object] = {
         "api": {"port": api_port, "token": token},
         "cameras": [{"id": f"cam{i}", **camera, "detector": detector} for i in range(cameras)],
@@ -220,7 +231,7 @@ def cameras_at_5fps(
 ) -> None:
     def run(n: int) -> CameraRun:
         profile = n == FIRST_TRY and bool(os.environ.get("GRIDEDGE_BENCH_PROFILE"))
-        return _camera_run(Path(tempfile.mkdtemp(dir=streams[0].parent)), streams, n, seconds, profile)
+        return _camera_run(Path(tempfile.mkdtemp(dir=streams[0].parent)), streams, n, seconds, profile=profile)
 
     baseline = run(0).alarm_p99_ms
     limit = 2 * baseline + 10
