@@ -16,9 +16,9 @@ memory it may use is bounded (`max_held` messages): past it the oldest `info`, t
 `major` messages give way, and critical ones only when nothing else is left (all counted in
 `dropped_in_memory`). When the disk takes writes again, everything kept is stored in order, at once.
 
-The writer's transactions run on its own thread, not the event loop's default executor: whatever else
-borrows that executor (an API request, a slow client) never delays a commit, and SQLite is always
-written from the same thread.
+The writer's transactions run on a thread of its own, not the event loop's default executor: whatever
+else borrows that executor (an API request, a slow client, a camera) never delays a commit. The thread
+lives while there is something to write, so a busy writer keeps one thread and an idle one holds none.
 """
 
 from __future__ import annotations
@@ -78,7 +78,6 @@ class OutboxWriter:
         self._retry_s = retry_s
         self._pending: list[_Put] = []
         self._task: asyncio.Task[None] | None = None
-        self._thread: ThreadPoolExecutor | None = None  # started by the first write, ended by `drain`
         self.transactions = 0
         self.failing: str | None = None
         self.dropped_in_memory: Counter[Severity] = Counter()
@@ -116,14 +115,6 @@ class OutboxWriter:
         """Until everything handed over is stored (before closing the outbox). While the disk refuses
         writes, waiting would keep the agent from stopping: after one more try it gives up, saying what
         is lost."""
-        try:
-            await self._drain(give_up_when_failing)
-        finally:
-            if self._thread is not None:  # idle now (or finishing a write that was given up): it ends
-                self._thread.shutdown(wait=False)
-                self._thread = None
-
-    async def _drain(self, give_up_when_failing: bool) -> None:
         tried = False
         while self._task is not None and not self._task.done():
             if give_up_when_failing and self.failing is not None and tried:
@@ -140,6 +131,15 @@ class OutboxWriter:
             await asyncio.wait([self._task], timeout=2 * self._retry_s)
 
     async def _write(self) -> None:
+        # The writer's own thread, for as long as there is something to write (then it ends).
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-writer")
+        try:
+            await self._write_all(thread)
+        finally:
+            thread.shutdown(wait=False)
+
+    async def _write_all(self, thread: ThreadPoolExecutor) -> None:
+        loop = asyncio.get_running_loop()
         while self._pending:
             batch, self._pending = self._pending, []
             messages = [m for p in batch for m in p.messages]
@@ -147,10 +147,7 @@ class OutboxWriter:
             for p in batch:
                 state.update(p.state)
             try:
-                if self._thread is None:
-                    self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-writer")
-                loop = asyncio.get_running_loop()
-                dropped = await loop.run_in_executor(self._thread, self._outbox.put_many, messages, state)
+                dropped = await loop.run_in_executor(thread, self._outbox.put_many, messages, state)
             except STORAGE_ERRORS as exc:
                 self._pending = batch + self._pending  # kept, in order, for the next try
                 self._failed(exc)
