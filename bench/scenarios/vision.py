@@ -67,7 +67,8 @@ from gridedge.vision.people import HogPeople
 from gridedge.vision.pipeline import CameraPipeline
 
 QUICK_S, FULL_S = 6.0, 10.0
-CAMERA_CLIP_S = 40.0  # longer than a camera run: a file source that ends reconnects, a gap in its fps
+CAMERA_CLIP_S = 30.0  # generated and encoded once, then LOOPS times over: longer than any camera run
+LOOPS = 6  # (a file source that ends reconnects: a gap in its fps)
 REPEATS = 30
 SOURCE_FPS = 25.0
 ANALYSED_FPS = 5.0
@@ -104,12 +105,23 @@ def _streams(directory: Path, seconds: float) -> tuple[Path, Path, str]:
     if shutil.which("ffmpeg") is None:
         sub = _clip(directory, seconds, ANALYSIS_SIZE, "analysis.mp4")
         return clip, sub, f"MPEG-4 Part 2 (no ffmpeg to make H.264), {SOURCE_FPS:g} fps"
-    main, sub = directory / "main-h264.mp4", directory / "analysis-h264.mp4"
+    once = [directory / "main-once.mp4", directory / "analysis-once.mp4"]
     h264 = ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", str(GOP)]
     width, height = ANALYSIS_SIZE
-    command = ["ffmpeg", "-loglevel", "error", "-y", "-i", str(clip), *h264, str(main)]
-    subprocess.run([*command, "-vf", f"scale={width}:{height}", *h264, str(sub)], check=True)
-    return main, sub, f"H.264 (libx264 veryfast, GOP {GOP}), {SOURCE_FPS:g} fps"
+    ffmpeg = ["ffmpeg", "-loglevel", "error", "-y"]
+    command = [*ffmpeg, "-i", str(clip), *h264, str(once[0]), "-vf", f"scale={width}:{height}", *h264, str(once[1])]
+    subprocess.run(command, check=True)
+    # Played LOOPS times over by copying the coded stream (no re-encoding): no camera reaches the end
+    # of its file, and reconnects, during a run.
+    main, sub = directory / "main-h264.mp4", directory / "analysis-h264.mp4"
+    for short, long in ((once[0], main), (once[1], sub)):
+        loop = ["-stream_loop", str(LOOPS - 1), "-i", str(short), "-c", "copy"]
+        subprocess.run([*ffmpeg, *loop, str(long)], check=True)
+    return (
+        main,
+        sub,
+        f"H.264 (libx264 veryfast, GOP {GOP}), {SOURCE_FPS:g} fps, {seconds:g} s played {LOOPS} times over",
+    )
 
 
 def _analysed(port: int, token: str) -> dict[str, float]:
@@ -190,8 +202,8 @@ def _camera_run(
 def _profile(agent_pid: int, seconds: float) -> list[tuple[str, Path, subprocess.Popen[bytes]]]:
     """py-spy sampling the agent and one camera worker for `seconds` (raw collapsed stacks)."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    workers = psutil.Process(agent_pid).children()
-    targets = [("agent", agent_pid)] + [("camera worker", w.pid) for w in workers[:1]]
+    workers = [c for c in psutil.Process(agent_pid).children() if "spawn_main" in " ".join(c.cmdline())]
+    targets = [("agent", agent_pid)] + [("camera worker", w.pid) for w in workers[:1]]  # not the resource tracker
     out = []
     for name, pid in targets:
         path = Path(tempfile.mkstemp(suffix=".txt")[1])
