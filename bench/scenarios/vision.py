@@ -13,15 +13,17 @@
   crop twice a standing person's height, as the pipeline runs it on each new static object).
 - `decode_ms_per_frame`: CPU ms to decode one frame of the 1280x720 main stream, and
   `decode_ms_per_frame_analysis` one of the 640x360 analysis stream (every frame of a 25 fps stream
-  is decoded, analysed or not). Both H.264 made by ffmpeg (libx264, GOP 50) from a generated clip;
-  without ffmpeg, MPEG-4 Part 2 written by OpenCV (said in `settings.camera_streams`).
+  is decoded, analysed or not). Both H.264 made by ffmpeg (libx264, GOP 50) from a generated clip
+  (CAMERA_CLIP_S, then copied LOOPS times over so no camera reaches its end in a run); without
+  ffmpeg, MPEG-4 Part 2 written by OpenCV (said in `settings.camera_streams`).
   `cpu_per_camera`: CPU s per s of video for a camera as deployed here (analysis stream decoded at
   25 fps, 5 frames a second analysed).
 - `cameras_at_5fps`: a real run. The agent runs as deployed (its own process, each camera in its own
   worker at nice 10) with N cameras, each a 1280x720 main stream and its 640x360 analysis stream
   (`analysis_source`) played from files at their real 25 fps (every frame of the analysis stream
-  decoded, 5 analysed, the 320 detector on 1 thread when the gate opens, evidence from the main
-  stream), while the fleet's smoke alarms send SENSOR_RATE messages/s with alarms among them. A run
+  decoded, 5 analysed, the 320 detector on 1 thread when the gate opens; the main stream is opened
+  only for evidence, which no incident in a run this short needs), while the fleet's smoke alarms
+  send SENSOR_RATE messages/s with alarms among them. A run
   passes when every camera analyses at least MIN_FPS frames/s (read from the agent's /metrics) and
   the alarms' p99 latency is at most twice the camera-less run's (same scenario run) plus 10 ms. N =
   8 is tried first, then 12 and 16 while they pass, or bisected below 8; the figure is the highest N
