@@ -121,6 +121,12 @@ class CameraConfig(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _main_stream_beside_the_analysed_one(self) -> CameraConfig:
+        if self.analysis_source and not self.source:
+            raise ValueError("analysis_source needs source, the main stream that evidence comes from")
+        return self
+
+    @model_validator(mode="after")
     def _zones_the_detector_can_serve(self) -> CameraConfig:
         """A zone that counts classes needs a detector that knows them: refused here, never a zone that
         silently cannot fire."""

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
+from pydantic import ValidationError
 
 from gridedge.cloud_bridge.message import OutMessage
 from gridedge.edge.event import EventStatus, GridEvent
@@ -216,3 +218,8 @@ def test_a_camera_without_a_substream_is_analysed_scaled_down_with_full_size_evi
     goods = (2 * GOODS.x, 2 * GOODS.y, 2 * (GOODS.x + GOODS.w), 2 * (GOODS.y + GOODS.h))
     box = red_box(shot)
     assert all(abs(a - b) <= 16 for a, b in zip(box, goods, strict=True)), (box, goods)
+
+
+def test_an_analysis_stream_without_a_main_stream_is_refused() -> None:
+    with pytest.raises(ValidationError, match="analysis_source needs source"):
+        CameraConfig(id="cam-1", analysis_source="rtsp://10.0.0.12/stream2", zones=[zone()])
