@@ -83,6 +83,7 @@ MIN_FPS = 4.5  # of the 5 asked for
 CAMERA_RUN_S = 8.0
 FIRST_TRY = 8
 PROFILE = Path(__file__).parents[1] / "profiles" / "vision-8-cameras.txt"
+RATE = 200  # py-spy samples per second
 
 
 def _models() -> list[Path]:
@@ -209,7 +210,7 @@ def _profile(agent_pid: int, seconds: float) -> list[tuple[str, Path, subprocess
     out = []
     for name, pid in targets:
         path = Path(tempfile.mkstemp(suffix=".txt")[1])
-        command = [spy, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))), "--rate", "200"]
+        command = [spy, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))), "--rate", str(RATE)]
         proc = subprocess.Popen(
             [*command, "--format", "raw", "--nonblocking", "-o", str(path)], stdout=subprocess.DEVNULL
         )
@@ -220,7 +221,7 @@ def _profile(agent_pid: int, seconds: float) -> list[tuple[str, Path, subprocess
 def _summarise(spies: list[tuple[str, Path, subprocess.Popen[bytes]]], cameras: int, seconds: float) -> None:
     """The share of samples per function (where the time went: leaf) for each profiled process."""
     lines = [
-        f"# vision: py-spy record --rate 200 --format raw --nonblocking, {seconds:g} s during the {cameras}-camera run",
+        f"# vision: py-spy record --rate {RATE} --format raw --nonblocking, {seconds:g} s, the {cameras}-camera run",
         f"# (bench/scenarios/vision.py, GRIDEDGE_BENCH_PROFILE=1); load average {os.getloadavg()[0]:.1f}",
     ]
     for name, path, proc in spies:
@@ -234,7 +235,9 @@ def _summarise(spies: list[tuple[str, Path, subprocess.Popen[bytes]]], cameras: 
             total += int(count)
             leaf[re.sub(r" \(.*?:\d+\)", "", stack.split(";")[-1])] += int(count)
         path.unlink()
-        lines += ["", f"## {name}: {total} samples; where the time went (leaf function, share of samples)"]
+        busy = total / (RATE * seconds)  # py-spy leaves out idle threads: samples per tick = threads busy
+        lines += ["", f"## {name}: {total} samples, {busy:.2f} threads busy on average; where the time went"]
+        lines += ["## (leaf Python function, share of samples; native code counts in the function calling it)"]
         lines += [f"{100 * n / max(1, total):5.1f} %  {fn}" for fn, n in leaf.most_common(20)]
     PROFILE.parent.mkdir(parents=True, exist_ok=True)
     PROFILE.write_text("\n".join(lines) + "\n")
