@@ -80,7 +80,7 @@ GOP = 50
 SENSOR_RATE = 500.0  # smoke-alarm and IR messages/s beside the cameras
 SENSOR_MIX = FleetMix(alarm_share=0.05)  # enough alarms in a short run for a p99
 MIN_FPS = 4.5  # of the 5 asked for
-CAMERA_RUN_S = 12.0  # 300 alarms at SENSOR_RATE and SENSOR_MIX: the p99 is the 3rd slowest
+CAMERA_RUN_S = 12.0  # a few hundred alarms at SENSOR_RATE and SENSOR_MIX behind each p99
 FIRST_TRY = 8
 PROFILE = Path(__file__).parents[1] / "profiles" / "vision-8-cameras.txt"
 RATE = 200  # py-spy samples per second
