@@ -155,6 +155,7 @@ class _Worker:
         self.last_stored: asyncio.Future[None] | None = None
         self.calls: dict[int, asyncio.Future[object]] = {}
         self.ended = asyncio.Event()
+        self.serving: asyncio.Task[None] | None = None
 
     def send(self, message: Message) -> None:
         if not self.ended.is_set() and not self.writer.is_closing():
@@ -174,6 +175,7 @@ class Shards:
         self._pipeline = pipeline
         self._outbox = outbox
         self._workers: dict[int, _Worker] = {}
+        self._retired: dict[str, Counter[str]] = {"mqtt": Counter(), "pipeline": Counter()}  # of shards restarted
         self._pack: RulePack | None = None  # a pack pushed in memory: a restarted shard gets it too
         self._stopping = False
         self._calls = itertools.count()
@@ -203,6 +205,8 @@ class Shards:
                 worker.process.exitcode,
             )
             self._pipeline.count("shard_restarts")
+            for kind, counted in self._retired.items():  # counters keep counting up across a restart
+                counted.update(worker.status.get(kind, {}))
             if worker.last_stored is not None:  # its last steps committed before the state is read again
                 await asyncio.wait([worker.last_stored])
             await asyncio.sleep(RESTART_S)
@@ -220,7 +224,7 @@ class Shards:
         reader, writer = await asyncio.open_connection(sock=mine)
         worker = self._workers[index] = _Worker(index, process, writer)
         asyncio.get_running_loop().add_reader(process.sentinel, self._ended, worker)
-        asyncio.create_task(self._serve(worker, reader), name=f"shard-{index}-pipe")  # noqa: RUF006 - ends with the pipe
+        worker.serving = asyncio.create_task(self._serve(worker, reader), name=f"shard-{index}-pipe")
         log.info("shard %d started (pid %s)", index, process.pid)
         return worker
 
@@ -301,7 +305,7 @@ class Shards:
         )
 
     def counters(self, kind: str) -> Counter[str]:
-        total: Counter[str] = Counter()
+        total: Counter[str] = Counter(self._retired.get(kind, {}))
         for w in list(self._workers.values()):
             total.update(w.status.get(kind, {}))
         return total
@@ -426,6 +430,8 @@ async def _shard(spec: ShardSpec, sock: socket.socket) -> None:
     tune_process(config.runtime)
     stop = asyncio.Event()
 
+    controls: set[asyncio.Task[None]] = set()
+
     async def control(n: int, action: str, args: tuple[object, ...]) -> None:
         result: object = None
         try:
@@ -444,7 +450,9 @@ async def _shard(spec: ShardSpec, sock: socket.socket) -> None:
             if kind == "committed":
                 store.committed(message[1], message[2])
             elif kind == "control":
-                asyncio.create_task(control(*message[1:]))  # noqa: RUF006 - it waits on commits this loop reads
+                task = asyncio.create_task(control(*message[1:]))  # not awaited: it waits on commits read here
+                controls.add(task)
+                task.add_done_callback(controls.discard)
             elif kind == "stop":
                 stop.set()
         log.error("shard %d: the main process is gone; the broker sends again what was not acknowledged", index)
