@@ -68,7 +68,7 @@ log = logging.getLogger(__name__)
 
 MAIN = -1
 """The main process's part: devices no shard takes (Modbus)."""
-STATUS_S = 0.5
+STATUS_S = 0.2
 """How often a shard reports its counters and its points' latest values (coalesced)."""
 RESTART_S = 1.0
 CONTROL_TIMEOUT_S = 30.0
