@@ -1,8 +1,9 @@
 """Scenario `latency`: a reading's own timestamp to the centre storing its grid event, at 10 % and 50 %
 of the measured saturation of the same path.
 
-Fleet-simulator messages (gridedge/simulators/fleet.py) go to a real Mosquitto on loopback; the agent
-and the centre run as their own processes, as deployed. First the saturation: a burst of BURST
+Fleet-simulator messages (gridedge/simulators/fleet.py) go at QoS 1 to a real Mosquitto on loopback
+with the shipped broker limits (bench/settings.py); the agent and the centre run as their own
+processes, as deployed. First the saturation: a burst of BURST
 messages written at full speed, drained when the centre stored the stream's last event. Then two
 paced phases at 10 % and 50 % of that rate, PHASE_S seconds each. Latency is the centre's
 `received_at` minus the event's `observed_at` (the alarm message's own millisecond timestamp, taken
