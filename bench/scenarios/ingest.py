@@ -295,7 +295,7 @@ def _decided(consumer: Consumer, before: Counts, offered: int, quiet_s: float) -
         if counts != seen:
             seen, since = counts, time.monotonic()
         elif time.monotonic() - since > quiet_s:
-            return now, offered - got + (counts.decoded - counts.decided > 0)
+            return now, max(0, offered - got) + int(counts.decided < counts.decoded)
         time.sleep(0.02 if got > 0.9 * offered else 0.25)
 
 
