@@ -38,6 +38,7 @@ import functools
 import itertools
 import logging
 import multiprocessing
+import operator
 import os
 import pickle
 import signal
@@ -74,6 +75,7 @@ RESTART_S = 1.0
 CONTROL_TIMEOUT_S = 30.0
 ACTIONS = frozenset({"reload_rules", "reload_devices", "replace_rules", "adopt_silence", "expire_silence"})
 _HEADER = struct.Struct("!I")
+_point = operator.attrgetter("device_id", "point")
 
 Message = tuple[Any, ...]
 
@@ -127,30 +129,46 @@ def part(state: Mapping[str, Any], index: int, count: int, bindings: Sequence[De
     return {k: v for k, v in state.items() if owner_of(k, v) in (None, index)}
 
 
-# -- the pipe: length-prefixed pickles over a socket pair (asyncio streams: sends never block) -------
-def _frame(message: Message) -> bytes:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return _HEADER.pack(len(data)) + data
+# -- the pipe ----------------------------------------------------------------------------------------
+class _Pipe:
+    """Messages over a socket pair: what is sent in one turn of the event loop goes as one frame (a
+    length-prefixed pickle of the list), so a busy shard pays one write and one read per turn, not per
+    message; asyncio's streams buffer, so a send never blocks either side."""
 
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self.writer = writer
+        self._out: list[Message] = []
 
-async def _receive(reader: asyncio.StreamReader) -> Message | None:
-    """The next message; None when the other side is gone."""
-    try:
-        (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
-        message: Message = pickle.loads(await reader.readexactly(size))  # noqa: S301 - our own child process
-    except (asyncio.IncompleteReadError, ConnectionError):
-        return None
-    return message
+    def send(self, message: Message) -> None:
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._out.append(message)
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        if not self.writer.is_closing():
+            data = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
+            self.writer.write(_HEADER.pack(len(data)) + data)
+
+    async def receive(self) -> list[Message] | None:
+        """The next frame's messages; None when the other side is gone."""
+        try:
+            (size,) = _HEADER.unpack(await self._reader.readexactly(_HEADER.size))
+            messages: list[Message] = pickle.loads(await self._reader.readexactly(size))  # noqa: S301 - our own child
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return None
+        return messages
 
 
 # -- the main process's side -----------------------------------------------------------------------
 class _Worker:
     """One shard process as the main process sees it."""
 
-    def __init__(self, index: int, process: multiprocessing.process.BaseProcess, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, index: int, process: multiprocessing.process.BaseProcess, pipe: _Pipe) -> None:
         self.index = index
         self.process = process
-        self.writer = writer
+        self.pipe = pipe
         self.status: dict[str, Any] = {}
         self.last_stored: asyncio.Future[None] | None = None
         self.calls: dict[int, asyncio.Future[object]] = {}
@@ -158,8 +176,8 @@ class _Worker:
         self.serving: asyncio.Task[None] | None = None
 
     def send(self, message: Message) -> None:
-        if not self.ended.is_set() and not self.writer.is_closing():
-            self.writer.write(_frame(message))
+        if not self.ended.is_set():
+            self.pipe.send(message)
 
     def committed(self, n: int, stored: asyncio.Future[None]) -> None:
         failed = stored.cancelled() or stored.exception() is not None
@@ -222,41 +240,45 @@ class Shards:
         process.start()
         theirs.close()
         reader, writer = await asyncio.open_connection(sock=mine)
-        worker = self._workers[index] = _Worker(index, process, writer)
+        worker = self._workers[index] = _Worker(index, process, _Pipe(reader, writer))
         asyncio.get_running_loop().add_reader(process.sentinel, self._ended, worker)
-        worker.serving = asyncio.create_task(self._serve(worker, reader), name=f"shard-{index}-pipe")
+        worker.serving = asyncio.create_task(self._serve(worker), name=f"shard-{index}-pipe")
         log.info("shard %d started (pid %s)", index, process.pid)
         return worker
 
-    async def _serve(self, worker: _Worker, reader: asyncio.StreamReader) -> None:
-        p = self._pipeline
+    async def _serve(self, worker: _Worker) -> None:
         try:
-            while (message := await _receive(reader)) is not None:
-                kind = message[0]
-                if kind == "put":
-                    _, n, messages, state = message
-                    stored = p.writer.put(messages, state)
-                    worker.last_stored = stored
-                    stored.add_done_callback(functools.partial(worker.committed, n))
-                elif kind == "alerts":
-                    p.tell(alerts=message[1])
-                elif kind == "status":
-                    status, latest, changed = message[1:]
-                    worker.status = status
-                    p.tell(readings=latest)
-                    if changed:
-                        p.status_changed()
-                elif kind == "done":
-                    call = worker.calls.pop(message[1], None)
-                    if call is not None and not call.done():
-                        call.set_result(message[2])
+            while (messages := await worker.pipe.receive()) is not None:
+                for message in messages:
+                    self._take(worker, message)
         finally:
-            worker.writer.close()
+            worker.pipe.writer.close()
             for call in worker.calls.values():
                 if not call.done():
                     call.set_result(None)  # a restarted shard takes it from the committed state (or `_pack`)
             if worker.process.is_alive():  # it closed the pipe yet runs on: it cannot commit anything more
                 worker.process.kill()
+
+    def _take(self, worker: _Worker, message: Message) -> None:
+        p = self._pipeline
+        kind = message[0]
+        if kind == "put":
+            _, n, messages, state = message
+            stored = p.writer.put(messages, state)
+            worker.last_stored = stored
+            stored.add_done_callback(functools.partial(worker.committed, n))
+        elif kind == "alerts":
+            p.tell(alerts=message[1])
+        elif kind == "status":
+            status, latest, changed = message[1:]
+            worker.status = status
+            p.tell(readings=latest)
+            if changed:
+                p.status_changed()
+        elif kind == "done":
+            call = worker.calls.pop(message[1], None)
+            if call is not None and not call.done():
+                call.set_result(message[2])
 
     @staticmethod
     def _ended(worker: _Worker) -> None:
@@ -318,17 +340,21 @@ class _RemoteStore:
     def __init__(self, send: Callable[[Message], None]) -> None:
         self._send = send
         self._waiting: dict[int, asyncio.Future[None]] = {}
+        self._last: asyncio.Future[None] | None = None
         self._ids = itertools.count()
 
     def put(
         self, messages: Sequence[OutMessage], state: Mapping[str, object | None] | None = None
     ) -> asyncio.Future[None]:
         stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if not messages and not state and not self._waiting:
-            stored.set_result(None)  # nothing before it is waiting: committed as it stands
+        if not messages and not state:  # nothing to commit: done when what was put before it is
+            if self._last is None or self._last.done():
+                stored.set_result(None)
+            else:
+                self._last.add_done_callback(functools.partial(_follow, stored))
             return stored
         n = next(self._ids)
-        self._waiting[n] = stored
+        self._waiting[n] = self._last = stored
         self._send(("put", n, list(messages), dict(state or {})))
         return stored
 
@@ -349,6 +375,16 @@ class _RemoteStore:
             await asyncio.wait(list(self._waiting.values()), timeout=STOP_SOUTHBOUND_S)
 
 
+def _follow(follower: asyncio.Future[None], leader: asyncio.Future[None]) -> None:
+    if follower.done():
+        return
+    failed = asyncio.CancelledError() if leader.cancelled() else leader.exception()
+    if failed is not None:
+        follower.set_exception(failed)
+    else:
+        follower.set_result(None)
+
+
 class _Report:
     """A pipeline observer in the shard: alerts go to the main process once committed; readings are
     coalesced to the latest per point and sent with the counters every STATUS_S."""
@@ -359,7 +395,7 @@ class _Report:
         self.changed = asyncio.Event()
 
     def on_readings(self, readings: Sequence[Reading]) -> None:
-        self.latest.update(((r.device_id, r.point), r) for r in readings)
+        self.latest.update(zip(map(_point, readings), readings, strict=True))
 
     def on_alerts(self, alerts: Sequence[Alert]) -> None:
         self._send(("alerts", list(alerts)))
@@ -409,11 +445,8 @@ def run_shard(spec: ShardSpec, sock: socket.socket) -> None:
 
 async def _shard(spec: ShardSpec, sock: socket.socket) -> None:
     config, index, count = spec.config, spec.index, spec.count
-    reader, writer = await asyncio.open_connection(sock=sock)
-
-    def send(message: Message) -> None:
-        writer.write(_frame(message))
-
+    pipe = _Pipe(*await asyncio.open_connection(sock=sock))
+    send = pipe.send
     store = _RemoteStore(send)
     report = _Report(send)
     pipeline = Pipeline(
@@ -444,17 +477,21 @@ async def _shard(spec: ShardSpec, sock: socket.socket) -> None:
             result = False
         send(("done", n, result if isinstance(result, bool) else None))
 
+    def take(message: Message) -> None:
+        kind = message[0]
+        if kind == "committed":
+            store.committed(message[1], message[2])
+        elif kind == "control":
+            task = asyncio.create_task(control(*message[1:]))  # not awaited: it waits on commits read here
+            controls.add(task)
+            task.add_done_callback(controls.discard)
+        elif kind == "stop":
+            stop.set()
+
     async def listen() -> None:
-        while (message := await _receive(reader)) is not None:
-            kind = message[0]
-            if kind == "committed":
-                store.committed(message[1], message[2])
-            elif kind == "control":
-                task = asyncio.create_task(control(*message[1:]))  # not awaited: it waits on commits read here
-                controls.add(task)
-                task.add_done_callback(controls.discard)
-            elif kind == "stop":
-                stop.set()
+        while (messages := await pipe.receive()) is not None:
+            for message in messages:
+                take(message)
         log.error("shard %d: the main process is gone; the broker sends again what was not acknowledged", index)
         os._exit(1)
 
@@ -469,5 +506,6 @@ async def _shard(spec: ShardSpec, sock: socket.socket) -> None:
             task.cancel()
         await store.drain()
         report.report(pipeline, True)
-        await writer.drain()
+        await asyncio.sleep(0)  # the last frame is written
+        await pipe.writer.drain()
     os._exit(0)  # the pipe listener stays blocked on the main process
