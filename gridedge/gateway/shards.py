@@ -8,7 +8,9 @@ the pipeline (gateway/pipeline.py) with its own rules engine. Only the outcome c
 step's grid events and the rules' state changes, as one `put` to the main process, whose ONE outbox
 writer commits them (group commit, with every other shard's) and whose ONE uplink sends them. The
 main process answers "committed"; only then does the shard acknowledge the messages (PUBACK), so a
-kill -9 of any process never loses an acknowledged reading: the broker sends the rest again.
+kill -9 of any process never loses an acknowledged reading: the broker sends the rest again. A step
+that changed nothing (most heartbeats) sends nothing: it completes after the step before it. What a
+process sends in one turn of its event loop goes as one frame, so a burst costs a write per turn.
 
 Devices are split by site (crc32 of the site name, modulo the shard count): a site's devices share a
 shard, so site correlation and inhibition hold, and each device's messages come in order on its one

@@ -296,3 +296,40 @@ def devices_in(events: Collector) -> set[str]:
 
 async def metrics(http: httpx.AsyncClient) -> str:
     return (await http.get("/metrics")).text
+
+
+async def test_a_restart_with_another_shard_count_continues_open_incidents(tmp_path: Path) -> None:
+    """Alarms raised by a one-process agent are resolved, under the same event, by a two-shard agent on
+    the same state: each shard restores its devices' incidents from the one outbox."""
+    in_shard = {shard_of(site, 2): s for s, site in enumerate(SITES)}
+    alarms = [f"SA-{in_shard[0]}-3", f"SA-{in_shard[1]}-3"]
+    with mosquitto(tmp_path) as broker:
+        log = tmp_path / "agent.log"
+        async with Collector(broker.port, "gridedge/v1/events/#", client_id="centre") as events:
+            for shards, smoky, sessions in ((1, True, 1), (2, False, 3)):
+                config = write_config(tmp_path, broker.port, shards)
+                agent = await asyncio.to_thread(start_agent, config, log)
+                try:
+                    subscribed = lambda n=sessions: log.read_text().count("southbound: subscribed") == n  # noqa: E731
+                    await eventually(subscribed, within=30)
+                    now = int(datetime.now(UTC).timestamp() * 1000)
+                    await asyncio.to_thread(publish_all, broker.port, [smoke(d, now, smoky) for d in alarms])
+                    status = "firing" if smoky else "resolved"
+                    await eventually(lambda st=status: len(alarm_events(events, alarms, st)) == 2, within=20)
+                finally:
+                    agent.terminate()
+                    await asyncio.to_thread(agent.wait, 20)
+    fired, resolved = alarm_events(events, alarms, "firing"), alarm_events(events, alarms, "resolved")
+    assert {(d, 2) for d, _ in fired} == {(d, seq) for d, seq in resolved}
+    assert {e["event_id"] for e in events.payloads() if e["status"] == "firing"} >= {
+        e["event_id"] for e in events.payloads() if e["status"] == "resolved"
+    }
+
+
+def alarm_events(events: Collector, devices: list[str], status: str) -> list[tuple[str, int]]:
+    return [
+        (str(e["source"]["device_id"]), int(str(e["seq"])))  # type: ignore[index]
+        for e in events.payloads()
+        if e["category"] == "fire_safety.smoke_alarm" and e["status"] == status
+        and e["source"]["device_id"] in devices  # type: ignore[index]
+    ]  # fmt: skip
