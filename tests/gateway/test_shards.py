@@ -273,6 +273,8 @@ async def test_a_silence_set_on_the_local_api_holds_alarms_in_every_shard(tmp_pa
                     for device in silenced:
                         silence = {"device": device, "ends_at": ends, "author": "installer", "reason": "works"}
                         assert (await http.post("/api/silences", json=silence)).status_code == 200
+                    reloaded = (await http.post("/api/config/reload")).json()  # every shard reloads and answers
+                    assert reloaded["detail"] == {"reload_devices": True, "reload_rules": True}, reloaded
                     now = int(datetime.now(UTC).timestamp() * 1000)
                     await asyncio.to_thread(publish_all, broker.port, [smoke(d, now, True) for d in silenced + loud])
                     await eventually(lambda: set(loud) <= devices_in(events), within=20)
