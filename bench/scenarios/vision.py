@@ -230,5 +230,5 @@ def run(quick: bool) -> Measured:
         figures,
         f"{seconds:g} s of video, {REPEATS} detector runs per model and backend",
         notes,
-        settings={"broker": settings.broker(), "device_qos": 0, **settings.AGENT},
+        settings={"broker": settings.broker(), "device_qos": 1, **settings.AGENT},  # ingest.held publishes at QoS 1
     )
