@@ -32,7 +32,8 @@ from gridedge.edge.topics import event_topic
 # A sample goes to the first stage (in this order) that has a frame in its stack.
 STAGES = (
     ("admission: JSON parse and validation (center/admission.py, pydantic)", "center/admission.py"),
-    ("the store: SQL, psycopg, waiting on PostgreSQL's commit (center/store.py)", "center/store.py"),
+    ("waiting for PostgreSQL: round trips and the commit's fsync (psycopg's Connection.wait)", "Connection.wait ("),
+    ("the store: building rows and SQL, psycopg sending (center/store.py)", "center/store.py"),
     ("dead letters, snapshots, statuses (other ingest writes)", "center/gateways.py"),
     ("MQTT in and PUBACKs: paho's packet reads and writes, aiomqtt's queue", "paho/"),
     ("ingest's reader and writer (center/ingest.py)", "center/ingest.py"),
@@ -82,7 +83,7 @@ def main(count: int) -> None:
         centre._prepare(url)
         [replica] = centre._replicas(work, broker.port, url, 1, "profile")
         try:
-            with httpx.Client(timeout=5) as http, psycopg.connect(pg.admin_dsn(database)) as stats:
+            with httpx.Client(timeout=5) as http, psycopg.connect(pg.admin_dsn(database), autocommit=True) as stats:
                 replica.start()
                 centre._until_connected([replica], http, centre.START_LIMIT_S)
                 replica.stop()
@@ -90,6 +91,8 @@ def main(count: int) -> None:
                 centre.publish_all(
                     broker.port, [(event_topic(e.grid.codes(), e.source.gateway_id), e.to_json()) for e in events]
                 )
+                counters = "SELECT xact_commit, tup_inserted FROM pg_stat_database WHERE datname = current_database()"
+                commits0, inserted0 = stats.execute(counters).fetchone() or (0, 0)  # before the replica is back
                 replica.start()
                 assert replica.process is not None
                 centre._until_connected([replica], http, centre.START_LIMIT_S)
@@ -99,8 +102,6 @@ def main(count: int) -> None:
                     "mosquitto": [psutil.Process(broker.process.pid)],
                 }
                 before = {k: _cpu(p) for k, p in processes.items()}
-                counters = "SELECT xact_commit, tup_inserted FROM pg_stat_database WHERE datname = current_database()"
-                commits0, inserted0 = stats.execute(counters).fetchone() or (0, 0)
                 record = [spy, "record", "-r", "200", "-p", str(replica.process.pid), "--format", "raw"]
                 recorder = subprocess.Popen(
                     [*record, "-o", str(work / "raw.txt"), "--nonblocking"],
@@ -116,18 +117,27 @@ def main(count: int) -> None:
                 recorder.send_signal(2)
                 recorder.wait(30)
                 busy = {k: (_cpu(p) - before[k]) / seconds for k, p in processes.items()}
+                replica.stop()  # its database sessions end and report their counts (else up to 10 s late)
+                time.sleep(1)
                 commits1, inserted1 = stats.execute(counters).fetchone() or (0, 0)
         finally:
             replica.stop()
             broker.stop()
         raw = (work / "raw.txt").read_text() if (work / "raw.txt").exists() else ""
+    _report(count, seconds, busy, load=load, database=(commits1 - commits0, inserted1 - inserted0), raw=raw)
+
+
+def _report(
+    count: int, seconds: float, busy: dict[str, float], *, load: float, database: tuple[int, int], raw: str
+) -> None:
+    commits, inserted = database
     print(f"one centre replica draining {count:,} queued events into durable PostgreSQL (fsync on)")
     print(f"stored at {count / seconds:,.0f} events/s (from the replica subscribing to the last case committed)")
     print("cores busy over the drain: " + ", ".join(f"{k} {v:.2f}" for k, v in busy.items()))
     print(f"of {psutil.cpu_count()} cores; load average before: {load:.2f}")
     print(
-        f"PostgreSQL counted {commits1 - commits0} commits ({count / max(1, commits1 - commits0):.0f} events each) "
-        f"and {inserted1 - inserted0:,} rows inserted ({(inserted1 - inserted0) / count:.1f} per event)"
+        f"PostgreSQL counted {commits} commits ({count / max(1, commits):.0f} events each) "
+        f"and {inserted:,} rows inserted ({(inserted) / count:.1f} per event)"
     )
     print("the replica's samples by stage (py-spy record -r 200, active threads):")
     for stage, share in stages(raw):
