@@ -379,7 +379,7 @@ def run(quick: bool) -> Measured:
         notes,
         settings={
             "broker": settings.broker(),
-            "device_qos": 0,
+            "device_qos": 1,  # ingest.held publishes at QoS 1
             **settings.AGENT,
             "camera_streams": cameras,
             "sensor_stream": f"{SENSOR_RATE:g} fleet messages/s, {SENSOR_MIX.alarm_share:.0%} alarms",
