@@ -18,7 +18,7 @@ import socket
 import threading
 from collections.abc import Iterable, Sequence
 
-from gridedge.devices.drivers.mqtt_wire import DISCONNECT, connect_packet, publish_packet
+from gridedge.edge.mqtt_wire import DISCONNECT, connect_packet, publish_packet
 
 __all__ = ["Blaster", "publish_packet"]
 

@@ -28,7 +28,7 @@ its own broker with the shipped broker limits (deploy/mosquitto/mosquitto.conf, 
 - shards: the agent runs with `runtime.shards` = the machine's cores, as docs/performance.md tells
   a gateway with this load to deploy; `*_single_process` figures are the default single process.
 
-- southbound_client_*: the agent's own MQTT subscriber (devices/drivers/mqtt_wire.py) against the
+- southbound_client_*: the agent's own MQTT subscriber (edge/mqtt_wire.py) against the
   maintained libraries it could be replaced by (paho-mqtt, aiomqtt), each alone in this process,
   draining the same backlog of QoS 1 fleet messages that the broker queued for its persistent
   session, acknowledging each: messages / (connect -> last message). Client only, no decoding.
@@ -65,8 +65,8 @@ from bench import settings
 from bench.harness import Measured
 from bench.load import Blaster
 from bench.scenarios.e2e import agent_settings
-from gridedge.devices.drivers.mqtt_wire import SubscriberSession
 from gridedge.devtools.broker import MosquittoProcess, free_port
+from gridedge.edge.mqtt_wire import SubscriberSession
 from gridedge.gateway.settings import Runtime
 from gridedge.simulators.fleet import (
     IR_TOPIC,

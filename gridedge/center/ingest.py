@@ -1,13 +1,16 @@
 """Ingest: the centre's MQTT subscriber, from the jurisdiction's event topics into the case store.
 
 Nothing is lost between gateway and store:
-- a persistent session (stable client id, clean session off) makes the broker queue QoS 1 events
-  while the centre is down or reconnecting (for how long is the broker's setting, e.g. Mosquitto's
-  `persistent_client_expiration`). MQTT 3.1.1 by default, so the demo's embedded amqtt broker
-  serves the centre too; replicas in a `shared_group` speak MQTT 5 and share `$share/{group}/...`;
-- a message is acknowledged to the broker only after its batch is committed (paho manual ack), so
-  a crash between receipt and commit means redelivery, and the store's idempotency absorbs it.
+- a persistent MQTT 3.1.1 session (stable client id, clean session off) makes the broker queue QoS 1
+  events while the centre is down or reconnecting (for how long is the broker's setting: Mosquitto's
+  `persistent_client_expiration`, 7 days in deploy/mosquitto). Replicas in a `shared_group` share
+  `$share/{group}/...`, which Mosquitto 2 grants to 3.1.1 clients too;
+- a message is acknowledged to the broker only after its batch is committed (the session's deferred
+  PUBACKs, `settle`), so a crash between receipt and commit means redelivery, and the store's
+  idempotency absorbs it.
 The broker's in-flight window bounds what waits unacknowledged here; that is the backpressure.
+The session is the agent's bulk subscriber (edge/mqtt_wire.py): it parses a whole socket read at once
+and sends a batch's PUBACKs in one write, where paho cost more per event than admission and store together.
 """
 
 from __future__ import annotations
@@ -16,14 +19,13 @@ import asyncio
 import hashlib
 import logging
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, TypeVar
 
 import aiomqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as TimeoutError_
 
@@ -36,6 +38,7 @@ from gridedge.edge.broker import tls_context
 from gridedge.edge.clock import Clock, SystemClock
 from gridedge.edge.errors import GridEdgeError
 from gridedge.edge.event import GridEvent
+from gridedge.edge.mqtt_wire import Delivery, MqttWireError, SubscriberSession
 from gridedge.edge.reconnect import Backoff, keep_connected
 from gridedge.edge.topics import ROOT, jurisdiction_filter
 
@@ -53,8 +56,10 @@ _GATEWAY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 """A gateway id as the event contract writes it (edge.grid.Code)."""
 T = TypeVar("T")
 R = TypeVar("R")
-SESSION_EXPIRY_S = 7 * 86400
-"""How long the broker keeps a shared-subscription replica's session while it is away."""
+MAX_PACKET_BYTES = 16 * 1024 * 1024
+"""Largest message read whole: past admission's and the snapshots' limits, so what is too large is
+refused with its size and head kept as a dead letter; a larger one is skipped unread and refused by topic."""
+EVENTS_PREFIX = f"{ROOT}/events/"
 
 
 class Ingest:
@@ -76,60 +81,54 @@ class Ingest:
 
     async def run(self) -> None:
         """Run until cancelled, reconnecting whenever the broker goes away."""
-        await keep_connected(self._session, f"broker {self._config.broker.url}", (aiomqtt.MqttError,))
+        await keep_connected(self._session, f"broker {self._config.broker.url}", (MqttWireError,))
 
     async def _session(self) -> None:
-        async with self._client() as client:
-            await self._subscribe(client)
-            try:
-                await self._consume(client)
-            finally:
-                self.stats.broker_connected = False
+        session = self._subscriber()
+        try:
+            topics = self._subscriptions()
+            await session.open(topics, qos=1)
+            self.stats.broker_connected = True
+            log.info("ingest subscribed to %s on %s", ", ".join(topics), self._config.broker.url)
+            await self._consume(session)
+        finally:
+            self.stats.broker_connected = False
+            await session.close()
 
-    async def _subscribe(self, client: aiomqtt.Client) -> None:
+    def _subscriptions(self) -> list[str]:
         group = self._config.shared_group
         share = f"$share/{group}/" if group is not None else ""
-        topic_filter = share + jurisdiction_filter(self._config.jurisdiction)
-        await client.subscribe(topic_filter, qos=1)
-        await client.subscribe(share + EVIDENCE_FILTER, qos=1)
-        await client.subscribe(STATUS_FILTER, qos=1)  # retained: every replica keeps every gateway's status
-        self.stats.broker_connected = True
-        log.info("ingest subscribed to %s on %s", topic_filter, self._config.broker.url)
+        events = share + jurisdiction_filter(self._config.jurisdiction)
+        return [events, share + EVIDENCE_FILTER, STATUS_FILTER]  # statuses are retained: every replica keeps all
 
-    def _client(self) -> aiomqtt.Client:
+    def _subscriber(self) -> SubscriberSession:
         broker = self._config.broker
-        session: dict[str, Any]
-        if self._config.shared_group is None:
-            session = {"protocol": aiomqtt.ProtocolVersion.V311, "clean_session": False}
-        else:
-            # Shared subscriptions are MQTT 5; a session expiry keeps this replica's queue across reconnects.
-            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho is untyped here
-            properties.SessionExpiryInterval = SESSION_EXPIRY_S
-            session = {"protocol": aiomqtt.ProtocolVersion.V5, "clean_start": False, "properties": properties}
-        client = aiomqtt.Client(
-            **broker.connect_args(),
-            identifier=self._config.client_id,
-            tls_context=tls_context(broker, self._config.tls),
-            **session,
+        return SubscriberSession(
+            broker.host,
+            broker.port,
+            self._config.client_id,
+            username=broker.username,
+            password=broker.password.get_secret_value() if broker.password else None,
+            tls=tls_context(broker, self._config.tls),
+            clean_session=False,
+            max_packet=MAX_PACKET_BYTES,
         )
-        # aiomqtt does not expose paho's manual ack; its paho client is the one place to switch it on.
-        client._client.manual_ack_set(True)
-        return client
 
-    async def _consume(self, client: aiomqtt.Client) -> None:
+    async def _consume(self, session: SubscriberSession) -> None:
         """Admit each message as it arrives while a writer stores what was admitted before, batch by
-        batch, and acknowledges a batch once it is committed: parsing and validating the next messages
-        overlaps the database's commit of the previous ones. Batches are written one at a time, in
-        arrival order, so one incident's revisions reach the store in the order they came."""
+        batch, and acknowledges a delivery once all of it is committed: parsing and validating the next
+        messages overlaps the database's commit of the previous ones. Batches are written one at a time,
+        in arrival order, so one incident's revisions reach the store in the order they came."""
         queue = _Queue()
-        reader = asyncio.create_task(self._read(client, queue), name="center-ingest-reader")
-        writer = asyncio.create_task(self._write_batches(client, queue), name="center-ingest-writer")
+        reader = asyncio.create_task(self._read(session, queue), name="center-ingest-reader")
+        writer = asyncio.create_task(self._write_batches(session, queue), name="center-ingest-writer")
         tasks: list[asyncio.Task[Any]] = [reader, writer]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             if reader.done() and not writer.done():
                 # The broker went away: the batch being committed still commits and counts (its acks are
-                # lost, so it comes again as duplicates); what waits behind it comes again anyway.
+                # lost, so it comes again as duplicates); what waits behind it comes again anyway, and
+                # its deliveries, never complete now, are never acknowledged.
                 queue.received.clear()
                 tasks.append(asyncio.create_task(queue.idle.wait(), name="center-ingest-idle"))
                 await asyncio.wait(tasks[1:], return_when=asyncio.FIRST_COMPLETED)
@@ -141,12 +140,15 @@ class Ingest:
             if not task.cancelled() and (err := task.exception()) is not None:
                 raise err
 
-    async def _read(self, client: aiomqtt.Client, queue: _Queue) -> None:
-        async for message in client.messages:
-            queue.received.append(self._receive(message))
+    async def _read(self, session: SubscriberSession, queue: _Queue) -> None:
+        while True:
+            delivery = await session.receive()
+            received = self._unpack(delivery)
+            queue.unsettled[delivery.token] = len(received)
+            queue.received += received
             queue.arrived.set()
 
-    async def _write_batches(self, client: aiomqtt.Client, queue: _Queue) -> None:
+    async def _write_batches(self, session: SubscriberSession, queue: _Queue) -> None:
         while True:
             queue.idle.set()
             await queue.arrived.wait()
@@ -156,37 +158,54 @@ class Ingest:
                 batch = queue.received[:MAX_BATCH]
                 del queue.received[:MAX_BATCH]
                 await self._ingest(batch)
-                for r in batch:
-                    client._client.ack(r.message.mid, r.message.qos)
+                for token, n in Counter(r.token for r in batch).items():  # in delivery order
+                    queue.unsettled[token] -= n
+                    if not queue.unsettled[token]:
+                        del queue.unsettled[token]
+                        session.settle(token)
 
-    def _receive(self, message: aiomqtt.Message) -> _Received:
+    def _unpack(self, delivery: Delivery) -> list[_Received]:
+        """A delivery's messages, retained ones (gateways' statuses) first, as the writer takes them."""
+        token = delivery.token
+        received = [self._receive(topic, payload, token) for topic, payload in delivery.retained]
+        received += [self._receive(topic, payload, token) for topic, payload in delivery.messages]
+        for topic in delivery.oversize:  # skipped unread, so only its topic is known
+            self.stats.received += 1
+            letters: list[DeadLetterRow] = []
+            self._refuse(topic, b"", Reason.OVERSIZE, f"over {MAX_PACKET_BYTES} bytes, not read", letters)
+            received.append(_Received(topic, b"", token, _Kind.EVENT, letter=letters[0]))
+        return received
+
+    def _receive(self, topic: str, payload: bytes, token: int) -> _Received:
         """Sort a message by its topic; an event is admitted here (refused ones become dead letters)."""
-        if message.topic.matches(EVIDENCE_FILTER):
-            return _Received(message, _Kind.EVIDENCE)
-        if message.topic.matches(STATUS_FILTER):
-            return _Received(message, _Kind.STATUS)
+        if not topic.startswith(EVENTS_PREFIX):  # the rare case: match the filters properly
+            matched = aiomqtt.Topic(topic)
+            if matched.matches(EVIDENCE_FILTER):
+                return _Received(topic, payload, token, _Kind.EVIDENCE)
+            if matched.matches(STATUS_FILTER):
+                return _Received(topic, payload, token, _Kind.STATUS)
         letters: list[DeadLetterRow] = []
-        event = self._admit(message, letters)
-        return _Received(message, _Kind.EVENT, event, letters[0] if letters else None)
+        event = self._admit(topic, payload, letters)
+        return _Received(topic, payload, token, _Kind.EVENT, event, letters[0] if letters else None)
 
     async def _ingest(self, batch: list[_Received]) -> None:
         letters = [r.letter for r in batch if r.letter is not None]
-        snapshots = [r.message for r in batch if r.kind is _Kind.EVIDENCE]
+        snapshots = [r for r in batch if r.kind is _Kind.EVIDENCE]
         if snapshots:
             await self._store_evidence(snapshots, letters)
-        statuses = [r.message for r in batch if r.kind is _Kind.STATUS]
+        statuses = [r for r in batch if r.kind is _Kind.STATUS]
         if statuses:
             await self._store_statuses(statuses, letters)
-        admitted = [(r.message, r.event) for r in batch if r.event is not None]
+        admitted = [(r, r.event) for r in batch if r.event is not None]
         if admitted:
-            outcomes = await self._store_events([e for _, e in admitted], letters, [m for m, _ in admitted])
+            outcomes = await self._store_events([e for _, e in admitted], letters, [r for r, _ in admitted])
             fresh = [e for (_, e), o in zip(admitted, outcomes, strict=True) if o is Outcome.NEW]
             self.stats.stored += len(fresh)
             self.stats.duplicates += sum(o is Outcome.DUPLICATE for o in outcomes)
             for (m, e), outcome in zip(admitted, outcomes, strict=True):
                 if outcome in (Outcome.FOREIGN_GATEWAY, Outcome.MOVED_GRID):
                     why = f"event {e.event_id} belongs to another gateway or grid"
-                    self._refuse(m, Reason(outcome.value), why, letters)
+                    self._refuse(m.topic, m.payload, Reason(outcome.value), why, letters)
             if fresh and self._on_stored is not None:
                 self._on_stored(fresh)
         if letters:
@@ -195,26 +214,26 @@ class Ingest:
             except PermanentStoreError:
                 log.error("dropped %d dead letters the database refused (counted in `rejected`)", len(letters))
 
-    def _refuse(self, message: aiomqtt.Message, reason: Reason, detail: str, letters: list[DeadLetterRow]) -> None:
+    def _refuse(self, topic: str, payload: bytes, reason: Reason, detail: str, letters: list[DeadLetterRow]) -> None:
         self.stats.rejected[reason.value] += 1
-        topic = message.topic.value
         log.warning("refused message on %s: %s: %s", topic, reason.value, detail)
-        payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
         letters.append(DeadLetterRow(topic, reason.value, detail, payload))
 
-    async def _store_evidence(self, messages: list[aiomqtt.Message], letters: list[DeadLetterRow]) -> None:
+    async def _store_evidence(self, messages: list[_Received], letters: list[DeadLetterRow]) -> None:
         """Snapshots are kept by hash, only when the bytes match the hash in their topic."""
         blobs = []
         for m in messages:
             self.stats.received += 1
-            _, _, _, gateway_id, sha = m.topic.value.split("/")
-            payload = m.payload if isinstance(m.payload, bytes) else b""
+            _, _, _, gateway_id, sha = m.topic.split("/")
+            payload = m.payload
             if not _GATEWAY.fullmatch(gateway_id):
-                self._refuse(m, Reason.BAD_TOPIC, "the gateway id is not a code", letters)
+                self._refuse(m.topic, payload, Reason.BAD_TOPIC, "the gateway id is not a code", letters)
             elif len(payload) > MAX_SNAPSHOT_BYTES:
-                self._refuse(m, Reason.BAD_EVIDENCE, f"{len(payload)} bytes, at most {MAX_SNAPSHOT_BYTES}", letters)
+                detail = f"{len(payload)} bytes, at most {MAX_SNAPSHOT_BYTES}"
+                self._refuse(m.topic, payload, Reason.BAD_EVIDENCE, detail, letters)
             elif hashlib.sha256(payload).hexdigest() != sha:
-                self._refuse(m, Reason.BAD_EVIDENCE, "the bytes do not hash to the name in the topic", letters)
+                detail = "the bytes do not hash to the name in the topic"
+                self._refuse(m.topic, payload, Reason.BAD_EVIDENCE, detail, letters)
             else:
                 blobs.append((sha, gateway_id, payload))
         if blobs:
@@ -222,18 +241,17 @@ class Ingest:
                 await self._until_done(self._store.add_evidence, blobs, what="snapshots")
             except PermanentStoreError as err:
                 for m in messages:
-                    self._refuse(m, Reason.STORE_FAILED, str(err.__cause__), letters)
+                    self._refuse(m.topic, m.payload, Reason.STORE_FAILED, str(err.__cause__), letters)
 
-    async def _store_statuses(self, messages: list[aiomqtt.Message], letters: list[DeadLetterRow]) -> None:
+    async def _store_statuses(self, messages: list[_Received], letters: list[DeadLetterRow]) -> None:
         """Gateways' retained statuses: the latest per gateway is kept; a malformed one is counted and dropped."""
         parsed = []
         for m in messages:
             self.stats.received += 1
-            payload = m.payload if isinstance(m.payload, bytes) else b""
             try:
-                parsed.append((parse_status(m.topic.value, payload), payload))
+                parsed.append((parse_status(m.topic, m.payload), m.payload))
             except StatusError as err:
-                self._refuse(m, Reason.BAD_STATUS, str(err), letters)
+                self._refuse(m.topic, m.payload, Reason.BAD_STATUS, str(err), letters)
         if parsed:
             try:
                 await self._until_done(self._record_statuses, parsed, what="statuses")
@@ -247,17 +265,16 @@ class Ingest:
         for status, payload in statuses:
             record_status(self._store.engine, status, payload, now)
 
-    def _admit(self, message: aiomqtt.Message, letters: list[DeadLetterRow]) -> GridEvent | None:
+    def _admit(self, topic: str, payload: bytes, letters: list[DeadLetterRow]) -> GridEvent | None:
         self.stats.received += 1
-        payload = message.payload if isinstance(message.payload, bytes) else b""
         try:
-            return admit(message.topic.value, payload)
+            return admit(topic, payload)
         except AdmissionError as rejected:
-            self._refuse(message, rejected.reason, f"{rejected.field}: {rejected.detail}", letters)
+            self._refuse(topic, payload, rejected.reason, f"{rejected.field}: {rejected.detail}", letters)
             return None
 
     async def _store_events(
-        self, events: list[GridEvent], letters: list[DeadLetterRow], messages: list[aiomqtt.Message]
+        self, events: list[GridEvent], letters: list[DeadLetterRow], messages: list[_Received]
     ) -> list[Outcome | None]:
         """Store a batch; when the database refuses it for good, store one by one and dead-letter
         the revisions it refuses (outcome None), so one bad row never holds up the others."""
@@ -265,7 +282,7 @@ class Ingest:
             return list(await self._until_done(self._store.add_many, events, what="events"))
         except PermanentStoreError as err:
             if len(events) == 1:
-                self._refuse(messages[0], Reason.STORE_FAILED, str(err.__cause__), letters)
+                self._refuse(messages[0].topic, messages[0].payload, Reason.STORE_FAILED, str(err.__cause__), letters)
                 return [None]
         outcomes: list[Outcome | None] = []
         for i in range(len(events)):
@@ -299,9 +316,12 @@ class _Kind(Enum):
 
 @dataclass(frozen=True, slots=True)
 class _Received:
-    """A message waiting for the writer; an event already admitted (`event`) or refused (`letter`)."""
+    """A message waiting for the writer; an event already admitted (`event`) or refused (`letter`).
+    `token` is its delivery's, settled once all of the delivery is committed."""
 
-    message: aiomqtt.Message
+    topic: str
+    payload: bytes
+    token: int
     kind: _Kind
     event: GridEvent | None = None
     letter: DeadLetterRow | None = None
@@ -313,6 +333,8 @@ class _Queue:
     window already bounds what is unacknowledged."""
 
     received: list[_Received] = field(default_factory=list)
+    unsettled: dict[int, int] = field(default_factory=dict)
+    """Messages of each delivery (by token, in delivery order) not yet committed."""
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     idle: asyncio.Event = field(default_factory=asyncio.Event)
     """Set while the writer waits for messages (no batch in hand)."""

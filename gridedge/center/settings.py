@@ -117,8 +117,8 @@ class CenterConfig(StrictModel):
     client_id: Code = "gridedge-center"
     """MQTT client id; must be stable (the broker keeps this centre's queue under it) and unique per centre."""
     shared_group: Code | None = None
-    """Replicas of one centre name the same group: they then subscribe with MQTT 5 as
-    `$share/{group}/...`, the broker gives each event to one of them, and each needs its own `client_id`."""
+    """Replicas of one centre name the same group: they then subscribe as `$share/{group}/...` (Mosquitto 2
+    shares to MQTT 3.1.1 clients), the broker gives each event to one of them, and each needs its own `client_id`."""
     policy: Policy = Field(default_factory=Policy)
     """Starting levels, time limits per step, units and dispatch rules."""
     escalation_check_s: float = Field(default=30.0, gt=0)

@@ -11,8 +11,8 @@ import pytest
 from bench import settings
 from bench.load import Blaster
 from bench.scenarios import ingest
-from gridedge.devices.drivers.mqtt_wire import MqttWireError, SubscriberSession
 from gridedge.devtools.broker import MosquittoProcess, free_port
+from gridedge.edge.mqtt_wire import MqttWireError, SubscriberSession
 
 MESSAGES = 20_000
 

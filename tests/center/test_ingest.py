@@ -10,11 +10,14 @@ import aiomqtt
 import pytest
 from sqlalchemy.exc import DataError, OperationalError
 
+from gridedge.center import ingest as ingest_module
+from gridedge.center.gateways import gateways
 from gridedge.center.ingest import Ingest
 from gridedge.center.settings import CenterConfig
 from gridedge.center.store import CaseStore, Outcome
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.event import GridEvent
+from gridedge.edge.topics import status_topic
 from tests.center.events import make_event, topic_of
 from tests.servers import Mosquitto
 
@@ -100,6 +103,76 @@ async def test_a_row_the_database_refuses_is_dead_lettered_and_its_batch_stored(
         assert ingest.stats.stored == 2
         assert [d.reason for d in store.dead_letters()] == ["store_failed"]
         assert store.count_cases() == 2
+    finally:
+        task.cancel()
+        await asyncio.wait([task])
+        store.close()
+
+
+@pytest.mark.integration
+async def test_a_message_is_acknowledged_only_once_committed(broker: Mosquitto, tmp_path: Path) -> None:
+    """The first replica never manages to commit: the broker must send the event again to the next one
+    under the same client id, so it cannot have been acknowledged on receipt."""
+    down = FlakyStore(f"sqlite:///{tmp_path / 'center.db'}")
+    down.migrate()
+    down.failures_left = 10_000  # the database stays away
+    config = CenterConfig(broker=BrokerConfig(port=broker.port))
+    first = Ingest(config, down)
+    event = make_event()
+    task = asyncio.create_task(first.run())
+    try:
+        async with asyncio.timeout(5):
+            await until(lambda: first.stats.broker_connected)
+            async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+                await client.publish(topic_of(event), event.to_json(), qos=1)
+            await until(lambda: first.stats.received == 1)
+    finally:
+        task.cancel()
+        await asyncio.wait([task])
+        down.close()
+    assert first.stats.stored == 0
+    store = CaseStore(f"sqlite:///{tmp_path / 'center.db'}")
+    second = Ingest(config, store)
+    task = asyncio.create_task(second.run())
+    try:
+        async with asyncio.timeout(5):
+            await until(lambda: second.stats.stored == 1)
+        assert store.count_cases() == 1
+    finally:
+        task.cancel()
+        await asyncio.wait([task])
+        store.close()
+
+
+@pytest.mark.integration
+async def test_retained_statuses_are_recorded_and_an_oversize_message_is_refused_by_topic(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gateway's status is retained, so it reaches a centre that subscribes after it was published.
+    A message past the session's packet limit is skipped unread, acknowledged, dead-lettered under its
+    topic, and what follows it is stored."""
+    monkeypatch.setattr(ingest_module, "MAX_PACKET_BYTES", 100_000)
+    store = CaseStore(f"sqlite:///{tmp_path / 'center.db'}")
+    store.migrate()
+    status = b'{"state": "online", "gateway_id": "gw-01", "version": "1.0"}'
+    async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+        await client.publish(status_topic("gw-01"), status, qos=1, retain=True)
+    ingest = Ingest(CenterConfig(broker=BrokerConfig(port=broker.port)), store)
+    huge, event = make_event("evt-huge-0001"), make_event("evt-after-001", device_id="smoke-4a")
+    task = asyncio.create_task(ingest.run())
+    try:
+        async with asyncio.timeout(10):
+            await until(lambda: ingest.stats.broker_connected)
+            async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+                await client.publish(topic_of(huge), huge.to_json() + b" " * 200_000, qos=1)
+                await client.publish(topic_of(event), event.to_json(), qos=1)
+            await until(lambda: ingest.stats.stored == 1)
+            await until(lambda: bool(store.dead_letters()))
+        assert [g.gateway_id for g in gateways(store.engine, ())] == ["gw-01"]
+        assert ingest.stats.rejected == {"oversize": 1}
+        [letter] = store.dead_letters()
+        assert (letter.topic, letter.reason) == (topic_of(huge), "oversize")
+        assert store.count_cases() == 1
     finally:
         task.cancel()
         await asyncio.wait([task])

@@ -15,7 +15,10 @@ from hypothesis import strategies as st
 
 from gridedge.devices.binding import bind
 from gridedge.devices.drivers.mqtt import MqttRouter
-from gridedge.devices.drivers.mqtt_wire import (
+from gridedge.devices.inventory import DeviceEntry, Inventory
+from gridedge.devices.profile import BUILTIN_PROFILES, load_profiles
+from gridedge.edge.grid import Location
+from gridedge.edge.mqtt_wire import (
     FrameParser,
     MalformedPacketError,
     MqttWireError,
@@ -23,9 +26,6 @@ from gridedge.devices.drivers.mqtt_wire import (
     publish_packet,
     remaining_length,
 )
-from gridedge.devices.inventory import DeviceEntry, Inventory
-from gridedge.devices.profile import BUILTIN_PROFILES, load_profiles
-from gridedge.edge.grid import Location
 from tests.cloud_bridge.secure import secured_mosquitto
 from tests.servers import Mosquitto, mosquitto
 

@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 
 from gridedge.devices.binding import bind
 from gridedge.devices.drivers.mqtt import MqttDriver, MqttRouter
-from gridedge.devices.drivers.mqtt_wire import FrameParser, MqttWireError, publish_packet, remaining_length
 from gridedge.devices.inventory import DeviceEntry, Inventory
 from gridedge.devices.profile import BUILTIN_PROFILES, load_profiles
 from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.clock import SystemClock
 from gridedge.edge.grid import Location
+from gridedge.edge.mqtt_wire import FrameParser, MqttWireError, publish_packet, remaining_length
 from gridedge.edge.reading import Reading
 from gridedge.edge.reconnect import Backoff
 

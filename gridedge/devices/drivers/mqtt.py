@@ -16,15 +16,15 @@ from typing import Any
 
 from gridedge.devices.binding import DeviceBinding
 from gridedge.devices.decode import CompiledProfile, decode_json
-from gridedge.devices.drivers.mqtt_wire import (
+from gridedge.edge.broker import BrokerConfig
+from gridedge.edge.clock import Clock
+from gridedge.edge.mqtt_wire import (
     MAX_PACKET,
     Delivery,
     MalformedPacketError,
     MqttWireError,
     SubscriberSession,
 )
-from gridedge.edge.broker import BrokerConfig
-from gridedge.edge.clock import Clock
 from gridedge.edge.reading import Reading
 from gridedge.edge.reconnect import Backoff, keep_connected
 

@@ -1,6 +1,8 @@
-"""The southbound subscriber's side of MQTT 3.1.1, parsed in bulk: the agent's ingest hot path.
+"""A subscriber's side of MQTT 3.1.1, parsed in bulk: the hot path of both ingests, the agent's
+southbound (devices/drivers/mqtt.py) and the centre's (center/ingest.py). Only the stdlib, so any
+package may use it.
 
-Why not paho or aiomqtt here (they are used everywhere else): paho reads every packet with three
+Why not paho or aiomqtt here (they are used for publishing): paho reads every packet with three
 `recv` calls, takes two locks, walks a topic trie and builds an MQTTMessage per message; aiomqtt adds
 a future per message on top. `gridedge bench ingest` measures all three side by side
 (`southbound_client_*`). This session reads whatever the socket holds (up to 64 KiB at once), cuts
@@ -18,7 +20,7 @@ Scope is exactly what a subscriber needs, to the letter of MQTT 3.1.1:
 - PINGREQ from its own task, so keepalive holds while the caller is back-pressured, and a broker
   that says nothing for 1.5 keepalives is taken for dead.
 Anything else (QoS 2 towards a QoS 1 subscription, a malformed or unexpected packet) raises
-`MqttWireError` naming it: the driver counts it and reconnects. No other exception escapes the
+`MqttWireError` naming it: the caller counts it and reconnects. No other exception escapes the
 parser, whatever bytes arrive (tests/security/test_southbound_fuzz.py).
 """
 
