@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import operator
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from gridedge.devices.registers import (
 )
 from gridedge.edge.clock import Clock
 from gridedge.edge.reading import Reading
-from gridedge.edge.reconnect import Backoff
+from gridedge.edge.reconnect import Backoff, cancel_if_requested
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,15 @@ Client = AsyncModbusTcpClient | AsyncModbusSerialClient
 
 PYMODBUS_TIMEOUT_S = 60.0  # our own per-device timeout always fires first, so pymodbus never drops the line
 PROBE_AFTER_S = 60.0  # an unavailable device is probed at least this often, even on a busy line
+
+
+_READS = {
+    Table.HOLDING: "read_holding_registers",
+    Table.INPUT: "read_input_registers",
+    Table.COIL: "read_coils",
+    Table.DISCRETE: "read_discrete_inputs",
+}
+_DUE = operator.attrgetter("due")
 
 
 class NoAnswerError(Exception):
@@ -101,20 +111,17 @@ def make_client(bus: ModbusBus) -> Client:
 async def _within(request: Awaitable[ModbusPDU], seconds: float) -> ModbusPDU | None:
     """The answer, or None when none came in time or the link failed.
 
-    The request runs in its own task: pymodbus turns a cancel into its own exception, and Python
-    3.11's `wait_for` (inside pymodbus too) can lose a cancel that races the answer; waiting on the
-    task instead keeps the agent's shutdown intact.
-    """
-    task = asyncio.ensure_future(request)
+    pymodbus turns a cancel into its own exception, and Python 3.11's `wait_for` inside it can lose a
+    cancel that races the answer: whatever became of it, a cancel the task was asked for is raised here
+    once the request is over, so the agent's shutdown always ends the driver. Awaited in the caller's
+    task (not a task of its own): a request costs no task, no extra turn of the event loop."""
     try:
-        await asyncio.wait({task}, timeout=seconds)
-    finally:
-        if not task.done():
-            task.cancel()
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
-    if not task.done() or task.cancelled() or task.exception() is not None:
-        return None
-    return task.result()
+        async with asyncio.timeout(seconds):
+            answer: ModbusPDU | None = await request
+    except Exception:  # a timeout, a closed link, pymodbus's own errors, a garbled answer: no answer
+        answer = None
+    cancel_if_requested()
+    return answer
 
 
 @dataclass
@@ -188,6 +195,9 @@ class ModbusBusDriver:
         time before the next healthy device is due, or when it has waited PROBE_AFTER_S for such a gap."""
         while True:
             now = loop.time()
+            first = min(self.devices, key=_DUE)  # as the loop below would take it first (min and sorted agree on ties)
+            if first.due <= now and first.available is not False:
+                return first
             healthy_due = min((d.due for d in self.devices if d.available is not False), default=math.inf)
             waiting = []
             for d in sorted(self.devices, key=lambda d: d.due):
@@ -304,13 +314,7 @@ class ModbusBusDriver:
         return self._client.write_registers(write.address, list(write.values), device_id=unit)
 
     def _request(self, read: Read, unit: int) -> Awaitable[ModbusPDU]:
-        c = self._client
-        call = {
-            Table.HOLDING: c.read_holding_registers,
-            Table.INPUT: c.read_input_registers,
-            Table.COIL: c.read_coils,
-            Table.DISCRETE: c.read_discrete_inputs,
-        }[read.table]
+        call: Callable[..., Awaitable[ModbusPDU]] = getattr(self._client, _READS[read.table])
         return call(read.address, count=read.count, device_id=unit)
 
     async def _mark_unavailable(self, device: PolledDevice, why: str) -> None:
