@@ -7,8 +7,10 @@ cost, not the simulator's). Ours: one bus coordinator polling every pile back to
 rules). Raw: a pymodbus client issuing the same two reads per pile in the same order, one request at
 a time as ours, decoding nothing. Raw with decoding (`ratio_to_raw_pymodbus_with_decode`): the same,
 then each of the 84 points turned into a value with pymodbus's own `convert_from_registers` (bits,
-enum names, scale and offset applied as the profile says, nothing range-checked). Each side runs for
-SECONDS in turn.
+enum names, scale and offset applied as the profile says, nothing range-checked). The three sides take
+turns, ROUNDS slices each, SECONDS in all per side, so a change in the machine's load in between
+touches all of them. Each side's CPU time per poll (its own process; the simulator's not counted)
+says where the gap is, and holds better than the rates on a loaded machine.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 
 from pymodbus.client import AsyncModbusTcpClient
 
@@ -35,9 +38,32 @@ from gridedge.edge.reading import Reading
 PILES = 10
 POINTS = 84
 PROFILE = "ebike-charging-pile-10"
+ROUNDS = 5
 
 
-async def _ours(port: int, seconds: float) -> float:
+@dataclass
+class Side:
+    """What one side did in its measured slices, summed."""
+
+    polls: int = 0
+    seconds: float = 0.0
+    cpu_s: float = 0.0
+
+    def add(self, polls: int, started: float, cpu_started: float) -> None:
+        self.polls += polls
+        self.seconds += time.perf_counter() - started
+        self.cpu_s += time.process_time() - cpu_started
+
+    @property
+    def points_per_s(self) -> float:
+        return self.polls * POINTS / self.seconds
+
+    @property
+    def cpu_us_per_poll(self) -> float:
+        return 1e6 * self.cpu_s / self.polls
+
+
+async def _ours(port: int, seconds: float, side: Side) -> None:
     inventory = Inventory.model_validate(
         {
             "devices": [
@@ -62,12 +88,11 @@ async def _ours(port: int, seconds: float) -> float:
     driver = ModbusBusDriver(bus, polled_devices(bindings, "bench"), sink, SystemClock())
     task = asyncio.create_task(driver.run())
     await asyncio.sleep(0.5)  # connected and warm
-    start_readings, started = readings, time.perf_counter()
+    start_readings, started, cpu_started = readings, time.perf_counter(), time.process_time()
     await asyncio.sleep(seconds)
-    done, elapsed = readings - start_readings, time.perf_counter() - started
+    side.add((readings - start_readings) // POINTS, started, cpu_started)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    return done / elapsed
 
 
 Values = list[tuple[str, str, object, float]]
@@ -101,14 +126,14 @@ def pymodbus_decoder(plan: ModbusPlan) -> Callable[[str, Sequence[list[int]], fl
     return decode
 
 
-async def _raw(port: int, seconds: float, decoding: bool) -> float:
+async def _raw(port: int, seconds: float, side: Side, decoding: bool) -> None:
     plan = plan_reads(load_profiles([BUILTIN_PROFILES])[PROFILE])
     decode = pymodbus_decoder(plan)
     client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=2, retries=0)
     await client.connect()
     polls = points = 0
     try:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         while time.perf_counter() - started < seconds:
             for unit in range(1, PILES + 1):
                 answers = [
@@ -118,33 +143,45 @@ async def _raw(port: int, seconds: float, decoding: bool) -> float:
                 if decoding:
                     points += len(decode(f"EP-{unit}", answers, time.time()))
                 polls += 1
+        side.add(polls, started, cpu_started)
         assert not decoding or points == polls * POINTS
-        return polls * POINTS / (time.perf_counter() - started)
     finally:
         client.close()
 
 
 def run(quick: bool) -> Measured:
     seconds = 3.0 if quick else 15.0
+    ours, raw, raw_decoding = Side(), Side(), Side()
+    sides: list[Callable[[int, float], Coroutine[None, None, None]]] = [
+        lambda port, s: _ours(port, s, ours),
+        lambda port, s: _raw(port, s, raw, decoding=False),
+        lambda port, s: _raw(port, s, raw_decoding, decoding=True),
+    ]
     port = free_port()
     sim = subprocess.Popen([sys.executable, "-m", "gridedge.simulators.charging_pile", str(port), str(PILES)])
     try:
         time.sleep(1.5)
-        ours = asyncio.run(_ours(port, seconds))
-        raw = asyncio.run(_raw(port, seconds, decoding=False))
-        raw_decoding = asyncio.run(_raw(port, seconds, decoding=True))
+        for _ in range(ROUNDS):
+            for side in sides:
+                asyncio.run(side(port, seconds / ROUNDS))
     finally:
         sim.terminate()
         sim.wait(timeout=10)
     return Measured(
         figures={
-            "points_per_s": ours,
-            "raw_pymodbus_points_per_s": raw,
-            "ratio_to_raw_pymodbus": ours / raw,
-            "raw_pymodbus_decoding_points_per_s": raw_decoding,
-            "ratio_to_raw_pymodbus_with_decode": ours / raw_decoding,
+            "points_per_s": ours.points_per_s,
+            "raw_pymodbus_points_per_s": raw.points_per_s,
+            "ratio_to_raw_pymodbus": ours.points_per_s / raw.points_per_s,
+            "raw_pymodbus_decoding_points_per_s": raw_decoding.points_per_s,
+            "ratio_to_raw_pymodbus_with_decode": ours.points_per_s / raw_decoding.points_per_s,
+            "cpu_us_per_poll": ours.cpu_us_per_poll,
+            "raw_pymodbus_cpu_us_per_poll": raw.cpu_us_per_poll,
+            "raw_pymodbus_decoding_cpu_us_per_poll": raw_decoding.cpu_us_per_poll,
         },
-        bounds=f"{PILES} piles x {POINTS} points over Modbus TCP on loopback; {seconds:.0f} s each of three sides",
+        bounds=(
+            f"{PILES} piles x {POINTS} points over Modbus TCP on loopback; {seconds:.0f} s per side "
+            f"in {ROUNDS} alternating slices"
+        ),
         settings={
             "transport": "Modbus TCP on loopback, charging-pile simulator (pymodbus server) in its own process",
             "requests": "two reads per pile (registers 0-119 and 128-167), one request at a time, on every side",
