@@ -16,11 +16,16 @@ says where the gap is, and holds better than the rates on a loaded machine.
 from __future__ import annotations
 
 import asyncio
+import cProfile
+import io
+import os
+import pstats
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from pymodbus.client import AsyncModbusTcpClient
 
@@ -188,3 +193,83 @@ def run(quick: bool) -> Measured:
             "sink": "ours: readings counted, no pipeline; raw: nothing (raw with decode: a list of values)",
         },
     )
+
+
+PROFILES = Path(__file__).parent.parent / "profiles"
+_GROUPS = [  # (where, what): the first whose text is in the function's file or name
+    ("registers.py", "decoding: registers to checked readings (ours)"),
+    ("devices/decode.py", "decoding: registers to checked readings (ours)"),
+    ("<string>", "decoding: registers to checked readings (ours)"),  # Reading's generated __init__
+    ("convert_from_registers", "decoding: convert_from_registers, bits, scale (raw with decode)"),
+    ("scenarios/modbus.py", "decoding: convert_from_registers, bits, scale (raw with decode)"),
+    ("drivers/modbus.py", "the driver: poll loop, timeout per request, counters, sink"),
+    ("gridedge/", "the driver: poll loop, timeout per request, counters, sink"),
+    ("pymodbus/", "pymodbus: request, framing, transaction, answer PDU"),
+    ("'send' of '_socket", "socket send (loopback: runs the kernel's TCP path)"),
+    ("'recv", "socket recv"),
+    ("asyncio/", "asyncio: event loop, futures, timers"),
+    ("select", "asyncio: event loop, futures, timers"),
+    ("{", "builtins called from all of the above"),
+]
+
+
+def _group(where: str) -> str:
+    return next((what for text, what in _GROUPS if text in where), "other")
+
+
+def profile(seconds: float = 5.0) -> list[Path]:
+    """CPU profiles of the three sides (cProfile on the process's CPU clock, so time the kernel gives
+    the simulator is not counted), grouped by where the time goes: bench/profiles/modbus-*.txt."""
+    runs: dict[str, Callable[[int, Side], Coroutine[None, None, None]]] = {
+        "ours": lambda port, side: _ours(port, seconds, side),
+        "raw": lambda port, side: _raw(port, seconds, side, decoding=False),
+        "raw-decoding": lambda port, side: _raw(port, seconds, side, decoding=True),
+    }
+    port = free_port()
+    sim = subprocess.Popen([sys.executable, "-m", "gridedge.simulators.charging_pile", str(port), str(PILES)])
+    written = []
+    try:
+        time.sleep(1.5)
+        for name, side_run in runs.items():
+            plain = Side()
+            asyncio.run(side_run(port, plain))  # unprofiled: the CPU per poll to quote
+            profiled, profiler = Side(), cProfile.Profile(time.process_time)
+            profiler.enable()
+            asyncio.run(side_run(port, profiled))
+            profiler.disable()
+            stats = pstats.Stats(profiler)
+            total = sum(row[2] for row in stats.stats.values())  # type: ignore[attr-defined]
+            groups: dict[str, float] = {}
+            for (file, _line, func), row in stats.stats.items():  # type: ignore[attr-defined]
+                groups[_group(f"{file} {func}")] = groups.get(_group(f"{file} {func}"), 0.0) + row[2]
+            out = io.StringIO()
+            out.write(
+                f"# modbus side `{name}`: python -m bench.scenarios.modbus --profile ({seconds:.0f} s a side)\n"
+                f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
+                f"load average {os.getloadavg()[0]:.1f} at the end\n"
+                f"# unprofiled: {plain.points_per_s:,.0f} points/s, {plain.cpu_us_per_poll:.0f} us CPU per poll "
+                f"(this process; a poll = 2 reads, 84 points)\n"
+                f"# profiled: {profiled.cpu_us_per_poll:.0f} us CPU per poll (cProfile's own cost included)\n\n"
+                "share of CPU  where\n"
+            )
+            for what, cpu in sorted(groups.items(), key=lambda kv: -kv[1]):
+                out.write(f"{100 * cpu / total:10.1f} %  {what}\n")
+            out.write("\n")
+            stats.stream = out  # type: ignore[attr-defined]
+            stats.sort_stats("tottime").print_stats(25)
+            path = PROFILES / f"modbus-{name}.txt"
+            path.parent.mkdir(exist_ok=True)
+            text = out.getvalue().replace(str(Path(sys.prefix)), "").replace(str(Path.cwd()), "")
+            path.write_text(text)
+            written.append(path)
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+    return written
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--profile"]:
+        sys.exit("usage: python -m bench.scenarios.modbus --profile")
+    for written_path in profile():
+        print(written_path)
