@@ -202,3 +202,43 @@ async def test_a_cancel_at_any_step_of_a_poll_ends_the_driver() -> None:
         if task is not None:
             await _stopped(task, server)
         await server.stop()
+
+
+async def test_readings_reach_a_slow_sink_whole_and_in_the_order_read() -> None:
+    """Decoding and the sink run beside the next poll's requests: still one poll at a time, in order,
+    and an unavailable report comes after the last poll that answered."""
+    server = PileServer(plugged_piles([1, 2]))
+    port = free_port()
+    await server.start_tcp("127.0.0.1", port)
+    bus = ModbusTcpBus(name="shed", host="127.0.0.1", port=port)
+    bindings = bind(_inventory([1, 2], 0.01, timeout=0.2), PROFILES, "inv", frozenset({"shed"}))
+    batches: list[list[Reading]] = []
+    busy = 0
+
+    async def sink(readings: list[Reading]) -> None:
+        nonlocal busy
+        busy += 1
+        assert busy == 1, "two deliveries at once"
+        await asyncio.sleep(0.005)
+        batches.append(readings)
+        busy -= 1
+
+    driver = ModbusBusDriver(bus, polled_devices(bindings, "shed"), sink, SystemClock())
+    task = asyncio.create_task(driver.run())
+    try:
+        async with asyncio.timeout(5):
+            while len(batches) < 10:
+                await asyncio.sleep(0.01)
+        server.silence(2)
+        async with asyncio.timeout(5):
+            while driver.counters["unavailable"] < 1:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)
+    finally:
+        await _stopped(task, server)
+    assert all(len(b) == 84 and len({r.device_id for r in b}) == 1 for b in batches)
+    for device in ("EP-1", "EP-2"):
+        mine = [b for b in batches if b[0].device_id == device]
+        assert [b[0].ts for b in mine] == sorted(b[0].ts for b in mine)
+    last_of_2 = [b for b in batches if b[0].device_id == "EP-2"][-1]
+    assert {r.quality for r in last_of_2} == {Quality.UNAVAILABLE}

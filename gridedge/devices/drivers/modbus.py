@@ -165,6 +165,7 @@ class ModbusBusDriver:
         self._client = make_client(bus)
         self._backoff = Backoff(initial=0.5, maximum=30.0)
         self._line = asyncio.Lock()  # one request at a time on the bus: polls and writes take turns
+        self._delivery: asyncio.Task[None] | None = None  # the last poll's decoding and sink, see `_poll`
 
     @property
     def where(self) -> str:
@@ -188,6 +189,8 @@ class ModbusBusDriver:
                 now = loop.time()
                 device.due = max(device.due + device.interval_s, now) if device.available else now + device.interval_s
         finally:
+            if self._delivery is not None:
+                self._delivery.cancel()
             self._client.close()
 
     async def _next_device(self, loop: asyncio.AbstractEventLoop) -> PolledDevice:
@@ -247,6 +250,12 @@ class ModbusBusDriver:
         if device.available is False:
             log.info("device %s (%s unit %d): answering again", device.id, self.where, device.address.unit)
         device.available = True
+        # Decoded and delivered in a task of its own, which first runs once the next request is on the
+        # wire: decoding overlaps the wait for the next answer. One at a time, in order (`_delivered`).
+        await self._delivered()
+        self._delivery = asyncio.create_task(self._deliver(device, answers, ts))
+
+    async def _deliver(self, device: PolledDevice, answers: list[Answer], ts: float) -> None:
         decoded = decode_registers(device.plan, answers, device.id, ts)
         problems = tuple(decoded.problems)
         if problems and problems != device.problems:
@@ -255,6 +264,15 @@ class ModbusBusDriver:
         self.counters["rejected_fields"] += len(problems)
         self.counters["readings"] += len(decoded.readings)
         await self._sink(decoded.readings)
+
+    async def _delivered(self) -> None:
+        """Once the last poll's readings are in the sink (raising what the sink raised): whatever goes to
+        the sink next goes after them, and a slow sink holds the polls back by one poll at most."""
+        delivery = self._delivery
+        if delivery is not None:
+            if not delivery.done():
+                await asyncio.shield(delivery)  # a write's caller cancelled meanwhile does not cancel the polls'
+            delivery.result()
 
     async def _read(self, device: PolledDevice, read: Read, tries: int) -> Answer:
         unit, timeout = device.address.unit, device.address.timeout_s
@@ -303,6 +321,7 @@ class ModbusBusDriver:
             self.stats.devices[device_id]["write_failures"] += 1
             raise WriteFailedError(f"{device_id} {point}: wrote {value!r}, read back {got!r}")
         log.info("device %s (%s unit %d): %s set to %r, read back", device_id, self.where, unit, point, got)
+        await self._delivered()
         await self._sink(decoded.readings)  # the new value reaches the rules at once
         return got
 
@@ -325,4 +344,5 @@ class ModbusBusDriver:
         self.counters["unavailable"] += 1
         self.stats.devices[device.id]["unavailable"] += 1
         log.warning("device %s (%s unit %d): %s; unavailable", device.id, self.where, device.address.unit, why)
+        await self._delivered()
         await self._sink(unavailable(device.plan, device.id, self._clock.now()))
