@@ -53,8 +53,16 @@ class Side:
     polls: int = 0
     seconds: float = 0.0
     cpu_s: float = 0.0
+    profiler: cProfile.Profile | None = None  # `profile`: on during the measured slices only
+
+    def begin(self) -> tuple[float, float]:
+        if self.profiler is not None:
+            self.profiler.enable()
+        return time.perf_counter(), time.process_time()
 
     def add(self, polls: int, started: float, cpu_started: float) -> None:
+        if self.profiler is not None:
+            self.profiler.disable()
         self.polls += polls
         self.seconds += time.perf_counter() - started
         self.cpu_s += time.process_time() - cpu_started
@@ -93,7 +101,8 @@ async def _ours(port: int, seconds: float, side: Side) -> None:
     driver = ModbusBusDriver(bus, polled_devices(bindings, "bench"), sink, SystemClock())
     task = asyncio.create_task(driver.run())
     await asyncio.sleep(0.5)  # connected and warm
-    start_readings, started, cpu_started = readings, time.perf_counter(), time.process_time()
+    start_readings = readings
+    started, cpu_started = side.begin()
     await asyncio.sleep(seconds)
     side.add((readings - start_readings) // POINTS, started, cpu_started)
     task.cancel()
@@ -138,7 +147,7 @@ async def _raw(port: int, seconds: float, side: Side, decoding: bool) -> None:
     await client.connect()
     polls = points = 0
     try:
-        started, cpu_started = time.perf_counter(), time.process_time()
+        started, cpu_started = side.begin()
         while time.perf_counter() - started < seconds:
             for unit in range(1, PILES + 1):
                 answers = [
@@ -196,30 +205,45 @@ def run(quick: bool) -> Measured:
 
 
 PROFILES = Path(__file__).parent.parent / "profiles"
-_GROUPS = [  # (where, what): the first whose text is in the function's file or name
+IDLE = "waiting for the answer (epoll, idle)"
+_GROUPS = [  # (text in the function's file or name, where): the first that matches
     ("registers.py", "decoding: registers to checked readings (ours)"),
     ("devices/decode.py", "decoding: registers to checked readings (ours)"),
     ("<string>", "decoding: registers to checked readings (ours)"),  # Reading's generated __init__
     ("convert_from_registers", "decoding: convert_from_registers, bits, scale (raw with decode)"),
-    ("scenarios/modbus.py", "decoding: convert_from_registers, bits, scale (raw with decode)"),
-    ("drivers/modbus.py", "the driver: poll loop, timeout per request, counters, sink"),
-    ("gridedge/", "the driver: poll loop, timeout per request, counters, sink"),
+    ("scenarios/modbus.py decode", "decoding: convert_from_registers, bits, scale (raw with decode)"),
+    ("scenarios/modbus.py", "the benchmark's own loop"),
+    ("gridedge/", "the driver: poll loop, timeout per request, counters, delivery"),
     ("pymodbus/", "pymodbus: request, framing, transaction, answer PDU"),
-    ("'send' of '_socket", "socket send (loopback: runs the kernel's TCP path)"),
+    ("'send' of '_socket", "socket send (loopback: the kernel's TCP path, and the core handed to the simulator)"),
     ("'recv", "socket recv"),
+    ("'poll' of 'select.epoll'", IDLE),
     ("asyncio/", "asyncio: event loop, futures, timers"),
-    ("select", "asyncio: event loop, futures, timers"),
-    ("{", "builtins called from all of the above"),
+    ("selectors.py", "asyncio: event loop, futures, timers"),
 ]
+Key = tuple[str, int, str]
 
 
-def _group(where: str) -> str:
-    return next((what for text, what in _GROUPS if text in where), "other")
+def _where(key: Key, stats: dict[Key, tuple[int, int, float, float, dict[Key, tuple[float, ...]]]]) -> dict[str, float]:
+    """The function's own time by where it goes; a builtin's (list.append, struct.unpack...) by its callers'."""
+    text = f"{key[0]} {key[2]}"
+    own = stats[key][2]
+    group = next((what for match, what in _GROUPS if match in text), None)
+    if group is not None or key[0] != "~" or not stats[key][4]:
+        return {group or "other": own}
+    callers = stats[key][4]
+    edges = sum(edge[2] for edge in callers.values()) or 1.0
+    shares: dict[str, float] = {}
+    for caller, edge in callers.items():
+        caller_text = f"{caller[0]} {caller[2]}"
+        what = next((what for match, what in _GROUPS if match in caller_text), "other")
+        shares[what] = shares.get(what, 0.0) + own * edge[2] / edges
+    return shares
 
 
 def profile(seconds: float = 5.0) -> list[Path]:
-    """CPU profiles of the three sides (cProfile on the process's CPU clock, so time the kernel gives
-    the simulator is not counted), grouped by where the time goes: bench/profiles/modbus-*.txt."""
+    """Profiles of the three sides' measured slices (cProfile, wall clock), grouped by where the time
+    goes, the wait for the simulator's answer apart: bench/profiles/modbus-*.txt."""
     runs: dict[str, Callable[[int, Side], Coroutine[None, None, None]]] = {
         "ours": lambda port, side: _ours(port, seconds, side),
         "raw": lambda port, side: _raw(port, seconds, side, decoding=False),
@@ -232,35 +256,35 @@ def profile(seconds: float = 5.0) -> list[Path]:
         time.sleep(1.5)
         for name, side_run in runs.items():
             plain = Side()
-            asyncio.run(side_run(port, plain))  # unprofiled: the CPU per poll to quote
-            profiled, profiler = Side(), cProfile.Profile(time.process_time)
-            profiler.enable()
+            asyncio.run(side_run(port, plain))  # unprofiled: the rate and CPU per poll to quote
+            profiled = Side(profiler=cProfile.Profile())
             asyncio.run(side_run(port, profiled))
-            profiler.disable()
-            stats = pstats.Stats(profiler)
-            total = sum(row[2] for row in stats.stats.values())  # type: ignore[attr-defined]
+            stats = pstats.Stats(profiled.profiler)
             groups: dict[str, float] = {}
-            for (file, _line, func), row in stats.stats.items():  # type: ignore[attr-defined]
-                groups[_group(f"{file} {func}")] = groups.get(_group(f"{file} {func}"), 0.0) + row[2]
+            for key in stats.stats:  # type: ignore[attr-defined]
+                for what, spent in _where(key, stats.stats).items():  # type: ignore[attr-defined]
+                    groups[what] = groups.get(what, 0.0) + spent
+            idle = groups.pop(IDLE, 0.0)
+            busy = sum(groups.values())
             out = io.StringIO()
             out.write(
                 f"# modbus side `{name}`: python -m bench.scenarios.modbus --profile ({seconds:.0f} s a side)\n"
                 f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
-                f"load average {os.getloadavg()[0]:.1f} at the end\n"
+                f"load average {os.getloadavg()[0]:.1f} at the end (other work on the machine: see the load)\n"
                 f"# unprofiled: {plain.points_per_s:,.0f} points/s, {plain.cpu_us_per_poll:.0f} us CPU per poll "
                 f"(this process; a poll = 2 reads, 84 points)\n"
-                f"# profiled: {profiled.cpu_us_per_poll:.0f} us CPU per poll (cProfile's own cost included)\n\n"
-                "share of CPU  where\n"
+                f"# profiled: {1e6 * busy / profiled.polls:.0f} us busy and {1e6 * idle / profiled.polls:.0f} us "
+                "waiting for answers per poll (wall clock; cProfile's own cost included)\n\n"
+                "share of the busy time  where\n"
             )
-            for what, cpu in sorted(groups.items(), key=lambda kv: -kv[1]):
-                out.write(f"{100 * cpu / total:10.1f} %  {what}\n")
+            for what, spent in sorted(groups.items(), key=lambda kv: -kv[1]):
+                out.write(f"{100 * spent / busy:20.1f} %  {what}\n")
             out.write("\n")
             stats.stream = out  # type: ignore[attr-defined]
-            stats.sort_stats("tottime").print_stats(25)
+            stats.sort_stats("tottime").print_stats(30)
             path = PROFILES / f"modbus-{name}.txt"
             path.parent.mkdir(exist_ok=True)
-            text = out.getvalue().replace(str(Path(sys.prefix)), "").replace(str(Path.cwd()), "")
-            path.write_text(text)
+            path.write_text(out.getvalue().replace(str(Path(sys.prefix)), "").replace(str(Path.cwd()), ""))
             written.append(path)
     finally:
         sim.terminate()
