@@ -3,7 +3,8 @@
 A doc never types a measured figure. It names it, and this module writes the value in:
 - `<!--fig SCENARIO.FIGURE-->value<!--/fig-->` in running text (the comments do not show when rendered);
 - `<!--bench-table-->...<!--/bench-table-->`: every scenario's figures;
-- `<!--bench-settings-->...<!--/bench-settings-->`: what each scenario ran on (broker, QoS, stores).
+- `<!--bench-settings-->...<!--/bench-settings-->`: what each scenario ran on (broker, QoS, stores);
+- `<!--bench-goals-->...<!--/bench-goals-->`: the headline figures against their goals (bench/goals.py).
 `python -m bench.report --write` rewrites the docs after a benchmark run; tests/test_docs_figures.py fails
 when a doc and the JSON disagree.
 """
@@ -17,12 +18,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from bench.goals import GOALS
 from bench.harness import RESULTS, SCENARIOS
 
 ROOT = RESULTS.parent.parent
 DOCS = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
 FIGURE = re.compile(r"<!--fig ([a-z0-9_]+)\.([a-z0-9_]+)-->(.*?)<!--/fig-->", re.DOTALL)
-BLOCK = re.compile(r"(<!--bench-(table|settings)-->\n)(?:.*?\n)?(<!--/bench-\2-->)", re.DOTALL)
+BLOCK = re.compile(r"(<!--bench-(table|settings|goals)-->\n)(?:.*?\n)?(<!--/bench-\2-->)", re.DOTALL)
 
 
 class MissingFigureError(LookupError):
@@ -82,10 +84,23 @@ def settings() -> str:
     return "\n".join(lines)
 
 
+def goals() -> str:
+    scenarios = {goal.scenario for goal in GOALS}
+    measured = {name: result(name)["figures"] for name in scenarios if (RESULTS / f"{name}.json").exists()}
+    lines = ["| goal | figure | measured | goal | met |", "| --- | --- | --- | --- | --- |"]
+    for goal in GOALS:
+        value, met = goal.measured(measured), goal.met(measured)
+        shown = "not measured" if value is None else number(value)
+        verdict = {True: "yes", False: "**no**", None: "-"}[met]
+        bound = f"{goal.sign} {number(goal.bound)}"
+        lines.append(f"| {goal.what} | `{goal.scenario}.{goal.name}` | {shown} | {bound} | {verdict} |")
+    return "\n".join(lines)
+
+
 def render(text: str) -> str:
     """`text` with every named figure and block filled in from the results."""
     text = FIGURE.sub(lambda m: f"<!--fig {m[1]}.{m[2]}-->{figure(m[1], m[2])}<!--/fig-->", text)
-    blocks = {"table": table, "settings": settings}
+    blocks = {"table": table, "settings": settings, "goals": goals}
     return BLOCK.sub(lambda m: f"{m[1]}{blocks[m[2]]()}\n{m[3]}", text)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench import report
+from bench.goals import GOALS, Goal
 
 
 def test_every_doc_quotes_the_results_as_they_are() -> None:
@@ -40,3 +41,24 @@ def test_a_changed_figure_makes_the_doc_stale(tmp_path: Path, monkeypatch: pytes
             report.render("<!--fig vision.cameras_at_8fps-->8<!--/fig-->")
     finally:
         report.result.cache_clear()
+
+
+def test_a_goal_is_met_only_by_the_figures_it_names() -> None:
+    floor = Goal("burst", "ingest", "ratio_to_ceiling", 0.8)
+    assert floor.met({"ingest": {"ratio_to_ceiling": 0.8}}) is True
+    assert floor.met({"ingest": {"ratio_to_ceiling": 0.79}}) is False
+    assert floor.met({"vision": {"ratio_to_ceiling": 0.9}}) is None  # another scenario's figure is not it
+    ceiling = Goal("p99", "latency", "p99_ms_at_10pct", 20, at_least=False)
+    assert ceiling.met({"latency": {"p99_ms_at_10pct": 21.0}}) is False
+    scaling = Goal("two against one", "centre", "events_per_s_pg_2_total", 1.6, over="events_per_s_pg_1")
+    assert scaling.measured({"centre": {"events_per_s_pg_2_total": 3200.0, "events_per_s_pg_1": 2000.0}}) == 1.6
+    assert scaling.met({"centre": {"events_per_s_pg_2_total": 3000.0, "events_per_s_pg_1": 2000.0}}) is False
+    assert scaling.met({"centre": {"events_per_s_pg_2_total": 3000.0}}) is None
+
+
+def test_the_goals_table_shows_every_goal_with_its_verdict() -> None:
+    rows = report.goals().splitlines()[2:]
+    assert len(rows) == len(GOALS)
+    for goal, row in zip(GOALS, rows, strict=True):
+        assert f"`{goal.scenario}.{goal.name}`" in row
+        assert row.endswith(("| yes |", "| **no** |", "| - |"))

@@ -65,7 +65,7 @@ def admit(topic: str, payload: bytes) -> GridEvent:
     if len(payload) > MAX_EVENT_BYTES:
         raise AdmissionError(Reason.OVERSIZE, "(payload)", f"{len(payload)} bytes, at most {MAX_EVENT_BYTES}")
     try:
-        payload.decode("utf-8")
+        text = payload.decode("utf-8")
     except UnicodeDecodeError as err:
         raise AdmissionError(Reason.BAD_ENCODING, "(payload)", f"not UTF-8 at byte {err.start}") from None
     try:
@@ -76,9 +76,10 @@ def admit(topic: str, payload: bytes) -> GridEvent:
         field = ".".join(str(p) for p in first["loc"]) or "(document)"
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         raise AdmissionError(Reason.BAD_PAYLOAD, field, f"{first['msg']}{more}") from None
-    for field, text in strings(event.model_dump(mode="json", by_alias=True)):
-        if (bad := control_character(text)) is not None:
-            raise AdmissionError(Reason.BAD_CHARACTERS, field, f"contains the control character {bad}")
+    if _may_hold_control_characters(text):
+        for field, value in strings(event.model_dump(mode="json", by_alias=True)):
+            if (bad := control_character(value)) is not None:
+                raise AdmissionError(Reason.BAD_CHARACTERS, field, f"contains the control character {bad}")
     if event.grid.codes() != where.codes:
         raise AdmissionError(
             Reason.TOPIC_MISMATCH, "grid", f"event grid {'/'.join(event.grid.codes())} is not the topic's"
@@ -88,3 +89,11 @@ def admit(topic: str, payload: bytes) -> GridEvent:
             Reason.TOPIC_MISMATCH, "source.gateway_id", f"event gateway {event.source.gateway_id} is not the topic's"
         )
     return event
+
+
+def _may_hold_control_characters(text: str) -> bool:
+    """Whether a JSON document the parser accepted can hold a forbidden character in a string: JSON refuses
+    raw C0 controls in strings and lone surrogates (UTF-8 cannot carry one, the parser refuses an escaped one),
+    so only a `\\u` escape or a raw DEL can bring one in. Most events have neither and skip the walk over
+    every string (a third of admission's time)."""
+    return "\\u" in text or "\x7f" in text

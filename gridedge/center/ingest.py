@@ -17,6 +17,8 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, TypeVar
 
 import aiomqtt
@@ -115,28 +117,67 @@ class Ingest:
         return client
 
     async def _consume(self, client: aiomqtt.Client) -> None:
-        messages = client.messages
-        async for first in messages:
-            batch = [first]
-            while len(messages) and len(batch) < MAX_BATCH:
-                batch.append(await anext(messages))
-            await self._ingest(batch)
-            for message in batch:
-                client._client.ack(message.mid, message.qos)
+        """Admit each message as it arrives while a writer stores what was admitted before, batch by
+        batch, and acknowledges a batch once it is committed: parsing and validating the next messages
+        overlaps the database's commit of the previous ones. Batches are written one at a time, in
+        arrival order, so one incident's revisions reach the store in the order they came."""
+        queue = _Queue()
+        reader = asyncio.create_task(self._read(client, queue), name="center-ingest-reader")
+        writer = asyncio.create_task(self._write_batches(client, queue), name="center-ingest-writer")
+        tasks: list[asyncio.Task[Any]] = [reader, writer]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if reader.done() and not writer.done():
+                # The broker went away: the batch being committed still commits and counts (its acks are
+                # lost, so it comes again as duplicates); what waits behind it comes again anyway.
+                queue.received.clear()
+                tasks.append(asyncio.create_task(queue.idle.wait(), name="center-ingest-idle"))
+                await asyncio.wait(tasks[1:], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks)
+        for task in (writer, reader):
+            if not task.cancelled() and (err := task.exception()) is not None:
+                raise err
 
-    async def _ingest(self, batch: list[aiomqtt.Message]) -> None:
+    async def _read(self, client: aiomqtt.Client, queue: _Queue) -> None:
+        async for message in client.messages:
+            queue.received.append(self._receive(message))
+            queue.arrived.set()
+
+    async def _write_batches(self, client: aiomqtt.Client, queue: _Queue) -> None:
+        while True:
+            queue.idle.set()
+            await queue.arrived.wait()
+            queue.idle.clear()
+            queue.arrived.clear()
+            while queue.received:
+                batch = queue.received[:MAX_BATCH]
+                del queue.received[:MAX_BATCH]
+                await self._ingest(batch)
+                for r in batch:
+                    client._client.ack(r.message.mid, r.message.qos)
+
+    def _receive(self, message: aiomqtt.Message) -> _Received:
+        """Sort a message by its topic; an event is admitted here (refused ones become dead letters)."""
+        if message.topic.matches(EVIDENCE_FILTER):
+            return _Received(message, _Kind.EVIDENCE)
+        if message.topic.matches(STATUS_FILTER):
+            return _Received(message, _Kind.STATUS)
         letters: list[DeadLetterRow] = []
-        snapshots = [m for m in batch if m.topic.matches(EVIDENCE_FILTER)]
+        event = self._admit(message, letters)
+        return _Received(message, _Kind.EVENT, event, letters[0] if letters else None)
+
+    async def _ingest(self, batch: list[_Received]) -> None:
+        letters = [r.letter for r in batch if r.letter is not None]
+        snapshots = [r.message for r in batch if r.kind is _Kind.EVIDENCE]
         if snapshots:
             await self._store_evidence(snapshots, letters)
-        statuses = [m for m in batch if m.topic.matches(STATUS_FILTER)]
+        statuses = [r.message for r in batch if r.kind is _Kind.STATUS]
         if statuses:
             await self._store_statuses(statuses, letters)
-        admitted: list[tuple[aiomqtt.Message, GridEvent]] = []
-        for m in batch:
-            side = m.topic.matches(EVIDENCE_FILTER) or m.topic.matches(STATUS_FILTER)
-            if not side and (e := self._admit(m, letters)) is not None:
-                admitted.append((m, e))
+        admitted = [(r.message, r.event) for r in batch if r.event is not None]
         if admitted:
             outcomes = await self._store_events([e for _, e in admitted], letters, [m for m, _ in admitted])
             fresh = [e for (_, e), o in zip(admitted, outcomes, strict=True) if o is Outcome.NEW]
@@ -248,6 +289,33 @@ class Ingest:
                 delay = backoff.next_delay()
                 log.exception("storing %d %s failed; retrying in %.1fs", len(items), what, delay)
                 await asyncio.sleep(delay)
+
+
+class _Kind(Enum):
+    EVENT = "event"
+    EVIDENCE = "evidence"
+    STATUS = "status"
+
+
+@dataclass(frozen=True, slots=True)
+class _Received:
+    """A message waiting for the writer; an event already admitted (`event`) or refused (`letter`)."""
+
+    message: aiomqtt.Message
+    kind: _Kind
+    event: GridEvent | None = None
+    letter: DeadLetterRow | None = None
+
+
+@dataclass(slots=True)
+class _Queue:
+    """Admitted messages from the reader to the writer; unbounded here because the broker's in-flight
+    window already bounds what is unacknowledged."""
+
+    received: list[_Received] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set while the writer waits for messages (no batch in hand)."""
 
 
 class PermanentStoreError(GridEdgeError):

@@ -75,7 +75,26 @@ class Case(Base):
     repeats; None once finished. Unique, so even racing replicas keep one open case per hazard."""
 
     __table_args__ = (
-        Index("ix_cases_place", "district_code", "street_code", "community_code", "grid_code"),
+        # The place, then what an officer's counts filter on, so they read the index alone (migration 0005).
+        Index(
+            "ix_cases_place_state",
+            "district_code",
+            "street_code",
+            "community_code",
+            "grid_code",
+            "state",
+            postgresql_include=["escalations", "due_at", "category", "severity_rank"],
+        ),
+        # One community's (street's, district's) cases in the list's order.
+        Index(
+            "ix_cases_place_list",
+            "district_code",
+            "street_code",
+            "community_code",
+            "severity_rank",
+            text("opened_at DESC"),
+            "event_id",
+        ),
         Index("ix_cases_source_status", "source_status"),
         Index("ix_cases_list", "severity_rank", text("opened_at DESC"), "event_id"),  # the list's order
         # The list filtered by category or by state, still in its order: a category is often all one

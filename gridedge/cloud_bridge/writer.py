@@ -15,6 +15,10 @@ store in memory and retries every `retry_s`; `failing` says why meanwhile (statu
 memory it may use is bounded (`max_held` messages): past it the oldest `info`, then `minor`, then
 `major` messages give way, and critical ones only when nothing else is left (all counted in
 `dropped_in_memory`). When the disk takes writes again, everything kept is stored in order, at once.
+
+The writer's transactions run on a thread of its own, not the event loop's default executor: whatever
+else borrows that executor (an API request, a slow client, a camera) never delays a commit. The thread
+lives while there is something to write, so a busy writer keeps one thread and an idle one holds none.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import logging
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from gridedge.cloud_bridge.message import OutMessage
@@ -126,6 +131,15 @@ class OutboxWriter:
             await asyncio.wait([self._task], timeout=2 * self._retry_s)
 
     async def _write(self) -> None:
+        # The writer's own thread, for as long as there is something to write (then it ends).
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-writer")
+        try:
+            await self._write_all(thread)
+        finally:
+            thread.shutdown(wait=False)
+
+    async def _write_all(self, thread: ThreadPoolExecutor) -> None:
+        loop = asyncio.get_running_loop()
         while self._pending:
             batch, self._pending = self._pending, []
             messages = [m for p in batch for m in p.messages]
@@ -133,7 +147,7 @@ class OutboxWriter:
             for p in batch:
                 state.update(p.state)
             try:
-                dropped = await asyncio.to_thread(self._outbox.put_many, messages, state)
+                dropped = await loop.run_in_executor(thread, self._outbox.put_many, messages, state)
             except STORAGE_ERRORS as exc:
                 self._pending = batch + self._pending  # kept, in order, for the next try
                 self._failed(exc)

@@ -4,6 +4,7 @@
     Pipeline -> Operations (gateway/ops.py: local state, telemetry, local API, /metrics)
     Uplink's downlink commands -> AgentCommands (gateway/bridge.py) -> ControlPort (the pipeline)
     CameraFeed (gateway/cameras.py) -> Pipeline's outbox
+    Shards (gateway/shards.py, runtime.shards > 1): MQTT devices decided in worker processes -> Pipeline's outbox
 
 Consumers get narrow ports (gateway/ports.py), never the agent; nothing but the CLI and the tests
 imports this module. It decides nothing and keeps no state of its own.
@@ -16,14 +17,16 @@ import logging
 from collections import Counter
 
 from gridedge.cloud_bridge.outbox import Outbox
+from gridedge.cloud_bridge.writer import OutboxWriter
 from gridedge.edge.clock import Clock, SystemClock
 from gridedge.edge.event import Severity
 from gridedge.gateway.bridge import AgentCommands, make_uplink, status_report
 from gridedge.gateway.cameras import CameraFeed
 from gridedge.gateway.ops import Operations
-from gridedge.gateway.pipeline import Pipeline, load_rules
+from gridedge.gateway.pipeline import Pipeline, load_rules, rules_state
 from gridedge.gateway.readmodel import GatewayReadModel
 from gridedge.gateway.settings import GatewayConfig
+from gridedge.gateway.shards import MAIN, Shards, part, share_of
 from gridedge.gateway.southbound import load_bindings
 from gridedge.gateway.state import LocalState, device_views
 from gridedge.vision.incidents import STATE_PREFIX as CAMERA_INCIDENTS
@@ -40,15 +43,17 @@ class Agent:
         rules = load_rules(config.rule_packs)  # a bad file fails here, before anything is opened
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(config.state_dir / "outbox.db", bound=config.uplink.outbox.bound())
+        writer = OutboxWriter(self.outbox, self._stored, on_failing=lambda _: self._status_changed())  # group commit
+        restored = rules_state(self.outbox)
+        shards = config.runtime.shards
+        if shards > 1:  # this process keeps the Modbus devices; the shard processes the MQTT ones (gateway/shards.py)
+            restored = part(restored, MAIN, shards, bindings)
+        share = share_of(MAIN, shards) if shards > 1 else None
         self.pipeline = Pipeline(
-            config,
-            bindings,
-            rules,
-            self.outbox,
-            clock=self.clock,
-            on_stored=self._stored,
-            on_status=self._status_changed,
+            config, bindings, rules, writer, restored, clock=self.clock, on_status=self._status_changed, share=share
         )
+        self.shards = Shards(config, self.pipeline, self.outbox) if shards > 1 else None
+        self.pipeline.peers = self.shards
         self.commands = AgentCommands(self.pipeline, self.outbox, config)  # downlink commands from the centre
         self.uplink = make_uplink(
             config, self.outbox, self.commands, self.clock, report=lambda: status_report(self.read, config)
@@ -72,6 +77,8 @@ class Agent:
                 tg.create_task(self.ops.run(stop), name="operations")
                 tg.create_task(self.cameras.run(stop, p.emit_camera), name="cameras")
                 workers = p.tasks(tg)
+                if self.shards is not None:
+                    workers.append(tg.create_task(self.shards.run(), name="shards"))
                 await stop.wait()
                 await p.stop_southbound()  # no more readings; those delivered are decided, committed, acknowledged
                 for task in workers:

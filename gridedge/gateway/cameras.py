@@ -4,7 +4,9 @@ The workers decide (dwell, inertia, offline); this module gives each incident a 
 a rising seq that outlive a replaced worker and an agent restart (`vision.incidents`: the open
 incidents are records in the outbox's state table, changed in the same transaction as the revision),
 and queues the snapshot ahead of the event that references it (`cloud_bridge.evidence`), all in one
-outbox write.
+outbox write. Workers are read, started and stopped on the event loop (`CameraWorker.events`,
+`aclose`): however many cameras run, none holds a thread of the loop's default executor, which the
+rest of the agent borrows.
 """
 
 from __future__ import annotations
@@ -176,10 +178,8 @@ class CameraFeed:
                 for i, w in enumerate(self.workers):
                     tg.create_task(self._supervise(i, stop, emit), name=f"camera-{w.config.id}")
                 tg.create_task(self._expire(stop, emit), name="camera-incidents")
-        finally:
-            for w in self.workers:
-                with contextlib.suppress(Exception):
-                    await asyncio.to_thread(w.stop)
+        finally:  # all at once, on the event loop: no executor thread waits for a camera
+            await asyncio.gather(*(w.aclose() for w in self.workers), return_exceptions=True)
 
     async def _emit(self, revisions: list[Revision], emit: Emit) -> None:
         for revision in revisions:
@@ -205,7 +205,7 @@ class CameraFeed:
             if stop.is_set():
                 return
             log.error("camera %s: worker process died; starting a new one", worker.config.id)
-            await asyncio.to_thread(worker.stop)
+            await worker.aclose()
             self.workers[index] = self._worker(worker.config)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), backoff.next_delay())

@@ -13,6 +13,11 @@ outbox transaction as the step's events (`emit`), and the engine restores them a
 restart continues every open incident under its event_id. The future `emit` returns is done when
 both are committed: "decided and committed", the moment a southbound message may be acknowledged.
 While the disk refuses writes the writer keeps events in bounded memory and deciding goes on.
+
+Shards (gateway/shards.py, `runtime.shards` > 1): the same pipeline runs in each worker process on its
+`Share` of the devices, its store being the main process's writer across a pipe; the main process's
+pipeline keeps the devices no shard takes (Modbus), and its `peers` reach the shards for every
+ControlPort change and for the read side's counters. With one process the share is everything.
 """
 
 from __future__ import annotations
@@ -23,21 +28,23 @@ import itertools
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from gridedge.cloud_bridge.message import OutMessage, event_message
 from gridedge.cloud_bridge.outbox import Outbox
-from gridedge.cloud_bridge.writer import OutboxWriter, StorageCondition
+from gridedge.cloud_bridge.writer import StorageCondition
 from gridedge.devices.binding import DeviceBinding
+from gridedge.devices.profile import Profile
 from gridedge.edge.alert import Alert, Origin, to_grid_event
 from gridedge.edge.clock import Clock
 from gridedge.edge.errors import ConfigError
-from gridedge.edge.event import Severity
 from gridedge.edge.reading import Reading
 from gridedge.gateway.settings import GatewayConfig
 from gridedge.gateway.southbound import Southbound, device_files_stamp, load_bindings
 from gridedge.gateway.watch import files_stamp, watch
+from gridedge.rules import durable
 from gridedge.rules.engine import RuleEngine
 from gridedge.rules.hygiene import ActiveSilence
 from gridedge.rules.model import BUILTIN_PACKS, RuleError, RulePack, Silence, load_rule_pack, merge_packs
@@ -89,6 +96,56 @@ def origins(config: GatewayConfig, bindings: list[DeviceBinding]) -> dict[str, O
     }
 
 
+class Store(Protocol):
+    """Where decisions go (cloud_bridge/writer.py OutboxWriter; in a shard, the main process's writer)."""
+
+    def put(
+        self, messages: Sequence[OutMessage], state: Mapping[str, object | None] | None = None
+    ) -> asyncio.Future[None]:
+        """Done once `messages` and `state`, and everything put before them, are committed."""
+        ...
+
+    def condition(self) -> StorageCondition: ...
+
+    async def drain(self) -> None: ...
+
+
+class Peers(Protocol):
+    """The shard processes, as the main process's pipeline reaches them (gateway/shards.py Shards)."""
+
+    async def control(self, action: str, *args: object) -> list[object]:
+        """Run a ControlPort action in every shard; each shard's result (an exception if it failed)."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop reading in every shard; returns once what they read is committed and acknowledged."""
+        ...
+
+    def connected(self) -> bool: ...
+
+    def counters(self, kind: str) -> Counter[str]:
+        """Summed over the shards: "mqtt" (the router's), "pipeline" (their pipelines') or "held"."""
+        ...
+
+
+def _everything(_: DeviceBinding) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Share:
+    """Which devices a pipeline decides and which drivers it runs. One process: all of them."""
+
+    owns: Callable[[DeviceBinding], bool] = _everything
+    mqtt: bool = True  # runs a southbound MQTT session (False in a sharded agent's main process)
+    watch_files: bool = True  # follows the rule, profile and inventory files (a shard is told by the main)
+    client_suffix: str = ""  # of the MQTT client id: each shard keeps its own persistent session
+
+    @property
+    def whole(self) -> bool:
+        return self.owns is _everything
+
+
 class PipelineObserver(Protocol):
     """Told what went through, off the alarm path (gateway/ops.py: local state and telemetry)."""
 
@@ -107,27 +164,42 @@ class Pipeline:
         config: GatewayConfig,
         bindings: list[DeviceBinding],
         rules: RulePack,
-        outbox: Outbox,
+        store: Store,
+        restored: Mapping[str, Any],
         *,
         clock: Clock,
-        on_stored: Callable[[Counter[Severity]], None],
         on_status: Callable[[], None] = lambda: None,
+        share: Share | None = None,
     ) -> None:
-        """`on_stored` runs after each outbox transaction, with what the full-outbox policy dropped;
-        `on_status` when something the gateway's status reports changed (storage, silences)."""
+        """`store` commits events and rule state (the outbox writer: group commit); `restored` is the
+        rule state committed by earlier runs (`rules_state`) for the devices of `share`; `on_status` runs
+        when something the gateway's status reports changed (silences, held incidents)."""
         self.config = config
         self.clock = clock
+        self.share = share or Share()
         self.counters: Counter[str] = Counter()
         self.origins = origins(config, bindings)
+        self.bindings = bindings  # the whole inventory: the installer's view and `profile_of`
+        mine = [b for b in bindings if self.share.owns(b)]
+        self._owned = {b.device.id for b in mine}
         self.engine = RuleEngine(rules, clock, max_silence_s=config.max_silence_s)
-        self._register_devices(bindings)
-        self.outbox = outbox
+        self._register_devices(mine)
         # What the rules decided before a restart; resolutions of rules removed meanwhile go out first.
-        self._restored = self.engine.restore(rules_state(outbox))
+        self._restored = self.engine.restore(restored)
         self._on_status = on_status
-        self.writer = OutboxWriter(outbox, on_stored, on_failing=lambda _: on_status())  # group commit
+        self.writer = store
+        self.peers: Peers | None = None  # the shards, in a sharded agent's main process (gateway/shards.py)
         self.readings: asyncio.Queue[Handed] = asyncio.Queue(maxsize=READING_QUEUE_BATCHES)
-        self.southbound = Southbound(config, bindings, self.take, clock, self.take_committed)  # gateway/southbound.py
+        self.southbound = Southbound(  # gateway/southbound.py
+            config,
+            mine,
+            self.take,
+            clock,
+            self.take_committed,
+            client_suffix=self.share.client_suffix,
+            run_mqtt=self.share.mqtt,
+            per_device_topics=not self.share.whole,
+        )
         self._southbound_stop = asyncio.Event()
         self._southbound_task: asyncio.Task[None] | None = None
         self._observers: list[PipelineObserver] = []
@@ -142,13 +214,15 @@ class Pipeline:
         self.emit(self._restored)
         self._restored = []
         self._southbound_task = tg.create_task(self.southbound.run(self._southbound_stop), name="southbound")
-        return [
+        tasks = [
             self._southbound_task,
-            tg.create_task(self._watch_devices(), name="devices-reload"),
             tg.create_task(self._decide(), name="rules"),
             tg.create_task(self._tick(), name="rules-clock"),
-            tg.create_task(self._watch_rules(), name="rules-reload"),
         ]
+        if self.share.watch_files:
+            tasks.append(tg.create_task(self._watch_devices(), name="devices-reload"))
+            tasks.append(tg.create_task(self._watch_rules(), name="rules-reload"))
+        return tasks
 
     async def drain(self) -> None:
         """Until every event handed over is in the outbox."""
@@ -158,6 +232,8 @@ class Pipeline:
         """The first step of a clean stop: read no more from the devices' broker, decide what it
         delivered, commit it and acknowledge it (the rules must still be running)."""
         self._southbound_stop.set()
+        if self.peers is not None:
+            await self.peers.stop()
         if self._southbound_task is not None:
             await asyncio.wait([self._southbound_task], timeout=STOP_SOUTHBOUND_S)
 
@@ -207,6 +283,8 @@ class Pipeline:
         """While the southbound broker is down its devices cannot be heard: that silence is the
         broker's, not theirs, so it is not judged as their absence (a broker outage raises no
         `device.offline`); once it is back each has the time to be heard it would have after a restart."""
+        if not self.share.mqtt:
+            return
         devices = self.southbound.router.device_ids()
         if self.southbound.mqtt.connected:
             if self._southbound_down:
@@ -245,8 +323,18 @@ class Pipeline:
         self.counters["events"] += len(alerts)
         for a in alerts:
             log.info("event %s seq %d %s %s: %s", a.event_id, a.seq, a.status.value, a.category, a.title)
+        self.tell(alerts=alerts)
+
+    def tell(self, readings: Sequence[Reading] = (), alerts: Sequence[Alert] = ()) -> None:
+        """The observers hear these readings (decided) and alerts (committed); a shard's come through here."""
         for o in self._observers:
-            o.on_alerts(alerts)
+            if readings:
+                o.on_readings(readings)
+            if alerts:
+                o.on_alerts(alerts)
+
+    def status_changed(self) -> None:
+        self._on_status()
 
     async def emit_camera(self, messages: list[OutMessage], state: Mapping[str, object | None]) -> None:
         """A camera incident: its snapshot, then its event (gateway/cameras.py made both), with the
@@ -266,10 +354,18 @@ class Pipeline:
         self.counters["rules_reloaded"] += 1
         log.info("rules reloaded: %d rules", len(self.engine.rules))
         await self.emit(alerts)  # resolutions of removed rules
-        return True
+        return await self._peers_agree("reload_rules")
 
     async def replace_rules(self, pack: RulePack) -> None:
         await self.emit(self.engine.reload(pack))  # resolutions of removed rules go out like any event
+        await self._peers_agree("replace_rules", pack)
+
+    async def _peers_agree(self, action: str, *args: object) -> bool:
+        """The shards do it too (a refusal there is logged by the shard): True when all did."""
+        if self.peers is None:
+            return True
+        results = await self.peers.control(action, *args)
+        return all(r is True or r is None for r in results)
 
     async def reload_devices(self) -> bool:
         """Apply changed profiles or inventory; a bad file is logged and counted, the running devices stay."""
@@ -279,16 +375,20 @@ class Pipeline:
             self.counters["devices_reload_failed"] += 1
             log.error("profile/inventory reload refused, the running devices stay: %s", err)
             return False
-        for gone in set(self.origins) - {b.device.id for b in bindings}:
+        mine = [b for b in bindings if self.share.owns(b)]
+        before = set(self.origins) if self.share.whole else self._owned
+        for gone in before - {b.device.id for b in mine}:
             self.engine.register_device(gone, {}, None)  # removed: no longer watched for absence
+        self._owned = {b.device.id for b in mine}
         self.origins.update(origins(self.config, bindings))  # removed devices keep theirs: open alerts resolve
-        self._register_devices(bindings)
+        self.bindings = bindings
+        self._register_devices(mine)
         for o in self._observers:
             o.on_inventory(bindings)
-        self.southbound.apply(bindings)
+        self.southbound.apply(mine)
         self.counters["devices_reloaded"] += 1
-        log.info("profiles and inventory reloaded: %d devices", len(bindings))
-        return True
+        log.info("profiles and inventory reloaded: %d devices", len(mine))
+        return await self._peers_agree("reload_devices")
 
     async def silence(self, silence: Silence) -> ActiveSilence:
         active = self.engine.silence(silence)
@@ -296,13 +396,19 @@ class Pipeline:
         log.info(
             "silence %s set by %s until %s: %s", active.id, active.author, silence.ends_at.isoformat(), active.reason
         )
+        await self._peers_agree("adopt_silence", active.record())
         self._on_status()
         return active
+
+    async def adopt_silence(self, record: dict[str, Any]) -> None:
+        """A silence the main process set and committed (a shard's engine takes it as it was)."""
+        await self.emit(self.engine.restore({durable.SILENCE + str(record["id"]): record}))
 
     async def expire_silence(self, silence_id: str) -> None:
         shown = self.engine.expire_silence(silence_id)
         await self.emit(shown)  # what it held and still fires is published now
         log.info("silence %s expired early", silence_id)
+        await self._peers_agree("expire_silence", silence_id)
         self._on_status()
 
     async def write_point(self, device_id: str, point: str, value: object) -> object:
@@ -313,7 +419,10 @@ class Pipeline:
         return self.engine.silences()
 
     def held_incidents(self) -> dict[str, int]:
-        return dict(self.engine.held())
+        held = self.engine.held()
+        if self.peers is not None:
+            held += self.peers.counters("held")
+        return dict(held)
 
     def storage(self) -> StorageCondition:
         return self.writer.condition()
@@ -325,7 +434,22 @@ class Pipeline:
     def driver_counters(self) -> dict[str, Mapping[str, int]]:
         """Per driver, for /metrics (the Modbus buses' counters, `southbound.buses`, belong here too).
         Copies (one atomic step under the GIL): a scrape on a worker thread never sees a live counter."""
+        if self.peers is not None:
+            return {"mqtt": dict(self.peers.counters("mqtt"))}
         return {"mqtt": dict(self.southbound.router.counters)}
+
+    def all_counters(self) -> dict[str, int]:
+        """The pipeline's counters, with its shards' added."""
+        if self.peers is None:
+            return dict(self.counters)
+        return dict(self.counters + self.peers.counters("pipeline"))
+
+    def southbound_connected(self) -> bool:
+        return self.peers.connected() if self.peers is not None else self.southbound.mqtt.connected
+
+    def profile_of(self, device_id: str) -> Profile | None:
+        """The profile a device of the running inventory is decoded with."""
+        return next((b.compiled.profile for b in self.bindings if b.device.id == device_id), None)
 
     def modbus_counters(self) -> dict[str, tuple[dict[str, int], dict[str, dict[str, int]]]]:
         """Per Modbus bus: its counts and its devices' (polls, requests, timeouts, exceptions, unavailable)."""

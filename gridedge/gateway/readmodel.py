@@ -25,7 +25,7 @@ class GatewayReadModel:
     pipeline: Pipeline
 
     def southbound_connected(self) -> bool:
-        return self.pipeline.southbound.mqtt.connected
+        return self.pipeline.southbound_connected()
 
     def driver_counters(self) -> dict[str, Mapping[str, int]]:
         return self.pipeline.driver_counters()
@@ -34,7 +34,7 @@ class GatewayReadModel:
         return self.pipeline.modbus_counters()
 
     def pipeline_counters(self) -> Mapping[str, int]:
-        return dict(self.pipeline.counters)
+        return self.pipeline.all_counters()
 
     def held_incidents(self) -> Mapping[str, int]:
         return self.pipeline.held_incidents()
@@ -46,5 +46,5 @@ class GatewayReadModel:
         return self.pipeline.storage()
 
     def try_sample(self, device_id: str, sample: bytes) -> SampleResult | None:
-        profile = self.pipeline.southbound.profile_of(device_id)
+        profile = self.pipeline.profile_of(device_id)
         return None if profile is None else try_sample(profile, sample, time.time())

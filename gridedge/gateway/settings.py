@@ -51,6 +51,13 @@ class Runtime(StrictModel):
         "collector ran every 70 messages and cost a third of the ingest path (docs/performance.md). "
         "null keeps Python's default.",
     )
+    shards: PositiveInt = Field(
+        default=1,
+        description="Worker processes that read the devices' broker, decode and decide (one MQTT session "
+        "each, devices split by site so a site's correlation and each device's order hold); the main "
+        "process keeps the outbox, the uplink, Modbus, cameras and the local API. 1: all in one process "
+        "(small gateways). Set it to the cores the gateway may use (gateway/shards.py).",
+    )
 
 
 class GatewayConfig(StrictModel):
@@ -67,7 +74,9 @@ class GatewayConfig(StrictModel):
     api: ApiConfig = Field(default_factory=ApiConfig, description="Local API, installer page and /metrics.")
     telemetry: TelemetryConfig | None = Field(default=None, description="InfluxDB v2 telemetry; off when absent.")
     cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras, each in its own process.")
-    runtime: Runtime = Field(default_factory=Runtime, description="Process tuning (garbage collector).")
+    runtime: Runtime = Field(
+        default_factory=Runtime, description="Process tuning (garbage collector, worker processes)."
+    )
     max_silence_s: float = Field(
         default=DEFAULT_MAX_SILENCE_S,
         gt=0,

@@ -17,7 +17,7 @@ from gridedge.devices.binding import DeviceBinding, bind
 from gridedge.devices.drivers.modbus import BusCounters, ModbusBusDriver, polled_devices
 from gridedge.devices.drivers.mqtt import CommittedSink, MqttDriver, MqttRouter
 from gridedge.devices.inventory import Inventory
-from gridedge.devices.profile import BUILTIN_PROFILES, Profile, load_profiles, profile_files
+from gridedge.devices.profile import BUILTIN_PROFILES, load_profiles, profile_files
 from gridedge.devices.registers import WriteRefused
 from gridedge.edge.clock import Clock
 from gridedge.edge.config import load_yaml
@@ -63,26 +63,33 @@ class Southbound:
         sink: ReadingSink,
         clock: Clock,
         committed_sink: CommittedSink | None = None,
+        *,
+        client_suffix: str = "",
+        run_mqtt: bool = True,
+        per_device_topics: bool = False,
     ) -> None:
         """`sink` takes polled readings (Modbus: the next poll reads again); `committed_sink`, when given,
         takes MQTT readings and returns a future done once they are committed: only then are their
-        messages acknowledged to the broker (devices/drivers/mqtt.py)."""
+        messages acknowledged to the broker (devices/drivers/mqtt.py). `run_mqtt` False: no MQTT session
+        here (a sharded agent's main process: the shards hold them, each its own client id, `client_suffix`,
+        subscribed to its own devices' topics only, `per_device_topics`)."""
         self._config = config
         self._sink = sink
         self._clock = clock
-        self.router = MqttRouter(bindings)
+        self.router = MqttRouter(bindings, per_device=per_device_topics)
         self.mqtt = MqttDriver(
-            config.southbound.mqtt, self.router, committed_sink or sink, clock, f"gridedge-agent-{config.gateway.id}"
+            config.southbound.mqtt,
+            self.router,
+            committed_sink or sink,
+            clock,
+            f"gridedge-agent-{config.gateway.id}{client_suffix}",
         )
+        self._run_mqtt = run_mqtt
         self.buses: list[ModbusBusDriver] = []
         self.modbus_counters: dict[str, BusCounters] = {}  # by bus name; outlive drivers restarted on a reload
         self._bindings = bindings
         self._changed = asyncio.Event()
         self._mqtt_restart = False
-
-    def profile_of(self, device_id: str) -> Profile | None:
-        """The profile a device of the running inventory is decoded with."""
-        return next((b.compiled.profile for b in self._bindings if b.device.id == device_id), None)
 
     def apply(self, bindings: list[DeviceBinding]) -> None:
         """Switch to these devices; the running drivers pick them up."""
@@ -111,7 +118,7 @@ class Southbound:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Run the drivers until cancelled, or until `stop`: then the MQTT session reads no more and
         waits for what it handed over to be acknowledged; restart what a change needs restarted."""
-        mqtt = asyncio.create_task(self.mqtt.run(stop), name="southbound-mqtt")
+        mqtt = asyncio.create_task(self._mqtt(stop), name="southbound-mqtt")
         self.buses = self._bus_drivers()
         buses = [asyncio.create_task(d.run(), name=f"modbus-{d.bus.name}") for d in self.buses]
         try:
@@ -127,12 +134,18 @@ class Southbound:
                 await _cancel(buses)
                 self.buses = self._bus_drivers()
                 buses = [asyncio.create_task(d.run(), name=f"modbus-{d.bus.name}") for d in self.buses]
-                if self._mqtt_restart:
+                if self._mqtt_restart and self._run_mqtt:
                     self._mqtt_restart = False
                     await _cancel([mqtt])
-                    mqtt = asyncio.create_task(self.mqtt.run(stop), name="southbound-mqtt")
+                    mqtt = asyncio.create_task(self._mqtt(stop), name="southbound-mqtt")
         finally:
             await _cancel([mqtt, *buses])
+
+    async def _mqtt(self, stop: asyncio.Event | None) -> None:
+        if self._run_mqtt:
+            await self.mqtt.run(stop)
+        else:  # ends as the session would: at `stop`
+            await (stop or asyncio.Event()).wait()
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

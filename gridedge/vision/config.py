@@ -77,11 +77,34 @@ class CameraConfig(StrictModel):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
         description="Camera id, reported as the event's camera_id; also the name of its state folder.",
     )
-    source: str = Field(default="", description="RTSP/HTTP URL, video file path, or a device number such as 0.")
+    source: str = Field(
+        default="",
+        description="RTSP/HTTP URL, video file path, or a device number such as 0: the main stream, at full "
+        "resolution. Evidence snapshots come from it.",
+    )
+    analysis_source: str = Field(
+        default="",
+        description="A lower-resolution stream of the same view to analyse instead (an IP camera's substream, "
+        "e.g. rtsp://.../stream2): decoding it costs a fraction of the main stream. Evidence is then taken "
+        "from `source` when an incident is reported, its boxes scaled to the main stream's size. Empty: "
+        "analyse `source` itself.",
+    )
     location: Location | None = Field(default=None, description="Where the camera looks; default: the gateway's place.")
     zones: list[ZoneConfig] = Field(min_length=1, description="Where violations are watched for, each with its rules.")
     analyse_fps: float = Field(default=5.0, gt=0, description="Frames analysed per second; the rest are skipped.")
-    width: int = Field(default=640, ge=64, description="Frames are scaled to this width before analysis.")
+    analysis_width: int | None = Field(
+        default=None,
+        ge=64,
+        description="Analysed frames wider than this are scaled down to it first (aspect kept), for a camera "
+        "without a substream; evidence keeps the decoded frame's full size. None: analyse at the stream's size.",
+    )
+    nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="Added to the agent's nice value for this camera's worker process (at most 19), so decoding "
+        "and analysis yield the CPU to the alarm path; 0: the agent's priority.",
+    )
     still_s: float = Field(default=2.0, gt=0, description="Pixels unchanged this long count as still.")
     offline_after_s: float = Field(default=30.0, gt=0, description="A stream down this long raises camera.offline.")
     detector: DetectorConfig | None = Field(default=None, description="Optional object detector; none: class-agnostic.")
@@ -95,6 +118,12 @@ class CameraConfig(StrictModel):
         names = [z.name for z in self.zones]
         if len(set(names)) != len(names):
             raise ValueError("zone names must be unique per camera")
+        return self
+
+    @model_validator(mode="after")
+    def _main_stream_beside_the_analysed_one(self) -> CameraConfig:
+        if self.analysis_source and not self.source:
+            raise ValueError("analysis_source needs source, the main stream that evidence comes from")
         return self
 
     @model_validator(mode="after")

@@ -4,11 +4,18 @@ The same object runs in the camera worker process and in `gridedge vision eval`,
 evaluated is what the agent does. Each static object that stands in a zone long enough is one
 incident of its own (`VisionEvent.object_id`): it fires after the zone's `dwell_s` on that object's
 clock, and resolves `clear_s` after that object is gone, whatever else comes and goes in the zone.
+
+Evidence may come from another frame than the analysed one: the decoded frame at full size when the
+camera's `analysis_width` scales it down, or the main stream's frame when a substream is analysed
+(`process(main=...)`, fetched only when an event needs it). Boxes are scaled to that frame's size; a
+main-stream frame is a moment apart from the analysed one, so what to blur in it is found in it: every
+region where neither the empty scene nor a tracked object shows.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +24,7 @@ import numpy as np
 
 from gridedge.edge.categories import CATEGORIES
 from gridedge.edge.event import EventStatus
-from gridedge.vision.background import Comparison, DualBackground, Mask, Picture
+from gridedge.vision.background import Comparison, DualBackground, Mask, Picture, difference, gain_field
 from gridedge.vision.boxes import Box, iou
 from gridedge.vision.config import CameraConfig, ZoneConfig
 from gridedge.vision.detector import Detector, make_detector
@@ -68,6 +75,9 @@ class CameraPipeline:
         self.detector_runs = 0
         self.detector_s = 0.0  # cumulative time in `detector.detect`
         self.last_shift = (0.0, 0.0)  # how far the last frame was shifted back onto the background
+        self._main: Callable[[], Image | None] | None = None  # this frame's evidence source, if not the frame
+        self._shot: Image | None = None  # what it returned, once asked
+        self._same_moment = True  # the evidence shows the analysed moment (no other stream)
 
     @property
     def objects(self) -> list[StaticObject]:
@@ -97,13 +107,23 @@ class CameraPipeline:
             reference = self.state.reference((w, h)) if self.state is not None else None
             self.background.start(small, reference)
 
-    def process(self, frame: Image, ts: float) -> list[VisionEvent]:
-        """Analyse one frame taken at `ts` (seconds); return the revisions it causes."""
+    def process(self, frame: Image, ts: float, main: Callable[[], Image | None] | None = None) -> list[VisionEvent]:
+        """Analyse one frame taken at `ts` (seconds); return the revisions it causes. `main`, for a camera
+        whose substream is analysed, returns a frame of its main stream (None: unavailable, the analysed
+        frame serves), called at most once and only when an event needs evidence."""
+        limit = self.config.analysis_width
+        self._shot, self._same_moment = None, main is None
+        if limit is not None and frame.shape[1] > limit:
+            full = frame
+            size = (limit, max(1, round(frame.shape[0] * limit / frame.shape[1])))
+            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+            main = main or (lambda: full)
+        self._main = main
         if self.state is not None and self.state.capture_requested():
             return self.capture_reference(frame, ts)
         h, w = frame.shape[:2]
         size = (ANALYSIS_WIDTH, max(1, round(h * ANALYSIS_WIDTH / w)))
-        small = cv2.GaussianBlur(cv2.resize(frame, size, interpolation=cv2.INTER_AREA), (5, 5), 0).astype(np.float32)
+        small = _smoothed(frame, size)
         if self._size != size or self._objects is None:
             self._setup(small)
         assert self._objects is not None
@@ -149,7 +169,8 @@ class CameraPipeline:
             return
         o.checks += 1
         o.extra["checked_at"] = ts
-        box = _scaled(o.box, frame.shape[1] / ANALYSIS_WIDTH)
+        k = frame.shape[1] / ANALYSIS_WIDTH
+        box = _scaled(o.box, k, k)
         if self.people is not None and self.people.finds_person(frame, box):
             o.person = True
             return
@@ -224,18 +245,24 @@ class CameraPipeline:
         objects and whatever moves) blurred."""
         o, cfg = incident.object, incident.zone.config
         title = f"{CATEGORIES.get(cfg.category, cfg.category)} in {cfg.name} ({self.config.id})"
+        analysed_w, analysed_h = frame.shape[1], frame.shape[0]
+        shot = self._evidence()
+        frame = shot if shot is not None else frame
         h, w = frame.shape[:2]
-        k = w / ANALYSIS_WIDTH
+        kx, ky = w / ANALYSIS_WIDTH, h / max(1, round(analysed_h * ANALYSIS_WIDTH / analysed_w))
         dx, dy = shift  # analysis boxes are on the background; the frame is where the camera points now
-        box = _scaled((o.box[0] + dx, o.box[1] + dy, o.box[2] + dx, o.box[3] + dy), k)
+        box = _scaled((o.box[0] + dx, o.box[1] + dy, o.box[2] + dx, o.box[3] + dy), kx, ky)
         people: list[Box] = []
         if self.config.blur_people:
-            around = [b.box for b in blobs(moving, 30)] if moving is not None else []
+            if shot is not None and not self._same_moment:
+                around = self._unexplained(shot, shift)  # whoever is there at the evidence's moment
+            else:
+                around = [b.box for b in blobs(moving, 30)] if moving is not None else []
             around += [p.box for p in self.objects if p.person]
             for b in around:
                 if iou(b, o.box) < 0.5:  # a passer-by, not the object itself moving a little
                     mx, my = 2 + (b[2] - b[0]) // 4, 2 + (b[3] - b[1]) // 8  # a margin: privacy first
-                    people.append(_scaled((b[0] - mx + dx, b[1] - my + dy, b[2] + mx + dx, b[3] + my + dy), k))
+                    people.append(_scaled((b[0] - mx + dx, b[1] - my + dy, b[2] + mx + dx, b[3] + my + dy), kx, ky))
         dwell = int(ts - o.first_seen)
         label = f"#{o.id}{' ' + o.label if o.label else ''} {dwell // 60} min {dwell % 60:02d} s"
         zone_px = polygon_px(cfg.polygon, w, h)
@@ -255,6 +282,31 @@ class CameraPipeline:
             object_id=o.id,
         )
 
+    def _evidence(self) -> Image | None:
+        """The frame evidence is drawn on when it is not the analysed one (asked once per analysed frame)."""
+        if self._main is not None and self._shot is None:
+            self._shot = self._main()
+            self._main = None
+        return self._shot
+
+    def _unexplained(self, shot: Image, shift: tuple[float, float]) -> list[Box]:
+        """Boxes (analysis pixels, on the background) where `shot` shows neither the empty scene nor a
+        tracked object that is not a person: people and anything else passing at the shot's moment."""
+        if self.background.long is None or self._size is None or self._objects is None:
+            return []
+        small = _smoothed(shot, self._size)
+        dx, dy = shift
+        if dx or dy:  # back onto the background, as the analysed frame was
+            moved = np.array([[1, 0, -dx], [0, 1, -dy]], np.float32)
+            small = np.asarray(cv2.warpAffine(small, moved, self._size, borderMode=cv2.BORDER_REPLICATE), np.float32)
+        tracked = self._objects.keep_mask(small.shape)
+        changed = difference(small, self.background.long, gain_field(small, self.background.long, ~tracked)) > 1.0
+        goods = np.zeros_like(tracked)
+        for g in self.objects:
+            if not g.person:
+                goods[g.box[1] : g.box[3], g.box[0] : g.box[2]] |= g.mask
+        return [b.box for b in blobs(changed & ~goods, 30)]
+
     def _save(self, ts: float) -> None:
         assert self.state is not None
         assert self.background.long is not None
@@ -267,5 +319,10 @@ def _ints(box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
     return int(box[0]), int(box[1]), int(box[2]), int(box[3])
 
 
-def _scaled(box: tuple[float, float, float, float], k: float) -> Box:
-    return round(box[0] * k), round(box[1] * k), round(box[2] * k), round(box[3] * k)
+def _scaled(box: tuple[float, float, float, float], kx: float, ky: float) -> Box:
+    return round(box[0] * kx), round(box[1] * ky), round(box[2] * kx), round(box[3] * ky)
+
+
+def _smoothed(frame: Image, size: tuple[int, int]) -> Picture:
+    """`frame` at the background's size, smoothed, as the background compares it."""
+    return cv2.GaussianBlur(cv2.resize(frame, size, interpolation=cv2.INTER_AREA), (5, 5), 0).astype(np.float32)

@@ -4,6 +4,11 @@ Only the frames that will be analysed are decoded to pixels (`grab` the rest). R
 timeouts so a dead RTSP peer ends the session instead of hanging it; the worker then reconnects.
 A video file is played at its own frame rate, as a camera would send it, and its end is a dropped
 stream (tests and the demo use this to exercise reconnects).
+
+`still` takes one frame of another stream of the same camera, for evidence: the main stream when a
+lower-resolution one is analysed. A live stream is opened and its first frame taken (decoding the main
+stream all the time would cost what analysing the substream saves); a file is taken at the analysed
+stream's position, so the two stay the same moment.
 """
 
 from __future__ import annotations
@@ -47,8 +52,9 @@ def frames(
     analyse_fps: float,
     stopped: Callable[[], bool],
     clock: Callable[[], float] = time.time,
-) -> Iterator[tuple[float, Image]]:
-    """Frames of one session with the camera, timestamped by `clock`; raises StreamLostError when it ends."""
+) -> Iterator[tuple[float, Image, float]]:
+    """Frames of one session with the camera, timestamped by `clock`, each with its position in the stream
+    (seconds); raises StreamLostError when it ends."""
     cap = open_capture(source)
     paced = is_file(source)
     try:
@@ -74,6 +80,20 @@ def frames(
             # 25 fps source analysed at 5 gave 4.4 frames/s. The first frame, or one after a stall,
             # starts the grid again.
             next_due = (next_due if now - next_due < step else now) + step
-            yield now, frame
+            yield now, frame, (index - 1) * period if paced else 0.0
+    finally:
+        cap.release()
+
+
+def still(source: str, position_s: float = 0.0) -> Image:
+    """One frame of `source`: the next one of a live stream, the one at `position_s` of a file."""
+    cap = open_capture(source)
+    try:
+        if is_file(source) and position_s > 0:
+            cap.set(cv2.CAP_PROP_POS_MSEC, position_s * 1000)
+        ok, frame = cap.read()
+        if not ok:
+            raise StreamLostError(f"{source}: no frame")
+        return frame
     finally:
         cap.release()

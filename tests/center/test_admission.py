@@ -56,3 +56,23 @@ def test_a_bad_message_is_refused_naming_the_field(topic: str, payload: bytes, r
         admit(topic, payload)
     assert (refused.value.reason, refused.value.field) == (reason, field)
     assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "bad"),
+    [("smoke\u0001alarm", "U+0001"), ("smoke\x1b[2Jalarm", "U+001B"), ("smoke\x7falarm", "U+007F")],
+    ids=["escaped-c0", "escaped-escape", "raw-del"],
+)
+def test_a_control_character_in_any_string_is_refused(value: str, bad: str) -> None:
+    """json.dumps escapes C0 controls as `\\uXXXX` and writes DEL raw: both ways in are caught."""
+    payload = _payload_with(("location", "address"), value)
+    with pytest.raises(AdmissionError) as refused:
+        admit(topic_of(make_event()), payload)
+    assert (refused.value.reason, refused.value.field) == (Reason.BAD_CHARACTERS, "location.address")
+    assert bad in refused.value.detail
+
+
+def test_escapes_without_control_characters_are_admitted() -> None:
+    """An escaped backslash before a `u`, and escaped printable characters, are text like any other."""
+    payload = _payload_with(("location", "address"), "C:\\users\\\u00e9 Willow Road")
+    assert admit(topic_of(make_event()), payload).location.address == "C:\\users\\\u00e9 Willow Road"

@@ -88,7 +88,11 @@ async def test_ingest_stores_every_revision_across_a_broker_restart(tmp_path: Pa
             await asyncio.gather(task, return_exceptions=True)
     assert [r.seq for r in store.revisions([], revisions[0].event_id)] == [1, 2, 3, 4, 5]
     assert ingest.stats.stored == 5
-    assert (ingest.stats.received, ingest.stats.duplicates) == (8, 3)  # the unacknowledged batch came again
+    # None of the first three was acknowledged, so all three came again (8 received); those in the batch
+    # committed during the outage came as duplicates: how many it held depends on how they arrived (the
+    # ones admitted behind it were left unstored for the broker to send again).
+    assert ingest.stats.received == 8
+    assert 1 <= ingest.stats.duplicates <= 3
     store.close()
 
 

@@ -190,6 +190,23 @@ def test_a_revision_keeps_the_published_payload_and_the_receipt_time(any_store: 
     assert json.loads(revision.payload)["evidence"]["readings"][0]["point"] == "smoke"
 
 
+def test_a_batch_is_stored_exactly_as_row_by_row(any_store: CaseStore) -> None:
+    """A batch goes in as one statement per table on PostgreSQL (its rows travel as JSON): text with quotes,
+    backslashes, tabs and CJK, times with microseconds and the payload come back exactly as one by one."""
+    title = '烟感 "quoted" \\ back\\slash\ttab, {"json": [1]} \u00e9'
+    events = [make_event(f"evt-batch-{i}", seq, title=title, device_id=f"dev-{i}") for i in range(3) for seq in (1, 2)]
+    received_at = 1_700_000_000.123456
+    assert any_store.add_many(events, received_at) == [Outcome.NEW] * 6
+    assert any_store.add_many(events, received_at + 1) == [Outcome.DUPLICATE] * 6
+    for i in range(3):
+        case = any_store.case(CITY, f"evt-batch-{i}")
+        assert (case.title, case.seq, case.device_id, case.opened_at) == (title, 2, f"dev-{i}", received_at)
+        assert case.started_at == events[2 * i].started_at.timestamp()
+        revisions = any_store.revisions(CITY, f"evt-batch-{i}")
+        assert [(r.seq, r.received_at) for r in revisions] == [(1, received_at), (2, received_at)]
+        assert [r.payload for r in revisions] == [e.to_json().decode() for e in events[2 * i : 2 * i + 2]]
+
+
 def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
     store = CaseStore(f"sqlite:///{tmp_path / 'db' / 'center.db'}", POLICY)
     store.migrate()

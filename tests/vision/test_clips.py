@@ -55,7 +55,7 @@ def test_a_25_fps_file_is_analysed_at_exactly_the_asked_rate(tmp_path: Path) -> 
     analysed: list[float] = []
 
     def play() -> None:
-        for ts, _ in frames(str(video), 5.0, lambda: False, clock=lambda: 1.7e9 + next(ticks) / 25):
+        for ts, _, _ in frames(str(video), 5.0, lambda: False, clock=lambda: 1.7e9 + next(ticks) / 25):
             analysed.append(ts)
 
     with pytest.raises(StreamLostError, match="ended"):

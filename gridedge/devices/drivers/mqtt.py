@@ -40,8 +40,11 @@ CommittedSink = Callable[[list[Reading]], Awaitable["asyncio.Future[None]"]]
 
 
 class MqttRouter:
-    def __init__(self, bindings: Sequence[DeviceBinding]) -> None:
+    def __init__(self, bindings: Sequence[DeviceBinding], *, per_device: bool = False) -> None:
+        """`per_device`: subscribe to each device's own topic rather than one filter per profile, for a
+        session that hears only some of the devices on a topic pattern (a shard: gateway/shards.py)."""
         self.counters: Counter[str] = Counter()
+        self._per_device = per_device
         self._by_topic: dict[str, tuple[str, CompiledProfile]] = {}
         self.subscriptions: list[str] = []
         self.rebind(bindings)
@@ -61,7 +64,10 @@ class MqttRouter:
                 entry = patterns.setdefault(c.transport.topic, (levels, c.transport.key_level, {}))
                 entry[2][b.device.topic_key] = (b.device.id, c)
         self._patterns = list(patterns.values())
-        self.subscriptions = sorted({c.transport.subscription() for _, c in mine})
+        if self._per_device:
+            self.subscriptions = sorted({c.transport.topic_for(b.device.topic_key) for b, c in mine})
+        else:
+            self.subscriptions = sorted({c.transport.subscription() for _, c in mine})
         self._device_ids = [b.device.id for b, _ in mine]
 
     def device_ids(self) -> list[str]:
