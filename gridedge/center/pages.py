@@ -263,10 +263,11 @@ def case_routes(app: FastAPI, centre: Centre) -> None:
             )
             sort = CaseSort(p.get("sort") or CaseSort.PRIORITY)
             query = centre.store.resolve_search(scope, query)
-            rows = centre.store.cases(scope, query, limit=PAGE_ROWS, offset=(page - 1) * PAGE_ROWS, sort=sort, now=now)
+            late = centre.store.count_late(scope, query, now)  # shown in the header and where the page starts
+            offset = (page - 1) * PAGE_ROWS
+            rows = centre.store.cases(scope, query, limit=PAGE_ROWS, offset=offset, sort=sort, now=now, late_total=late)
             # The default list is every open case in scope: the page's header has just counted them.
             total = stats.open_cases if query == OPEN_IN_SCOPE else centre.store.count_cases(scope, query)
-            late = centre.store.count_late(scope, query, now)
         except ValueError:
             # a hand-edited filter the store refuses lists nothing rather than failing the page
             return CaseListing(cases=[], total=0, page=1, page_rows=PAGE_ROWS, late=0)

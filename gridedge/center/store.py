@@ -525,8 +525,10 @@ class CaseStore:
         offset: int = 0,
         sort: CaseSort = CaseSort.PRIORITY,
         now: float | None = None,
+        late_total: int | None = None,
     ) -> list[Case]:
-        """One page of cases in `sort` order (`now` decides which are late for the priority order)."""
+        """One page of cases in `sort` order (`now` decides which are late for the priority order;
+        `late_total`, when the caller has counted them with `count_late`, saves counting them again)."""
         where = case_filters(scope, query or CaseQuery())
         with Session(self.engine) as session:
             if sort is not CaseSort.PRIORITY:
@@ -536,7 +538,8 @@ class CaseStore:
             # instead of sorting every case in scope by an expression.
             late = late_filter(now if now is not None else time.time())
             severity = sort_order(CaseSort.SEVERITY)
-            late_total = session.scalar(select(func.count()).select_from(Case).where(*where, late)) or 0
+            if late_total is None:
+                late_total = session.scalar(select(func.count()).select_from(Case).where(*where, late)) or 0
             page: list[Case] = []
             if offset < late_total:
                 first = select(Case).where(*where, late).order_by(*severity).limit(limit).offset(offset)

@@ -9,8 +9,10 @@ the points of the other reads still decode.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
-from dataclasses import dataclass
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import cast
 
 from gridedge.devices.decode import ComputedPoint, Converter, Decoded, Out, aliases, compute, computed_points, converter
 from gridedge.devices.profile import (
@@ -19,6 +21,7 @@ from gridedge.devices.profile import (
     DataType,
     ModbusTransport,
     Point,
+    PointType,
     Profile,
     Register,
     Table,
@@ -50,6 +53,10 @@ class Slot:
     bit_table: bool
     plain: bool  # a whole uint16, byte order big: decoded without `register_value`
     convert: Converter  # `convert`, or with a value map first
+    fast: Fast | None = None  # the value from a clean answer, or DECLINED; None: always the careful path
+    name: str = ""  # the point's, copied: read once per point per poll
+    unit: str | None = None
+    role: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +67,16 @@ class ModbusPlan:
     slots: tuple[Slot, ...]
     computed: tuple[ComputedPoint, ...] = ()  # points computed from the registers' points
     names: dict[str, str] | None = None  # point name -> expression name, for what they read
+
+
+class _Declined:
+    """A fast path's "not mine": the careful path decodes the point and says what is wrong."""
+
+    __slots__ = ()
+
+
+DECLINED = _Declined()
+Fast = Callable[[Sequence[int]], "int | float | bool | str | _Declined"]
 
 
 class ReadFailed(str):
@@ -99,7 +116,24 @@ def plan_reads(profile: Profile) -> ModbusPlan:
             reads.append(Read(reg.table, reg.address, reg.words))
         plain = reg.data_type is DataType.UINT16 and reg.bit is None and reg.byte_order == "big"
         at = reg.address - reads[-1].address
-        slots.append(Slot(point, reg, len(reads) - 1, at, reg.words, reg.table.holds_bits, plain, converter(point)))
+        fast = fast_path(point, reg, at)
+        index, bits = len(reads) - 1, reg.table.holds_bits
+        slots.append(
+            Slot(
+                point,
+                reg,
+                index,
+                at,
+                reg.words,
+                bits,
+                plain,
+                converter(point),
+                fast,
+                point.name,
+                point.unit,
+                point.role,
+            )
+        )
     computed = computed_points(effective)
     return ModbusPlan(
         profile, transport, tuple(reads), tuple(slots), computed, aliases(effective) if computed else None
@@ -135,6 +169,81 @@ def register_value(words: Sequence[int], reg: Register) -> int | float:
     return raw
 
 
+_WIDEST = sys.float_info.max  # a range check against it also refuses inf and nan, as `convert` does
+_FLOATS = {DataType.FLOAT32: (struct.Struct(">HH"), _FLOAT), DataType.FLOAT64: (struct.Struct(">HHHH"), _DOUBLE)}
+
+
+def _integer_of(reg: Register, at: int) -> Callable[[Sequence[int]], int] | None:
+    """The integer a register holds, taken straight from a clean answer, for the layouts devices use most
+    (one or two big-endian words); None for the rest, which `register_value` decodes."""
+    big = reg.byte_order == "big" and (reg.words == 1 or reg.word_order == "big")
+    if reg.data_type in _FLOATS or reg.words > 2 or not big:
+        return None
+    nxt = at + 1
+    if reg.bit is not None:
+        bit, mask = reg.bit, (1 << reg.bits) - 1
+        if reg.words == 1:
+            return lambda a: a[at] >> bit & mask
+        return lambda a: (a[at] << 16 | a[nxt]) >> bit & mask
+    if reg.data_type is DataType.INT16:
+        return lambda a: (r - 0x1_0000) if (r := a[at]) & 0x8000 else r
+    if reg.data_type is DataType.INT32:
+        return lambda a: (r - 0x1_0000_0000) if (r := a[at] << 16 | a[nxt]) & 0x8000_0000 else r
+    return (lambda a: a[at]) if reg.words == 1 else (lambda a: a[at] << 16 | a[nxt])
+
+
+def _float_of(reg: Register, at: int) -> Callable[[Sequence[int]], float] | None:
+    """A float32 or float64 in big-endian words, from a clean answer; None for other layouts."""
+    if reg.data_type not in _FLOATS or reg.byte_order != "big" or reg.word_order != "big":
+        return None
+    words, number = _FLOATS[reg.data_type]
+    end = at + reg.words
+    return lambda a: float(number.unpack(words.pack(*a[at:end]))[0])
+
+
+def fast_path(point: Point, reg: Register, at: int) -> Fast | None:
+    """The point's value straight from a clean answer (see `_clean`) for the common kinds of point: a
+    number in range, a 0/1 flag, a known code of an enum; DECLINED for anything else (out of range, an
+    unknown code), which the careful path then decodes, naming the problem. Each accepts exactly what
+    `convert` would accept, with the same value (tests/devices/test_registers.py checks it)."""
+    if point.map is not None or point.bit is not None:
+        return None
+    if reg.table.holds_bits:
+        return (lambda a: bool(a[at])) if point.enum is None and point.type is PointType.BOOL else None
+    whole = _integer_of(reg, at)
+    if whole is not None and point.enum is not None:
+        names = point.enum
+        return lambda a: names.get(whole(a), DECLINED)
+    if whole is not None and point.type is PointType.BOOL:
+        flags = {0: False, 1: True}
+        return lambda a: flags.get(whole(a), DECLINED)
+    take: Callable[[Sequence[int]], int | float] | None = None
+    if point.enum is None and point.type is PointType.FLOAT:
+        take = whole or _float_of(reg, at)
+    elif point.enum is None and point.type is PointType.INT:
+        take = whole
+    if take is None:
+        return None
+    low = max(point.min, -_WIDEST) if point.min is not None else -_WIDEST
+    high = min(point.max, _WIDEST) if point.max is not None else _WIDEST
+    kind: Callable[[float], int | float] = float if point.type is PointType.FLOAT else int
+    if point.scale != 1.0 or point.offset:
+        scale, offset = point.scale, point.offset
+        return lambda a: kind(v) if low <= (v := take(a) * scale + offset) <= high else DECLINED
+    return lambda a: kind(v) if low <= (v := take(a)) <= high else DECLINED
+
+
+def _clean(read: Read, answer: Sequence[Word]) -> bool:
+    """Every word of the read there and of its table's kind (a register an int 0..65535, as pymodbus
+    always gives): the fast paths then need not check each word again."""
+    if len(answer) < read.count or None in answer:
+        return False
+    if read.table.holds_bits:
+        return True
+    words = cast(Sequence[int], answer)
+    return set(map(type, words)) == {int} and min(words) >= 0 and max(words) <= 0xFFFF
+
+
 def _raw(answer: Sequence[Word], slot: Slot) -> tuple[int | float | bool | None, str | None]:
     words = answer[slot.offset : slot.offset + slot.words]
     if len(words) < slot.words or None in words:
@@ -155,11 +264,21 @@ def decode_registers(plan: ModbusPlan, answers: Sequence[Answer], device_id: str
     """Readings for every point; a failed read makes only its own points bad quality."""
     readings: list[Reading] = []
     problems: list[str] = []
+    clean: list[bool] = []
     for read, answer in zip(plan.reads, answers, strict=True):
         if isinstance(answer, ReadFailed):
             problems.append(f"{read.table.value} {read.address}..{read.address + read.count - 1}: {answer}")
+            clean.append(False)
+        else:
+            clean.append(_clean(read, answer))
     for slot in plan.slots:
-        p, answer = slot.point, answers[slot.read]
+        answer, fast = answers[slot.read], slot.fast
+        if fast is not None and clean[slot.read]:
+            value = fast(answer)  # type: ignore[arg-type]
+            if value is not DECLINED:
+                readings.append(Reading(device_id, slot.name, value, ts, slot.unit, slot.role))  # type: ignore[arg-type]
+                continue
+        p = slot.point
         if not isinstance(answer, ReadFailed):
             raw, why = _raw(answer, slot)
             if why is None:
@@ -295,7 +414,7 @@ def plan_write(plan: ModbusPlan, point_name: str, value: object) -> tuple[Write,
 
 
 def _alone(slot: Slot) -> Slot:
-    return Slot(slot.point, slot.register, 0, 0, slot.words, slot.bit_table, slot.plain, slot.convert)
+    return replace(slot, read=0, offset=0, fast=fast_path(slot.point, slot.register, 0))
 
 
 def _words(p: Point, reg: Register, raw: object) -> tuple[int, ...]:

@@ -128,3 +128,117 @@ async def test_exception_answers_are_bad_quality_and_silence_is_unavailable(poll
 
     polling.server.resume(1)
     await polling.until("answering again", lambda: polling.latest()["total_power"].quality is Quality.GOOD)
+
+
+async def _ends_on_cancel(task: asyncio.Task[None], within: float) -> None:
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=within)
+    assert done, "the driver did not end on cancel"
+    assert task.cancelled()
+
+
+async def _stopped(task: asyncio.Task[None], server: PileServer) -> None:
+    """Ends a driver that failed to end on one cancel (so the failing test ends too), then the server."""
+    await server.stop()
+    for _ in range(100):
+        if task.done():
+            break
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.05)
+
+
+async def test_a_cancel_during_a_request_ends_the_driver_at_once() -> None:
+    """pymodbus turns a cancel into its own error: the driver must still end, not count a timeout."""
+    server = PileServer(plugged_piles([1]))
+    port = free_port()
+    await server.start_tcp("127.0.0.1", port)
+    server.silence(1)
+    bus = ModbusTcpBus(name="shed", host="127.0.0.1", port=port)
+    bindings = bind(_inventory([1], 0.1, timeout=10), PROFILES, "inv", frozenset({"shed"}))
+
+    async def sink(readings: list[Reading]) -> None:
+        pass
+
+    driver = ModbusBusDriver(bus, polled_devices(bindings, "shed"), sink, SystemClock())
+    task = asyncio.create_task(driver.run())
+    try:
+        async with asyncio.timeout(5):
+            while driver.counters["requests"] < 1:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # the request is waiting for an answer that never comes
+        await _ends_on_cancel(task, within=1.0)
+        assert driver.counters["timeouts"] == 0
+    finally:
+        await _stopped(task, server)
+
+
+async def test_a_cancel_at_any_step_of_a_poll_ends_the_driver() -> None:
+    """A cancel landing at each turn of the event loop in turn (request sent, answer on its way, answer
+    taken, decoding, the sink): including the one Python 3.11's wait_for loses when it races the answer."""
+    server = PileServer(plugged_piles([1, 2]))
+    port = free_port()
+    await server.start_tcp("127.0.0.1", port)
+    bus = ModbusTcpBus(name="shed", host="127.0.0.1", port=port)
+    bindings = bind(_inventory([1, 2], 0.001, timeout=10), PROFILES, "inv", frozenset({"shed"}))
+    polls = 0
+
+    async def sink(readings: list[Reading]) -> None:
+        nonlocal polls
+        polls += 1
+
+    task: asyncio.Task[None] | None = None
+    try:
+        for turns in range(30):  # a poll of two piles takes about 13 turns; each start costs pymodbus 0.1 s
+            driver = ModbusBusDriver(bus, polled_devices(bindings, "shed"), sink, SystemClock())
+            task = asyncio.create_task(driver.run())
+            async with asyncio.timeout(5):
+                while driver.counters["requests"] < 1:
+                    await asyncio.sleep(0)
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            await _ends_on_cancel(task, within=2.0)
+        assert polls > 0  # the sweep reached past whole polls
+    finally:
+        if task is not None:
+            await _stopped(task, server)
+        await server.stop()
+
+
+async def test_readings_reach_a_slow_sink_whole_and_in_the_order_read() -> None:
+    """Decoding and the sink run beside the next poll's requests: still one poll at a time, in order,
+    and an unavailable report comes after the last poll that answered."""
+    server = PileServer(plugged_piles([1, 2]))
+    port = free_port()
+    await server.start_tcp("127.0.0.1", port)
+    bus = ModbusTcpBus(name="shed", host="127.0.0.1", port=port)
+    bindings = bind(_inventory([1, 2], 0.01, timeout=0.2), PROFILES, "inv", frozenset({"shed"}))
+    batches: list[list[Reading]] = []
+    busy = 0
+
+    async def sink(readings: list[Reading]) -> None:
+        nonlocal busy
+        busy += 1
+        assert busy == 1, "two deliveries at once"
+        await asyncio.sleep(0.005)
+        batches.append(readings)
+        busy -= 1
+
+    driver = ModbusBusDriver(bus, polled_devices(bindings, "shed"), sink, SystemClock())
+    task = asyncio.create_task(driver.run())
+    try:
+        async with asyncio.timeout(5):
+            while len(batches) < 10:
+                await asyncio.sleep(0.01)
+        server.silence(2)
+        async with asyncio.timeout(5):
+            while driver.counters["unavailable"] < 1:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)
+    finally:
+        await _stopped(task, server)
+    assert all(len(b) == 84 and len({r.device_id for r in b}) == 1 for b in batches)
+    for device in ("EP-1", "EP-2"):
+        mine = [b for b in batches if b[0].device_id == device]
+        assert [b[0].ts for b in mine] == sorted(b[0].ts for b in mine)
+    last_of_2 = [b for b in batches if b[0].device_id == "EP-2"][-1]
+    assert {r.quality for r in last_of_2} == {Quality.UNAVAILABLE}

@@ -1,12 +1,23 @@
 import math
 import struct
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridedge.devices.profile import BUILTIN_PROFILES, Profile, Register, Table, load_profiles
-from gridedge.devices.registers import Read, ReadFailed, decode_registers, dump_answers, plan_reads, register_value
+from gridedge.devices import registers
+from gridedge.devices.profile import BUILTIN_PROFILES, DataType, Profile, Register, Table, load_profiles
+from gridedge.devices.registers import (
+    Answer,
+    ModbusPlan,
+    Read,
+    ReadFailed,
+    decode_registers,
+    dump_answers,
+    plan_reads,
+    register_value,
+)
 from gridedge.edge.reading import Quality
 
 PROFILES = load_profiles([BUILTIN_PROFILES])
@@ -165,3 +176,78 @@ def test_float32_register_pairs_decode_or_are_refused(words: list[int]) -> None:
     decoded = decode_registers(plan, [words], "X", 1.0)
     (reading,) = decoded.readings
     assert (reading.quality is Quality.GOOD) == math.isfinite(struct.unpack(">f", struct.pack(">HH", *words))[0])
+
+
+def _every_layout() -> ModbusPlan:
+    """A point of each kind the decoder knows on each register layout, coils and discrete inputs too."""
+    points: list[dict[str, object]] = []
+    address = 0
+    for data_type in DataType:
+        words = data_type.words
+        whole = data_type not in (DataType.FLOAT32, DataType.FLOAT64)
+        kinds: list[dict[str, object]] = [
+            {"type": "float"},
+            {"type": "float", "scale": 0.1, "offset": -40, "min": -30, "max": 6000},
+            {"type": "float", "scale": 1e300},  # overflows to inf: refused as `convert` refuses it
+            {"type": "float", "min": 0},
+        ]
+        if whole:
+            kinds += [
+                {"type": "int"},
+                {"type": "int", "scale": 10, "offset": 1, "max": 100_000},
+                {"type": "bool"},
+                {"type": "string", "enum": {0: "idle", 1: "charging", 65535: "fault"}},
+                {"type": "string", "map": {0: "off", 1: "on"}},
+            ]
+        for orders in ({}, {"byte_order": "little"}, {"word_order": "little"}):
+            for kind in kinds:
+                register = {"address": address, "data_type": data_type.value, **orders}
+                points.append({"name": f"p{len(points)}", "modbus": register, **kind})
+                address += words
+            if whole:
+                for bit, bits in ((0, 1), (16 * words - 1, 1), (2, 3)):
+                    register = {"address": address, "data_type": data_type.value, "bit": bit, "bits": bits, **orders}
+                    points.append(
+                        {"name": f"p{len(points)}", "modbus": register, "type": "bool" if bits == 1 else "int"}
+                    )
+                    address += words
+    for table in ("coil", "discrete"):
+        for kind in ({"type": "bool"}, {"type": "int"}, {"type": "string", "enum": {1: "on"}}):
+            points.append({"name": f"p{len(points)}", "modbus": {"table": table, "address": len(points)}, **kind})
+    return plan_reads(_modbus_profile(points))
+
+
+EVERY_LAYOUT = _every_layout()
+BUILTIN_PLANS = {pid: plan_reads(p) for pid, p in PROFILES.items() if p.transport.type == "modbus"}
+EDGES = st.sampled_from([0, 1, 2, 0x7FFF, 0x8000, 0x8001, 0xFFFE, 0xFFFF, 0x3F80, 0x7F80, 0x7FC0, 0xFF80])
+
+
+def _careful(plan: ModbusPlan) -> ModbusPlan:
+    return replace(plan, slots=tuple(replace(s, fast=None) for s in plan.slots))
+
+
+@pytest.mark.parametrize("name", ["every-layout", *sorted(BUILTIN_PLANS)])
+@settings(max_examples=50, deadline=None)
+@given(data=st.data())
+def test_the_fast_path_decodes_exactly_as_the_careful_path(name: str, data: st.DataObject) -> None:
+    """Clean answers (as pymodbus gives) take each point's fast path; forced down the careful path, which
+    checks every word and names every problem, they give the same readings, value types and problems."""
+    plan = EVERY_LAYOUT if name == "every-layout" else BUILTIN_PLANS[name]
+    assert sum(s.fast is not None for s in plan.slots) > 0
+    answers: list[Answer] = []
+    for r in plan.reads:
+        word = st.booleans() if r.table.holds_bits else EDGES | st.integers(0, 0xFFFF)
+        answers.append(data.draw(st.lists(word, min_size=r.count, max_size=r.count)))
+    fast = decode_registers(plan, answers, "X", 1.0)
+    careful = decode_registers(_careful(plan), answers, "X", 1.0)
+    assert [(r, type(r.value)) for r in fast.readings] == [(r, type(r.value)) for r in careful.readings]
+    assert fast.problems == careful.problems
+
+
+def test_a_clean_pile_answer_takes_only_fast_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = {s.point.name for s in EVERY_LAYOUT.slots if s.fast is not None}
+    assert 60 < len(fast) < len(EVERY_LAYOUT.slots)  # maps, little-endian words: the careful path only
+    monkeypatch.setattr(registers, "_raw", None)  # the careful path would fail here
+    decoded = decode_registers(PILE, dump_answers(PILE, _pile_dump()), "EP-1", 5.0)
+    assert len(decoded.readings) == 84
+    assert not decoded.problems

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import operator
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from gridedge.devices.registers import (
 )
 from gridedge.edge.clock import Clock
 from gridedge.edge.reading import Reading
-from gridedge.edge.reconnect import Backoff
+from gridedge.edge.reconnect import Backoff, cancel_if_requested
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,15 @@ Client = AsyncModbusTcpClient | AsyncModbusSerialClient
 
 PYMODBUS_TIMEOUT_S = 60.0  # our own per-device timeout always fires first, so pymodbus never drops the line
 PROBE_AFTER_S = 60.0  # an unavailable device is probed at least this often, even on a busy line
+
+
+_READS = {
+    Table.HOLDING: "read_holding_registers",
+    Table.INPUT: "read_input_registers",
+    Table.COIL: "read_coils",
+    Table.DISCRETE: "read_discrete_inputs",
+}
+_DUE = operator.attrgetter("due")
 
 
 class NoAnswerError(Exception):
@@ -101,20 +111,17 @@ def make_client(bus: ModbusBus) -> Client:
 async def _within(request: Awaitable[ModbusPDU], seconds: float) -> ModbusPDU | None:
     """The answer, or None when none came in time or the link failed.
 
-    The request runs in its own task: pymodbus turns a cancel into its own exception, and Python
-    3.11's `wait_for` (inside pymodbus too) can lose a cancel that races the answer; waiting on the
-    task instead keeps the agent's shutdown intact.
-    """
-    task = asyncio.ensure_future(request)
+    pymodbus turns a cancel into its own exception, and Python 3.11's `wait_for` inside it can lose a
+    cancel that races the answer: whatever became of it, a cancel the task was asked for is raised here
+    once the request is over, so the agent's shutdown always ends the driver. Awaited in the caller's
+    task (not a task of its own): a request costs no task, no extra turn of the event loop."""
     try:
-        await asyncio.wait({task}, timeout=seconds)
-    finally:
-        if not task.done():
-            task.cancel()
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
-    if not task.done() or task.cancelled() or task.exception() is not None:
-        return None
-    return task.result()
+        async with asyncio.timeout(seconds):
+            answer: ModbusPDU | None = await request
+    except Exception:  # a timeout, a closed link, pymodbus's own errors, a garbled answer: no answer
+        answer = None
+    cancel_if_requested()
+    return answer
 
 
 @dataclass
@@ -158,6 +165,7 @@ class ModbusBusDriver:
         self._client = make_client(bus)
         self._backoff = Backoff(initial=0.5, maximum=30.0)
         self._line = asyncio.Lock()  # one request at a time on the bus: polls and writes take turns
+        self._delivery: asyncio.Task[None] | None = None  # the last poll's decoding and sink, see `_poll`
 
     @property
     def where(self) -> str:
@@ -181,6 +189,8 @@ class ModbusBusDriver:
                 now = loop.time()
                 device.due = max(device.due + device.interval_s, now) if device.available else now + device.interval_s
         finally:
+            if self._delivery is not None:
+                self._delivery.cancel()
             self._client.close()
 
     async def _next_device(self, loop: asyncio.AbstractEventLoop) -> PolledDevice:
@@ -188,6 +198,9 @@ class ModbusBusDriver:
         time before the next healthy device is due, or when it has waited PROBE_AFTER_S for such a gap."""
         while True:
             now = loop.time()
+            first = min(self.devices, key=_DUE)  # as the loop below would take it first (min and sorted agree on ties)
+            if first.due <= now and first.available is not False:
+                return first
             healthy_due = min((d.due for d in self.devices if d.available is not False), default=math.inf)
             waiting = []
             for d in sorted(self.devices, key=lambda d: d.due):
@@ -237,6 +250,12 @@ class ModbusBusDriver:
         if device.available is False:
             log.info("device %s (%s unit %d): answering again", device.id, self.where, device.address.unit)
         device.available = True
+        # Decoded and delivered in a task of its own, which first runs once the next request is on the
+        # wire: decoding overlaps the wait for the next answer. One at a time, in order (`_delivered`).
+        await self._delivered()
+        self._delivery = asyncio.create_task(self._deliver(device, answers, ts))
+
+    async def _deliver(self, device: PolledDevice, answers: list[Answer], ts: float) -> None:
         decoded = decode_registers(device.plan, answers, device.id, ts)
         problems = tuple(decoded.problems)
         if problems and problems != device.problems:
@@ -245,6 +264,15 @@ class ModbusBusDriver:
         self.counters["rejected_fields"] += len(problems)
         self.counters["readings"] += len(decoded.readings)
         await self._sink(decoded.readings)
+
+    async def _delivered(self) -> None:
+        """Once the last poll's readings are in the sink (raising what the sink raised): whatever goes to
+        the sink next goes after them, and a slow sink holds the polls back by one poll at most."""
+        delivery = self._delivery
+        if delivery is not None:
+            if not delivery.done():
+                await asyncio.shield(delivery)  # a write's caller cancelled meanwhile does not cancel the polls'
+            delivery.result()
 
     async def _read(self, device: PolledDevice, read: Read, tries: int) -> Answer:
         unit, timeout = device.address.unit, device.address.timeout_s
@@ -293,6 +321,7 @@ class ModbusBusDriver:
             self.stats.devices[device_id]["write_failures"] += 1
             raise WriteFailedError(f"{device_id} {point}: wrote {value!r}, read back {got!r}")
         log.info("device %s (%s unit %d): %s set to %r, read back", device_id, self.where, unit, point, got)
+        await self._delivered()
         await self._sink(decoded.readings)  # the new value reaches the rules at once
         return got
 
@@ -304,13 +333,7 @@ class ModbusBusDriver:
         return self._client.write_registers(write.address, list(write.values), device_id=unit)
 
     def _request(self, read: Read, unit: int) -> Awaitable[ModbusPDU]:
-        c = self._client
-        call = {
-            Table.HOLDING: c.read_holding_registers,
-            Table.INPUT: c.read_input_registers,
-            Table.COIL: c.read_coils,
-            Table.DISCRETE: c.read_discrete_inputs,
-        }[read.table]
+        call: Callable[..., Awaitable[ModbusPDU]] = getattr(self._client, _READS[read.table])
         return call(read.address, count=read.count, device_id=unit)
 
     async def _mark_unavailable(self, device: PolledDevice, why: str) -> None:
@@ -321,4 +344,5 @@ class ModbusBusDriver:
         self.counters["unavailable"] += 1
         self.stats.devices[device.id]["unavailable"] += 1
         log.warning("device %s (%s unit %d): %s; unavailable", device.id, self.where, device.address.unit, why)
+        await self._delivered()
         await self._sink(unavailable(device.plan, device.id, self._clock.now()))
