@@ -11,12 +11,9 @@ The text it prints is kept as bench/profiles/centre-ingest.txt.
 from __future__ import annotations
 
 import contextlib
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -24,6 +21,7 @@ import psutil
 import psycopg
 
 from bench.postgres import postgres_cluster
+from bench.profiles.spy import recording, stages
 from bench.scenarios import centre
 from gridedge.center.store import CaseStore
 from gridedge.devtools.broker import MosquittoProcess, free_port
@@ -44,18 +42,6 @@ STAGES = (
 )
 
 
-def stages(raw: str) -> list[tuple[str, float]]:
-    """py-spy's raw output (one `frame;frame;... count` line per stack) as shares per stage."""
-    counts: Counter[str] = Counter()
-    for line in raw.splitlines():
-        stack, _, n = line.rpartition(" ")
-        frames = stack.split(";")
-        stage = next((s for s, mark in STAGES if any(mark in f for f in frames)), "other")
-        counts[stage] += int(n)
-    total = sum(counts.values()) or 1
-    return [(stage, n / total) for stage, n in counts.most_common()]
-
-
 def _postgres() -> list[psutil.Process]:
     return [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
 
@@ -69,7 +55,6 @@ def _cpu(processes: list[psutil.Process]) -> float:
 
 
 def main(count: int) -> None:
-    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     load = psutil.getloadavg()[0]
     with (
         tempfile.TemporaryDirectory(prefix="gridedge-profile-") as tmp,
@@ -103,20 +88,13 @@ def main(count: int) -> None:
                     "mosquitto": [psutil.Process(broker.process.pid)],
                 }
                 before = {k: _cpu(p) for k, p in processes.items()}
-                record = [spy, "record", "-r", "200", "-p", str(replica.process.pid), "--format", "raw"]
-                recorder = subprocess.Popen(
-                    [*record, "-o", str(work / "raw.txt"), "--nonblocking"],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-                started = time.time()
-                store = CaseStore(url)
-                while store.count_cases() < count:
-                    time.sleep(centre.POLL_S)
-                seconds = time.time() - started
-                store.close()
-                recorder.send_signal(2)
-                recorder.wait(30)
+                with recording(replica.process.pid, work / "raw.txt"):
+                    started = time.time()
+                    store = CaseStore(url)
+                    while store.count_cases() < count:
+                        time.sleep(centre.POLL_S)
+                    seconds = time.time() - started
+                    store.close()
                 busy = {k: (_cpu(p) - before[k]) / seconds for k, p in processes.items()}
                 replica.stop()  # its database sessions end and report their counts (else up to 10 s late)
                 time.sleep(1)
@@ -141,7 +119,7 @@ def _report(
         f"and {inserted:,} rows inserted ({(inserted) / count:.1f} per event)"
     )
     print("the replica's samples by stage (py-spy record -r 200, active threads):")
-    for stage, share in stages(raw):
+    for stage, share in stages(raw, STAGES):
         print(f"  {share * 100:5.1f}%  {stage}")
 
 

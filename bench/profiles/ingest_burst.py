@@ -8,17 +8,15 @@ samples grouped by stage. The text it prints is kept as bench/profiles/ingest-bu
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 import psutil
 
 from bench.load import Blaster
+from bench.profiles.spy import recording, stages
 from bench.scenarios import ingest
 from gridedge.devtools.broker import MosquittoProcess, free_port
 
@@ -28,7 +26,8 @@ STAGES = (
     ("the rules (rules/)", "gridedge/rules/"),
     ("the local view (gateway/state.py)", "gateway/state.py"),
     ("outbox commit (cloud_bridge/outbox.py, writer thread)", "cloud_bridge/"),
-    ("MQTT in: socket reads, frames, routing (mqtt_wire, drivers/mqtt.py)", "devices/drivers/"),
+    ("MQTT in: socket reads, frames (edge/mqtt_wire.py)", "edge/mqtt_wire.py"),
+    ("MQTT in: routing to profiles (devices/drivers/mqtt.py)", "devices/drivers/"),
     ("the local API and /metrics", "gateway/api.py"),
     ("batching and hand-overs (gateway/pipeline.py)", "gateway/pipeline.py"),
     ("asyncio: the event loop, transports", "asyncio/"),
@@ -36,20 +35,7 @@ STAGES = (
 )
 
 
-def stages(raw: str) -> list[tuple[str, float]]:
-    """py-spy's raw output (one `frame;frame;... count` line per stack) as shares per stage."""
-    counts: Counter[str] = Counter()
-    for line in raw.splitlines():
-        stack, _, n = line.rpartition(" ")
-        frames = stack.split(";")
-        stage = next((s for s, mark in STAGES if any(mark in f for f in frames)), "other")
-        counts[stage] += int(n)
-    total = sum(counts.values()) or 1
-    return [(stage, n / total) for stage, n in counts.most_common()]
-
-
 def main(count: int) -> None:
-    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     with tempfile.TemporaryDirectory(prefix="gridedge-profile-") as tmp:
         work = Path(tmp)
         broker = MosquittoProcess(free_port(), work, persistence=True)
@@ -69,18 +55,13 @@ def main(count: int) -> None:
                 before_cpu = {k: sum(p.cpu_times()[:2]) for k, p in processes.items()}
                 before = consumer.counts()
                 assert before is not None
-                record = [spy, "record", "-r", "200", "-p", str(consumer.pid), "--format", "raw"]
-                out = subprocess.DEVNULL
-                recorder = subprocess.Popen(
-                    [*record, "-o", str(work / "raw.txt"), "--nonblocking"], stdout=out, stderr=out
-                )
-                time.sleep(0.5)  # py-spy attached
-                started = time.time()
-                blaster.send(packets)
-                drained, undecided = ingest._decided(consumer, before, len(messages), quiet_s=10)
-                busy = {k: (sum(p.cpu_times()[:2]) - before_cpu[k]) / (drained - started) for k, p in processes.items()}
-                recorder.send_signal(2)  # SIGINT: py-spy writes what it has
-                recorder.wait(timeout=30)
+                with recording(consumer.pid, work / "raw.txt"):
+                    time.sleep(0.5)  # py-spy attached
+                    started = time.time()
+                    blaster.send(packets)
+                    drained, undecided = ingest._decided(consumer, before, len(messages), quiet_s=10)
+                    elapsed = drained - started
+                    busy = {k: (sum(p.cpu_times()[:2]) - before_cpu[k]) / elapsed for k, p in processes.items()}
                 blaster.close()
         finally:
             broker.stop()
@@ -90,7 +71,7 @@ def main(count: int) -> None:
     print("cores busy over the drain: " + ", ".join(f"{k} {v:.2f}" for k, v in busy.items()))
     print(f"of {psutil.cpu_count()} cores; load average before: {psutil.getloadavg()[0]:.2f}")
     print("agent's samples by stage (py-spy record -r 200, active threads):")
-    for stage, share in stages(raw):
+    for stage, share in stages(raw, STAGES):
         print(f"  {share:6.1%}  {stage}")
 
 

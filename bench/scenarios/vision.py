@@ -44,7 +44,6 @@ import re
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -57,6 +56,7 @@ import psutil
 
 from bench import settings
 from bench.harness import Measured
+from bench.profiles.spy import RATE, py_spy
 from bench.scenarios import ingest
 from gridedge.devtools.broker import MosquittoProcess, free_port
 from gridedge.simulators.fleet import FleetMix
@@ -83,7 +83,6 @@ MIN_FPS = 4.5  # of the 5 asked for
 CAMERA_RUN_S = 12.0  # a few hundred alarms at SENSOR_RATE and SENSOR_MIX behind each p99
 FIRST_TRY = 8
 PROFILE = Path(__file__).parents[1] / "profiles" / "vision-8-cameras.txt"
-RATE = 200  # py-spy samples per second
 
 
 def _models() -> list[Path]:
@@ -204,7 +203,7 @@ def _camera_run(
 
 def _profile(agent_pid: int, seconds: float) -> list[tuple[str, Path, subprocess.Popen[bytes]]]:
     """py-spy sampling the agent and one camera worker for `seconds` (raw collapsed stacks)."""
-    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    spy = py_spy()
     workers = [c for c in psutil.Process(agent_pid).children() if "spawn_main" in " ".join(c.cmdline())]
     targets = [("agent", agent_pid)] + [("camera worker", w.pid) for w in workers[:1]]  # not the resource tracker
     out = []
