@@ -8,27 +8,19 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bench.scenarios.e2e import Publisher, _configs
 from gridedge.devtools.broker import MosquittoProcess, free_port
+from tests.agent_process import start_agent
 from tests.cloud_bridge.helpers import assert_complete_and_in_order, centre, eventually, stored_revisions
 
 pytestmark = pytest.mark.integration
 
 LOGGED = re.compile(r"event (\S+) seq (\d+) ")
 CHANGE_EVERY = 4
-
-
-def start_agent(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as sink:
-        return subprocess.Popen(
-            [sys.executable, "-m", "gridedge", "agent", "--config", str(config), "--log-level", "info"], stderr=sink
-        )
 
 
 def logged(*logs: Path) -> set[tuple[str, int]]:

@@ -20,8 +20,6 @@ import re
 import signal
 import sqlite3
 import struct
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +33,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.scenarios.e2e import agent_settings
 from gridedge.devtools.broker import MosquittoProcess
+from tests.agent_process import start_agent
 from tests.cloud_bridge.helpers import assert_complete_and_in_order, centre, eventually, stored_revisions
 
 pytestmark = pytest.mark.integration
@@ -174,13 +173,6 @@ def configure(tmp_path: Path, broker: str) -> Path:
     config = tmp_path / "agent.yaml"
     config.write_text(yaml.safe_dump(settings))
     return config
-
-
-def start_agent(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as sink:
-        return subprocess.Popen(
-            [sys.executable, "-m", "gridedge", "agent", "--config", str(config), "--log-level", "info"], stderr=sink
-        )
 
 
 @dataclass

@@ -12,7 +12,6 @@ import random
 import re
 import signal
 import subprocess
-import sys
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gridedge.gateway.shards import shard_of
 from gridedge.rules.model import BUILTIN_PACKS
+from tests.agent_process import start_agent as start_process
 from tests.cloud_bridge.helpers import Collector, eventually
 from tests.gateway.ops_support import AUTH, TOKEN
 from tests.gateway.test_southbound_acks import DEVICES as ALARMS
@@ -92,12 +92,7 @@ def write_config(
 
 
 def start_agent(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as sink:
-        return subprocess.Popen(
-            [sys.executable, "-m", "gridedge", "agent", "--config", str(config), "--log-level", "info"],
-            stderr=sink,
-            env={**os.environ, "GRIDEDGE_API_TOKEN": TOKEN},
-        )
+    return start_process(config, log, env={"GRIDEDGE_API_TOKEN": TOKEN})
 
 
 def smoke(key: str, ts: int, smoke: bool = False, tamper: bool = False, low_battery: bool = False) -> tuple[str, bytes]:

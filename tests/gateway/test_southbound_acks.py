@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import subprocess
-import sys
 import threading
 import time
 from datetime import datetime
@@ -26,6 +24,7 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gridedge.devtools.broker import MosquittoProcess
+from tests.agent_process import start_agent
 from tests.cloud_bridge.helpers import Collector, eventually
 
 pytestmark = pytest.mark.integration
@@ -50,13 +49,6 @@ def agent_config(tmp: Path, port: int) -> Path:
     path = tmp / "agent.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
-
-
-def start_agent(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as sink:
-        return subprocess.Popen(
-            [sys.executable, "-m", "gridedge", "agent", "--config", str(config), "--log-level", "info"], stderr=sink
-        )
 
 
 class Alarms:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator
@@ -35,6 +34,7 @@ from gridedge.edge.broker import BrokerConfig
 from gridedge.edge.clock import FakeClock
 from gridedge.edge.command import MAX_AGE_S, CommandName, gateway_key, sign
 from gridedge.edge.command import Command as SignedCommand
+from tests.agent_process import start_agent
 from tests.cloud_bridge.helpers import Collector, eventually
 
 pytestmark = pytest.mark.integration
@@ -86,13 +86,6 @@ def agent_config(tmp: Path, port: int, api_port: int) -> Path:
     path = tmp / "agent.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
-
-
-def start_agent(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as sink:
-        return subprocess.Popen(
-            [sys.executable, "-m", "gridedge", "agent", "--config", str(config), "--log-level", "info"], stderr=sink
-        )
 
 
 @asynccontextmanager

@@ -9,7 +9,6 @@ import dataclasses
 import json
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,14 +17,14 @@ import yaml
 from bench.scenarios.e2e import agent_settings
 from gridedge.devtools.broker import MosquittoProcess, free_port
 from gridedge.simulators.scenes import OUTSIDE_SHOP, PAVEMENT, goods_left, write_clip
+from tests.agent_process import start_agent as start_process
 from tests.outage import Heard, Listener, running
 
 pytestmark = pytest.mark.integration
 
 
 def start_agent(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as sink:
-        return subprocess.Popen([sys.executable, "-m", "gridedge", "agent", "--config", str(config)], stderr=sink)
+    return start_process(config, log, log_level=None)
 
 
 def camera_events(heard: list[Heard]) -> list[tuple[str, int, str]]:
